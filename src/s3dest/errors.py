@@ -1,0 +1,113 @@
+"""The one exception tree of s3dest.
+
+Foreign errors (obstore/object_store, SQLAlchemy, YAML, JMESPath) are translated into
+these at exactly one boundary each, so callers only ever catch s3dest's own classes::
+
+    S3destError
+    ├── InvalidInput                  bad input from a user; names the field and the fix
+    │   ├── MessageInvalid            a message that cannot be accepted
+    │   ├── KeyTemplateInvalid        a key template that does not compile or render
+    │   └── ManifestInvalid           an amp.yaml that does not validate
+    ├── NotFound                      an object that does not exist (or is not yours)
+    ├── Conflict                      a duplicate name, a destination still in use
+    ├── StorageUnavailable            the database cannot store what was sent (503)
+    └── DeliveryError                 writing one message to S3 failed; has a `kind`
+        ├── TransientDeliveryError    retry later: 5xx, SlowDown, timeouts, resets
+        ├── DestinationError          the destination is broken; carries a diagnosis
+        └── MessageDeliveryError      this message can never be written as it is
+
+`DeliveryError.kind` is the classification the delivery loop acts on:
+"transient" → retry with backoff, "destination" → hold every message of the
+destination, "message" → park this message with its reason.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+DeliveryErrorKind = Literal["transient", "destination", "message"]
+
+
+class S3destError(Exception):
+    """Root of every error s3dest raises on purpose."""
+
+    code: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(S3destError):
+    """Input that cannot be used. `fields` maps a field path to what is wrong with it."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields: dict[str, str] = dict(fields or {})
+
+
+class MessageInvalid(InvalidInput):
+    code = "invalid_message"
+
+
+class KeyTemplateInvalid(InvalidInput):
+    code = "invalid_key_template"
+
+
+class ManifestInvalid(InvalidInput):
+    code = "invalid_manifest"
+
+
+class NotFound(S3destError):
+    code = "not_found"
+
+
+class Conflict(S3destError):
+    code = "conflict"
+
+
+class StorageUnavailable(S3destError):
+    """The database refused to store accepted input (disk full, read-only, unreachable)."""
+
+    code = "storage_unavailable"
+
+
+class DeliveryError(S3destError):
+    """Writing one message to S3 failed.
+
+    `s3_code` is S3's own error code when the server sent one (``AccessDenied``…),
+    `status` the HTTP status, `diagnosis` a sentence a person can act on.
+    """
+
+    kind: DeliveryErrorKind = "transient"
+    code = "delivery_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        s3_code: str | None = None,
+        status: int | None = None,
+        diagnosis: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.s3_code = s3_code
+        self.status = status
+        self.diagnosis = diagnosis or message
+
+
+class TransientDeliveryError(DeliveryError):
+    kind: DeliveryErrorKind = "transient"
+    code = "transient"
+
+
+class DestinationError(DeliveryError):
+    kind: DeliveryErrorKind = "destination"
+    code = "destination_failing"
+
+
+class MessageDeliveryError(DeliveryError):
+    kind: DeliveryErrorKind = "message"
+    code = "message_undeliverable"
