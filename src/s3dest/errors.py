@@ -15,6 +15,7 @@ these at exactly one boundary each, so callers only ever catch s3dest's own clas
         ├── TransientDeliveryError    retry later: 5xx, SlowDown, timeouts, resets
         ├── DestinationError          the destination is broken; carries a diagnosis
         └── MessageDeliveryError      this message can never be written as it is
+            └── KeyRenderError        its key template gives no valid key for it
 
 `DeliveryError.kind` is the classification the delivery loop acts on:
 "transient" → retry with backoff, "destination" → hold every message of the
@@ -111,3 +112,9 @@ class DestinationError(DeliveryError):
 class MessageDeliveryError(DeliveryError):
     kind: DeliveryErrorKind = "message"
     code = "message_undeliverable"
+
+
+class KeyRenderError(MessageDeliveryError):
+    """A key template produced no valid key for one message; that message is parked."""
+
+    code = "key_render_failed"

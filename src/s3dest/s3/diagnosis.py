@@ -1,0 +1,250 @@
+"""Translate S3 failures into s3dest's errors, once, with a diagnosis a person can act on.
+
+The object-store client reports a failed request as an exception whose text carries the
+HTTP status and S3's XML error document; this module is the only place that reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from s3dest.errors import (
+    DeliveryError,
+    DestinationError,
+    MessageDeliveryError,
+    TransientDeliveryError,
+)
+
+_STATUS = re.compile(r"(?:status code|status):? (\d{3})")
+_CODE = re.compile(r"<Code>([^<]*)</Code>")
+_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
+_REGION = re.compile(r"<Region>([^<]*)</Region>")
+_ENDPOINT = re.compile(r"<Endpoint>([^<]*)</Endpoint>")
+_EXPECTING = re.compile(r"expecting '([a-z0-9-]+)'")
+_ENDPOINT_REGION = re.compile(r"\.s3[.-]([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com")
+
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "ConditionalRequestConflict",
+        "OperationAborted",
+        "BadDigest",
+        "IncompleteBody",
+        "RequestTimeTooSkewed",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequests",
+    }
+)
+MESSAGE_CODES = frozenset({"KeyTooLongError", "MetadataTooLarge", "EntityTooLarge"})
+REGION_CODES = frozenset(
+    {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What the diagnosis may name: never the secret."""
+
+    bucket: str
+    region: str
+    access_key_id_masked: str
+    endpoint_url: str | None = None
+
+
+def putobject_policy(bucket: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:PutObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def bucket_region(text: str) -> str | None:
+    """The bucket's real region from an AWS error document, when it names one."""
+    for pattern in (_REGION, _EXPECTING):
+        found = pattern.search(text)
+        if found and found.group(1):
+            return found.group(1)
+    endpoint = _ENDPOINT.search(text)
+    if endpoint:
+        found = _ENDPOINT_REGION.search(endpoint.group(1))
+        if found:
+            return found.group(1)
+        if endpoint.group(1).endswith(".s3.amazonaws.com"):
+            return "us-east-1"
+    return None
+
+
+def diagnose(
+    *,
+    status: int | None,
+    s3_code: str | None,
+    text: str,
+    target: Target,
+    region_header: str | None = None,
+) -> DeliveryError:
+    """Classify one failed request and explain it."""
+    bucket, region, key_id = target.bucket, target.region, target.access_key_id_masked
+    where = f"bucket '{bucket}'"
+    s3_message = _MESSAGE.search(text)
+    detail = f" (S3 said: {s3_code}: {s3_message.group(1)})" if s3_code and s3_message else ""
+
+    if s3_code in REGION_CODES or status == 301 or region_header:
+        real = region_header or bucket_region(text)
+        if real and real != region:
+            diagnosis = (
+                f"The {where} is in region '{real}', not '{region}'. "
+                f"Change the destination's region to '{real}'."
+            )
+        else:
+            diagnosis = (
+                f"S3 refused the request for {where} because it was sent to the wrong region "
+                f"('{region}'). Check the bucket's region in the S3 console (bucket properties) "
+                "and set it on the destination."
+            )
+        return DestinationError(
+            diagnosis + detail, s3_code=s3_code, status=status, diagnosis=diagnosis
+        )
+    if (
+        s3_code == "AccessDenied"
+        or s3_code == "AllAccessDisabled"
+        or (status == 403 and s3_code is None)
+    ):
+        diagnosis = (
+            f"Access denied: the credentials (access key {key_id}) are not allowed to write to "
+            f"{where}. They need s3:PutObject on arn:aws:s3:::{bucket}/*. Attach this policy "
+            f"to the IAM user or role:\n{putobject_policy(bucket)}\nIf the bucket encrypts with "
+            "a customer-managed KMS key, the key policy must also allow kms:GenerateDataKey; a "
+            "bucket policy with an explicit Deny overrides the IAM policy."
+        )
+        return DestinationError(
+            f"AccessDenied writing to {where}",
+            s3_code=s3_code,
+            status=status,
+            diagnosis=diagnosis,
+        )
+    if s3_code == "InvalidAccessKeyId":
+        diagnosis = (
+            f"AWS does not recognise the access key id {key_id}: it was deleted or deactivated, "
+            "mistyped, or belongs to another AWS partition. Create a new access key for the IAM "
+            "user and update the destination's access key id and secret."
+        )
+        return DestinationError(
+            f"InvalidAccessKeyId for {where}", s3_code=s3_code, status=status, diagnosis=diagnosis
+        )
+    if s3_code == "SignatureDoesNotMatch":
+        diagnosis = (
+            f"The secret access key does not belong to access key id {key_id}: AWS could not "
+            "verify the request's signature. Paste the secret again exactly as AWS showed it "
+            "when the key was created (no spaces or line breaks), or create a new access key."
+        )
+        return DestinationError(
+            f"SignatureDoesNotMatch for {where}",
+            s3_code=s3_code,
+            status=status,
+            diagnosis=diagnosis,
+        )
+    if s3_code in ("ExpiredToken", "TokenRefreshRequired", "InvalidToken"):
+        diagnosis = (
+            "The session token has expired or is invalid: temporary credentials only last a "
+            "few hours. Update the destination with fresh temporary credentials (access key id, "
+            "secret and session token together), or use an IAM user's long-lived keys without a "
+            "session token."
+        )
+        return DestinationError(
+            f"{s3_code} for {where}", s3_code=s3_code, status=status, diagnosis=diagnosis
+        )
+    if s3_code == "NoSuchBucket" or (status == 404 and s3_code is None):
+        place = f"at {target.endpoint_url}" if target.endpoint_url else f"in region '{region}'"
+        diagnosis = (
+            f"The {where} does not exist {place}. Check the exact bucket name in the S3 console "
+            "(names are lower-case), or create it: aws s3api create-bucket --bucket "
+            f"{bucket} --region {region}"
+            + (
+                f" --create-bucket-configuration LocationConstraint={region}"
+                if region != "us-east-1"
+                else ""
+            )
+        )
+        return DestinationError(
+            f"NoSuchBucket: {bucket}", s3_code=s3_code, status=status, diagnosis=diagnosis
+        )
+    if s3_code == "InvalidStorageClass":
+        diagnosis = (
+            f"The {where} does not accept the destination's storage class. Choose another "
+            "storage class (EXPRESS_ONEZONE needs a directory bucket; S3-compatible stores often "
+            "support only STANDARD)."
+        )
+        return DestinationError(
+            f"InvalidStorageClass for {where}", s3_code=s3_code, status=status, diagnosis=diagnosis
+        )
+    if s3_code in MESSAGE_CODES:
+        return MessageDeliveryError(
+            f"S3 rejected this message's object: {s3_code}{detail}",
+            s3_code=s3_code,
+            status=status,
+        )
+    if s3_code in TRANSIENT_CODES or status is None or status >= 500 or status == 429:
+        reason = s3_code or (f"HTTP {status}" if status else _first_line(text))
+        return TransientDeliveryError(
+            f"temporary S3 failure: {reason}; retrying", s3_code=s3_code, status=status
+        )
+    if s3_code == "NotImplemented":
+        diagnosis = (
+            f"The storage service behind {where} does not implement a feature s3dest uses "
+            f"{detail.strip()}. With an S3-compatible store, try writeMode 'overwrite' and "
+            "storage class STANDARD."
+        )
+        return DestinationError(diagnosis, s3_code=s3_code, status=status, diagnosis=diagnosis)
+    # Any other client error on a PutObject is about the destination's setup: hold the
+    # messages (nothing is lost) and show S3's own words.
+    diagnosis = f"S3 refused writes to {where}: {s3_code or f'HTTP {status}'}{detail}"
+    return DestinationError(diagnosis, s3_code=s3_code, status=status, diagnosis=diagnosis)
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    return line[:300]
+
+
+def from_client_error(exc: BaseException, target: Target) -> DeliveryError:
+    """Translate an exception from the object-store client."""
+    text = str(exc)
+    status_match = _STATUS.search(text)
+    status = int(status_match.group(1)) if status_match else None
+    code_match = _CODE.search(text)
+    s3_code = code_match.group(1) if code_match else None
+    if status is None and code_match is None:
+        lowered = text.lower()
+        if "timed out" in lowered or "timeout" in lowered:
+            return TransientDeliveryError(
+                "S3 did not answer in time; retrying", s3_code=None, status=None
+            )
+        if "error sending request" in lowered or "connect" in lowered:
+            return TransientDeliveryError(
+                f"could not reach S3 ({_connection_hint(target)}); retrying",
+                s3_code=None,
+                status=None,
+            )
+        return TransientDeliveryError(
+            f"S3 request failed: {_first_line(text)}; retrying", s3_code=None, status=None
+        )
+    return diagnose(status=status, s3_code=s3_code, text=text, target=target)
+
+
+def _connection_hint(target: Target) -> str:
+    return f"endpoint {target.endpoint_url}" if target.endpoint_url else "the AWS endpoint"

@@ -1,0 +1,54 @@
+"""The nine ``x-amz-meta-*`` fields of an object, checked against S3's rules."""
+
+from __future__ import annotations
+
+from s3dest.errors import MessageDeliveryError
+from s3dest.keys import EventMetadata
+
+# S3 counts the UTF-8 bytes of every user-defined key (without "x-amz-meta-") and value.
+METADATA_BUDGET_BYTES = 2048
+
+
+def object_metadata(meta: EventMetadata) -> dict[str, str]:
+    """The x-amz-meta-* headers (lower-case keys, without the prefix)."""
+    headers = {
+        "projectid": meta.projectId,
+        "installationid": meta.installationId,
+        "connectionid": meta.connectionId,
+        "destinationid": meta.destinationId,
+        "operationid": meta.operationId,
+        "objectname": meta.objectName,
+        "event-id": meta.event_id,
+        "timestamp": meta.timestamp,
+        "topic": meta.topic,
+    }
+    check_metadata(headers)
+    return headers
+
+
+def metadata_problems(headers: dict[str, str]) -> dict[str, str]:
+    """Field → what is wrong; empty when S3 will take these headers as they are."""
+    problems: dict[str, str] = {}
+    for name, value in headers.items():
+        if not value.isascii():
+            problems[name] = (
+                f"x-amz-meta-{name} must be US-ASCII; {value!r} has other characters. "
+                "Send an ASCII value for this field"
+            )
+        elif any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            problems[name] = f"x-amz-meta-{name} contains control characters; remove them"
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in headers.items())
+    if size > METADATA_BUDGET_BYTES:
+        problems["metadata"] = (
+            f"the object metadata is {size} bytes; S3 allows {METADATA_BUDGET_BYTES} bytes of "
+            "user-defined metadata. Shorten the longest of projectId, installationId, "
+            "connectionId, operationId, objectName and topic"
+        )
+    return problems
+
+
+def check_metadata(headers: dict[str, str]) -> None:
+    problems = metadata_problems(headers)
+    if problems:
+        _field, text = next(iter(problems.items()))
+        raise MessageDeliveryError(f"metadata rejected: {text}", s3_code=None, diagnosis=text)
