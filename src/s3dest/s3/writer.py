@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -68,7 +69,7 @@ class ObjectRequest:
     """One object to write. The body is bytes, or a file streamed as a multipart upload."""
 
     key: str
-    body: bytes | Path
+    body: bytes | Path | AsyncIterator[bytes]
     metadata: dict[str, str]
     event_id: str
 
@@ -147,7 +148,9 @@ def _attributes(dest: S3Destination, request: ObjectRequest) -> dict[str, str]:
 def _is_large(request: ObjectRequest) -> bool:
     if isinstance(request.body, Path):
         return os.path.getsize(request.body) > MULTIPART_THRESHOLD
-    return len(request.body) > MULTIPART_THRESHOLD
+    if isinstance(request.body, bytes):
+        return len(request.body) > MULTIPART_THRESHOLD
+    return True  # a stream: only large bodies are stored in chunks
 
 
 def _precondition_outcome(dest: S3Destination, request: ObjectRequest) -> PutOutcome:
@@ -195,6 +198,7 @@ def _put_args(dest: S3Destination, request: ObjectRequest) -> tuple[Any, dict[st
     else:
         kwargs["use_multipart"] = False
         body = request.body.read_bytes() if isinstance(request.body, Path) else request.body
+        assert isinstance(body, bytes)
         if dest.create_only:
             kwargs["mode"] = "create"
     return body, kwargs

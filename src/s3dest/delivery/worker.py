@@ -1,0 +1,386 @@
+"""The worker loop: claim → build request → send → record, with bounded concurrency.
+
+Retries, holds and parking are decided here from the error's classification; the sender
+(`s3dest.s3.writer`) makes exactly one attempt. Database calls run in a thread so the
+event loop keeps the PUTs flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+
+from s3dest import metrics
+from s3dest.delivery.request import StoredMessage, build_request
+from s3dest.delivery.retry import Backoff
+from s3dest.destinations.runtime import DestinationRuntime, runtime_for
+from s3dest.destinations.secrets import SecretBox
+from s3dest.errors import DeliveryError, KeyTemplateInvalid, S3destError
+from s3dest.s3.writer import ObjectRequest, put_object_async
+from s3dest.settings import Settings
+from s3dest.store import queue
+from s3dest.store.destinations import DestinationRow, get_destination_by_id
+from s3dest.store.engine import transaction
+from s3dest.store.tables import destinations
+
+log = logging.getLogger("s3dest.delivery")
+
+
+@dataclass
+class _DestinationState:
+    runtime: DestinationRuntime
+    semaphore: asyncio.Semaphore
+    failed_at: float = 0.0  # local: when this worker last saw a destination error
+
+
+@dataclass
+class WorkerStats:
+    delivered: int = 0
+    retried: int = 0
+    held: int = 0
+    parked: int = 0
+    attempts: list[float] = field(default_factory=list)
+
+
+class Worker:
+    def __init__(self, engine: Engine, settings: Settings, box: SecretBox) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.box = box
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.retry = Backoff(settings.retry_base_seconds, settings.retry_max_seconds)
+        self.probe = Backoff(settings.probe_base_seconds, settings.probe_max_seconds)
+        self.stats = WorkerStats()
+        self._global = asyncio.Semaphore(settings.worker_concurrency)
+        self._destinations: dict[str, _DestinationState] = {}
+        self._outcomes: list[queue.Outcome] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        self._healthy_again: set[str] = set()
+        # destination id → (diagnosis, S3 code, destination version that failed)
+        self._pending_holds: dict[str, tuple[str, str | None, int]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+
+    def wake(self) -> None:
+        """Ingest calls this so new messages do not wait for the next poll."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        log.info("worker started", extra={"worker": self.name})
+        last_reap = 0.0
+        flusher = asyncio.create_task(self._flush_loop())
+        try:
+            while not self._stopping.is_set():
+                now = time.monotonic()
+                if now - last_reap > max(1.0, self.settings.lease_seconds / 4):
+                    last_reap = now
+                    await asyncio.to_thread(queue.reap_expired_leases, self.engine)
+                    await asyncio.to_thread(queue.release_probes, self.engine)
+                free = self.settings.worker_concurrency - len(self._in_flight)
+                claimed: list[queue.Claimed] = []
+                if free > 0:
+                    claimed = await asyncio.to_thread(
+                        queue.claim,
+                        self.engine,
+                        self.name,
+                        min(free, self.settings.claim_batch),
+                        self.settings.lease_seconds,
+                    )
+                if claimed:
+                    await self._refresh_destinations({c.destination_id for c in claimed})
+                    claim_time = time.time()
+                    for item in claimed:
+                        task = asyncio.create_task(self._deliver(item, claim_time))
+                        self._in_flight.add(task)
+                        task.add_done_callback(self._in_flight.discard)
+                    if len(claimed) >= min(free, self.settings.claim_batch):
+                        continue  # more is probably waiting
+                if free <= 0 and self._in_flight:
+                    await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wakeup.wait(), timeout=self.settings.poll_interval_seconds
+                    )
+        finally:
+            await self._shutdown(flusher)
+
+    async def _shutdown(self, flusher: asyncio.Task[None]) -> None:
+        # Graceful: let in-flight PUTs finish (bounded), then give back what is left.
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=self.settings.request_timeout_seconds)
+        flusher.cancel()
+        await self._flush()
+        released = await asyncio.to_thread(queue.release, self.engine, self.name)
+        log.info("worker stopped", extra={"worker": self.name, "released": released})
+
+    # ------------------------------------------------------------------ destinations
+    async def _refresh_destinations(self, ids: set[str]) -> None:
+        def versions() -> dict[str, int]:
+            with transaction(self.engine) as conn:
+                rows = conn.execute(
+                    select(destinations.c.id, destinations.c.version).where(
+                        destinations.c.id.in_(list(ids))
+                    )
+                )
+                return {r.id: r.version for r in rows}
+
+        current = await asyncio.to_thread(versions)
+        for destination_id in ids:
+            state = self._destinations.get(destination_id)
+            version = current.get(destination_id)
+            if version is None:
+                self._destinations.pop(destination_id, None)
+                continue
+            if state is None or state.runtime.row.version != version:
+                row = await asyncio.to_thread(get_destination_by_id, self.engine, destination_id)
+                if row is None:
+                    continue
+                runtime = self._runtime(row)
+                if runtime is None:
+                    continue
+                if state is None:
+                    state = _DestinationState(
+                        runtime=runtime,
+                        semaphore=asyncio.Semaphore(self.settings.per_destination_concurrency),
+                    )
+                    self._destinations[destination_id] = state
+                else:
+                    state.runtime = runtime
+                    state.failed_at = 0.0
+
+    def _runtime(self, row: DestinationRow) -> DestinationRuntime | None:
+        try:
+            return runtime_for(
+                row, self.box, request_timeout_s=self.settings.request_timeout_seconds
+            )
+        except KeyTemplateInvalid:
+            return None
+        except S3destError as exc:  # e.g. secret encrypted with a key no longer configured
+            log.error("destination unusable", extra={"destinationId": row.id, "error": exc.message})
+            return None
+
+    # ------------------------------------------------------------------ delivery
+    async def _deliver(self, item: queue.Claimed, claim_time: float) -> None:
+        state = self._destinations.get(item.destination_id)
+        started = time.time()
+        if state is None:
+            self._record_error(
+                item,
+                started,
+                None,
+                "message",
+                "the destination could not be loaded (deleted, or its secret "
+                "cannot be decrypted with the configured keys); replay once fixed",
+                None,
+            )
+            return
+        if state.failed_at > claim_time:
+            # Claimed before this worker saw the destination fail: hold without a PUT.
+            self._record_error(
+                item,
+                started,
+                state,
+                "destination",
+                state.runtime.row.diagnosis or "destination failing",
+                None,
+                attempted=False,
+            )
+            return
+        runtime = state.runtime
+        stored = StoredMessage(
+            event_id=item.event_id,
+            project_id=item.project_id,
+            destination_id=item.destination_id,
+            event_time_ns=item.event_time_ns,
+            connection_id=item.connection_id,
+            topic=item.topic,
+            body=item.body,
+            envelope=item.envelope,
+        )
+        key: str | None = None
+        try:
+            built = build_request(stored, runtime.template)
+            key = built.key
+            body = item.body if item.body is not None else self._chunks(item.event_id)
+            async with self._global, state.semaphore:
+                started = time.time()
+                outcome = await put_object_async(
+                    runtime.s3,
+                    ObjectRequest(
+                        key=key,
+                        body=body,
+                        metadata=built.metadata,
+                        event_id=item.event_id,
+                    ),
+                )
+        except DeliveryError as exc:
+            self._record_error(
+                item, started, state, exc.kind, exc.diagnosis, key, s3_code=exc.s3_code
+            )
+            return
+        finished = time.time()
+        self._outcomes.append(
+            queue.Outcome(
+                event_id=item.event_id,
+                state="delivered",
+                started_at=started,
+                finished_at=finished,
+                bucket=runtime.s3.bucket,
+                key=key,
+                etag=outcome.etag,
+                version=outcome.version,
+            )
+        )
+        if runtime.row.failing_since is not None:
+            self._healthy_again.add(item.destination_id)
+        self.stats.delivered += 1
+        metrics.delivered.labels(item.destination_id).inc()
+        metrics.latency.observe(max(0.0, finished - item.accepted_at))
+        log.info(
+            "delivered",
+            extra={
+                "eventId": item.event_id,
+                "destinationId": item.destination_id,
+                "bucket": runtime.s3.bucket,
+                "key": key,
+                "etag": outcome.etag,
+                "attempt": item.attempts + 1,
+                "latencyMs": round((finished - item.accepted_at) * 1000, 1),
+            },
+        )
+        if len(self._outcomes) >= 256:
+            self._wakeup.set()
+
+    async def _chunks(self, event_id: str) -> AsyncIterator[bytes]:
+        iterator = queue.read_chunks(self.engine, event_id)
+        while True:
+            chunk = await asyncio.to_thread(next, iterator, None)
+            if chunk is None:
+                return
+            yield chunk
+
+    def _record_error(
+        self,
+        item: queue.Claimed,
+        started: float,
+        state: _DestinationState | None,
+        kind: str,
+        reason: str,
+        key: str | None,
+        *,
+        s3_code: str | None = None,
+        attempted: bool = True,
+    ) -> None:
+        finished = time.time()
+        bucket = state.runtime.s3.bucket if state else None
+        attempt = item.attempts + 1
+        if kind == "transient":
+            delay = self.retry.next_delay(attempt)
+            outcome = queue.Outcome(
+                item.event_id,
+                "retrying",
+                started,
+                finished,
+                bucket,
+                key,
+                error=reason,
+                error_kind=kind,
+                next_attempt_at=finished + delay,
+            )
+            self.stats.retried += 1
+            metrics.retried.labels(item.destination_id).inc()
+        elif kind == "destination":
+            outcome = queue.Outcome(
+                item.event_id, "held", started, finished, bucket, key, error=reason, error_kind=kind
+            )
+            self.stats.held += 1
+            metrics.held.labels(item.destination_id).inc()
+            if state is not None and attempted:
+                state.failed_at = finished
+                self._pending_holds[item.destination_id] = (
+                    reason,
+                    s3_code,
+                    state.runtime.row.version,
+                )
+        else:
+            outcome = queue.Outcome(
+                item.event_id,
+                "parked",
+                started,
+                finished,
+                bucket,
+                key,
+                error=reason,
+                error_kind=kind,
+            )
+            self.stats.parked += 1
+            metrics.parked.labels(item.destination_id).inc()
+        self._outcomes.append(outcome)
+        log.warning(
+            outcome.state,
+            extra={
+                "eventId": item.event_id,
+                "destinationId": item.destination_id,
+                "bucket": bucket,
+                "key": key,
+                "attempt": attempt,
+                "errorKind": kind,
+                "error": reason,
+                "s3Code": s3_code,
+            },
+        )
+        self._wakeup.set()
+
+    # ------------------------------------------------------------------ recording
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.02)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._outcomes and not self._pending_holds and not self._healthy_again:
+            return
+        outcomes, self._outcomes = self._outcomes, []
+        holds, self._pending_holds = self._pending_holds, {}
+        healthy, self._healthy_again = self._healthy_again, set()
+
+        def write() -> None:
+            queue.finish(self.engine, self.name, self.name, outcomes)
+            for destination_id in healthy - set(holds):
+                queue.mark_healthy(self.engine, destination_id)
+            for destination_id, (reason, code, version) in holds.items():
+                queue.hold_destination(
+                    self.engine,
+                    destination_id,
+                    diagnosis=reason,
+                    code=code,
+                    probe_delay=self.probe.next_delay,
+                    version=version,
+                )
+
+        try:
+            await asyncio.to_thread(write)
+        except S3destError as exc:
+            # The database is away: keep the outcomes and try again; leases protect us.
+            log.error("cannot record outcomes", extra={"error": exc.message})
+            self._outcomes = outcomes + self._outcomes
+            for key, value in holds.items():
+                self._pending_holds.setdefault(key, value)
+            self._healthy_again |= healthy
+            await asyncio.sleep(0.5)

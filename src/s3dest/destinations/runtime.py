@@ -1,0 +1,54 @@
+"""Turn a stored destination row into what the sender needs (decrypting its secrets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s3dest.destinations.secrets import SecretBox
+from s3dest.keys import KeyTemplate
+from s3dest.s3.writer import S3Destination
+from s3dest.store.destinations import DestinationRow
+
+
+def secret_aad(destination_id: str, field: str) -> str:
+    """Binds a ciphertext to its row and field: copied elsewhere, it does not decrypt."""
+    return f"destination:{destination_id}:{field}"
+
+
+@dataclass(frozen=True)
+class DestinationRuntime:
+    row: DestinationRow
+    s3: S3Destination
+    template: KeyTemplate
+
+
+def s3_destination(
+    row: DestinationRow, box: SecretBox, *, request_timeout_s: float = 30.0
+) -> S3Destination:
+    secret = box.decrypt(row.secret_access_key_enc, aad=secret_aad(row.id, "secretAccessKey"))
+    token = (
+        box.decrypt(row.session_token_enc, aad=secret_aad(row.id, "sessionToken"))
+        if row.session_token_enc
+        else None
+    )
+    return S3Destination(
+        bucket=row.bucket,
+        region=row.region,
+        access_key_id=row.access_key_id,
+        secret_access_key=secret,
+        session_token=token,
+        endpoint_url=row.endpoint_url,
+        storage_class=row.storage_class,
+        create_only=row.write_mode == "create-only",
+        request_timeout_s=request_timeout_s,
+    )
+
+
+def runtime_for(
+    row: DestinationRow, box: SecretBox, *, request_timeout_s: float = 30.0
+) -> DestinationRuntime:
+    return DestinationRuntime(
+        row=row,
+        s3=s3_destination(row, box, request_timeout_s=request_timeout_s),
+        template=KeyTemplate(row.key_template),
+    )

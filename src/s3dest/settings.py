@@ -1,0 +1,84 @@
+"""One Settings object, read from S3DEST_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def _schedule(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    return tuple(float(part) for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".s3dest")
+    database_url: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    # Delivery
+    worker_concurrency: int = 64  # in-flight PUTs per process
+    per_destination_concurrency: int = 32  # in-flight PUTs per destination per process
+    claim_batch: int = 200
+    lease_seconds: float = 60.0
+    # Transient retries: exponential backoff with full jitter, capped; never gives up.
+    retry_base_seconds: float = 0.5
+    retry_max_seconds: float = 300.0
+    # Destination probes while failing: exponential, capped.
+    probe_base_seconds: float = 5.0
+    probe_max_seconds: float = 300.0
+    request_timeout_seconds: float = 30.0
+    # Ingest
+    max_request_bytes: int = 2 * 1024 * 1024 * 1024  # 2 GiB per request
+    inline_body_bytes: int = 4 * 1024 * 1024  # larger bodies are stored in chunks
+    chunk_bytes: int = 1024 * 1024
+    poll_interval_seconds: float = 0.05
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url
+        if not url:
+            return f"sqlite:///{(self.data_dir / 's3dest.db').resolve()}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.sqlalchemy_url.startswith("postgresql")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            data_dir=Path(os.environ.get("S3DEST_DATA_DIR") or ".s3dest"),
+            database_url=os.environ.get("S3DEST_DATABASE_URL") or None,
+            secret_key=os.environ.get("S3DEST_SECRET_KEY") or None,
+            worker_concurrency=_int("S3DEST_WORKER_CONCURRENCY", 64),
+            per_destination_concurrency=_int("S3DEST_PER_DESTINATION_CONCURRENCY", 32),
+            claim_batch=_int("S3DEST_CLAIM_BATCH", 200),
+            lease_seconds=_float("S3DEST_LEASE_SECONDS", 60.0),
+            retry_base_seconds=_float("S3DEST_RETRY_BASE_SECONDS", 0.5),
+            retry_max_seconds=_float("S3DEST_RETRY_MAX_SECONDS", 300.0),
+            probe_base_seconds=_float("S3DEST_PROBE_BASE_SECONDS", 5.0),
+            probe_max_seconds=_float("S3DEST_PROBE_MAX_SECONDS", 300.0),
+            request_timeout_seconds=_float("S3DEST_REQUEST_TIMEOUT_SECONDS", 30.0),
+            max_request_bytes=_int("S3DEST_MAX_REQUEST_BYTES", 2 * 1024 * 1024 * 1024),
+            inline_body_bytes=_int("S3DEST_INLINE_BODY_BYTES", 4 * 1024 * 1024),
+            poll_interval_seconds=_float("S3DEST_POLL_INTERVAL_SECONDS", 0.05),
+        )

@@ -1,0 +1,186 @@
+"""Destination rows. Secrets arrive here already encrypted; this module never sees them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from s3dest.errors import Conflict, NotFound
+from s3dest.store.engine import transaction
+from s3dest.store.tables import destinations, messages
+
+PENDING_STATES = ("queued", "delivering", "retrying", "held")
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationRow:
+    id: str
+    project_id: str
+    name: str
+    bucket: str
+    region: str
+    access_key_id: str
+    secret_access_key_enc: str
+    session_token_enc: str | None
+    key_template: str | None
+    storage_class: str
+    endpoint_url: str | None
+    write_mode: str
+    enabled: bool
+    failing_since: float | None
+    diagnosis: str | None
+    last_error_code: str | None
+    probe_attempts: int
+    next_probe_at: float | None
+    version: int
+    created_at: float
+    updated_at: float
+
+    @property
+    def status(self) -> str:
+        if not self.enabled:
+            return "disabled"
+        return "failing" if self.failing_since is not None else "healthy"
+
+
+def _row(r: Any) -> DestinationRow:
+    return DestinationRow(**{name: getattr(r, name) for name in DestinationRow.__slots__})
+
+
+def _by_ref(project_id: str, ref: str) -> Any:
+    return (
+        select(destinations)
+        .where(destinations.c.project_id == project_id)
+        .where(or_(destinations.c.id == ref, destinations.c.name == ref))
+        .order_by((destinations.c.id == ref).desc())
+        .limit(1)
+    )
+
+
+def insert_destination(engine: Engine, values: dict[str, Any]) -> DestinationRow:
+    now = time.time()
+    row = {"created_at": now, "updated_at": now, "version": 1, "probe_attempts": 0, **values}
+    try:
+        with transaction(engine) as conn:
+            conn.execute(insert(destinations).values(**row))
+            return _row(
+                conn.execute(select(destinations).where(destinations.c.id == row["id"])).one()
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"a destination named {values['name']!r} already exists in this project; "
+            "choose another name or update the existing one"
+        ) from None
+
+
+def get_destination(engine: Engine, project_id: str, ref: str) -> DestinationRow:
+    with transaction(engine) as conn:
+        return _get(conn, project_id, ref)
+
+
+def _get(conn: Connection, project_id: str, ref: str) -> DestinationRow:
+    found = conn.execute(_by_ref(project_id, ref)).first()
+    if found is None:
+        raise NotFound(f"no destination {ref!r} in this project")
+    return _row(found)
+
+
+def get_destination_by_id(engine: Engine, destination_id: str) -> DestinationRow | None:
+    with transaction(engine) as conn:
+        found = conn.execute(
+            select(destinations).where(destinations.c.id == destination_id)
+        ).first()
+    return _row(found) if found is not None else None
+
+
+def list_destinations(engine: Engine, project_id: str) -> list[DestinationRow]:
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            select(destinations)
+            .where(destinations.c.project_id == project_id)
+            .order_by(destinations.c.name)
+        )
+        return [_row(r) for r in rows]
+
+
+def destination_names(engine: Engine, project_id: str) -> dict[str, str]:
+    """name → id, for manifest validation and routing."""
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            select(destinations.c.name, destinations.c.id).where(
+                destinations.c.project_id == project_id
+            )
+        )
+        return {r.name: r.id for r in rows}
+
+
+def update_destination(
+    engine: Engine, project_id: str, destination_id: str, values: dict[str, Any]
+) -> DestinationRow:
+    """Apply an update; the destination counts as healthy again and held messages resume."""
+    now = time.time()
+    try:
+        with transaction(engine) as conn:
+            current = _get(conn, project_id, destination_id)
+            conn.execute(
+                update(destinations)
+                .where(destinations.c.id == current.id)
+                .values(
+                    **values,
+                    updated_at=now,
+                    version=destinations.c.version + 1,
+                    failing_since=None,
+                    diagnosis=None,
+                    last_error_code=None,
+                    probe_attempts=0,
+                    next_probe_at=None,
+                )
+            )
+            # Resume at once: held messages become due now.
+            conn.execute(
+                update(messages)
+                .where(messages.c.destination_id == current.id, messages.c.state == "held")
+                .values(state="queued", next_attempt_at=now, updated_at=now)
+            )
+            return _get(conn, project_id, current.id)
+    except IntegrityError:
+        raise Conflict(
+            f"a destination named {values.get('name')!r} already exists in this project"
+        ) from None
+
+
+def pending_count(conn: Connection, destination_id: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(messages)
+            .where(messages.c.destination_id == destination_id)
+            .where(messages.c.state.in_(PENDING_STATES))
+        ).scalar_one()
+    )
+
+
+def delete_destination(engine: Engine, project_id: str, ref: str, *, force: bool) -> None:
+    with transaction(engine) as conn:
+        current = _get(conn, project_id, ref)
+        pending = pending_count(conn, current.id)
+        if pending and not force:
+            raise Conflict(
+                f"destination {current.name!r} still has {pending} message(s) waiting to be "
+                "delivered; wait for them, or delete with ?force=true to discard them"
+            )
+        conn.execute(
+            delete(messages).where(
+                messages.c.destination_id == current.id, messages.c.state.in_(PENDING_STATES)
+            )
+        )
+        conn.execute(delete(destinations).where(destinations.c.id == current.id))
+
+
+def all_destinations(engine: Engine) -> list[DestinationRow]:
+    with transaction(engine) as conn:
+        return [_row(r) for r in conn.execute(select(destinations))]

@@ -1,0 +1,108 @@
+"""Database engine and migrations: the only place that creates connections.
+
+SQLite runs in WAL mode with ``synchronous=FULL``: a 202 is only returned after the
+batch's commit reached the disk. PostgreSQL uses its defaults (fsync on commit).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from s3dest.errors import StorageUnavailable
+from s3dest.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 7_305_115  # advisory lock id: one migrator at a time across nodes
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = settings.sqlalchemy_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=8,
+            max_overflow=8,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+            # Let SQLAlchemy's BEGIN be the only transaction control; then set pragmas.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front, so two writers never deadlock on
+            # an upgrade from a read lock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=300,
+    )
+
+
+def make_null_pool_engine(settings: Settings) -> Engine:
+    return create_engine(settings.sqlalchemy_url, poolclass=NullPool)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision (safe to call from several processes)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _PG_MIGRATION_LOCK})
+                conn.commit()
+            try:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                conn.commit()
+            finally:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _PG_MIGRATION_LOCK})
+                    conn.commit()
+    except OperationalError as exc:
+        raise StorageUnavailable(f"cannot prepare the database: {exc.orig}") from None
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction; database failures become StorageUnavailable (a 503, not a 500)."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except OperationalError as exc:
+        raise StorageUnavailable(_storage_message(exc)) from None
+
+
+def _storage_message(exc: OperationalError) -> str:
+    text_ = str(exc.orig)
+    lowered = text_.lower()
+    if ("disk" in lowered and "full" in lowered) or "no space" in lowered:
+        return "the database disk is full; nothing was stored. Free space and send again"
+    if "readonly" in lowered or "read-only" in lowered:
+        return "the database is read-only; nothing was stored. Check the data directory"
+    return f"the database is unavailable ({text_.splitlines()[0][:200]}); nothing was stored"

@@ -1,0 +1,565 @@
+"""The durable queue: enqueue, claim with a lease, ack, retry, hold, park, replay.
+
+States: queued → delivering → delivered; delivering → retrying (transient) → delivering…;
+delivering → held (destination failing) → queued when it is fixed or probed;
+delivering → parked (message error) → queued on replay.
+
+A claim sets a lease (owner + expiry). Every transition out of ``delivering`` is fenced on
+the owner, so a worker whose lease expired cannot overwrite the work of the worker that
+took over. On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED``; on SQLite the write lock
+(BEGIN IMMEDIATE) serialises claimers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+
+from s3dest.errors import Conflict, NotFound
+from s3dest.store.engine import transaction
+from s3dest.store.tables import attempts, destinations, message_chunks, messages
+
+CLAIMABLE = ("queued", "retrying")
+STATES = ("queued", "delivering", "retrying", "held", "parked", "delivered")
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    event_id: str
+    project_id: str
+    destination_id: str
+    event_time_ns: int
+    accepted_at: float
+    connection_id: str
+    topic: str
+    body: bytes | None
+    body_size: int
+    chunked: bool
+    envelope: bytes | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt did; recorded by `finish`."""
+
+    event_id: str
+    state: str  # delivered | retrying | parked | held
+    started_at: float
+    finished_at: float
+    bucket: str | None = None
+    key: str | None = None
+    etag: str | None = None
+    version: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    next_attempt_at: float | None = None
+
+
+def enqueue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert accepted messages (inside the caller's transaction)."""
+    if rows:
+        conn.execute(insert(messages), list(rows))
+
+
+def write_chunks(conn: Connection, event_id: str, chunks: Iterable[bytes]) -> int:
+    size = 0
+    batch: list[dict[str, Any]] = []
+    for seq, chunk in enumerate(chunks):
+        batch.append({"event_id": event_id, "seq": seq, "data": chunk})
+        size += len(chunk)
+        if len(batch) >= 4:
+            conn.execute(insert(message_chunks), batch)
+            batch = []
+    if batch:
+        conn.execute(insert(message_chunks), batch)
+    return size
+
+
+def read_chunks(engine: Engine, event_id: str) -> Iterator[bytes]:
+    """Stream a large body chunk by chunk: one chunk in memory at a time."""
+    seq = 0
+    while True:
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(message_chunks.c.data).where(
+                    message_chunks.c.event_id == event_id, message_chunks.c.seq == seq
+                )
+            ).first()
+        if row is None:
+            return
+        yield bytes(row.data)
+        seq += 1
+
+
+_CLAIM_COLUMNS = (
+    messages.c.event_id,
+    messages.c.project_id,
+    messages.c.destination_id,
+    messages.c.event_time_ns,
+    messages.c.accepted_at,
+    messages.c.connection_id,
+    messages.c.topic,
+    messages.c.body,
+    messages.c.body_size,
+    messages.c.chunked,
+    messages.c.envelope,
+    messages.c.attempts,
+)
+
+
+def claim(
+    engine: Engine, owner: str, limit: int, lease_seconds: float, *, exclude: Sequence[str] = ()
+) -> list[Claimed]:
+    """Lease up to `limit` due messages to `owner`."""
+    now = time.time()
+    due = (
+        select(messages.c.event_id)
+        .where(messages.c.state.in_(CLAIMABLE), messages.c.next_attempt_at <= now)
+        .order_by(messages.c.next_attempt_at)
+        .limit(limit)
+    )
+    if exclude:
+        due = due.where(messages.c.destination_id.not_in(list(exclude)))
+    if engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        update(messages)
+        .where(messages.c.event_id.in_(due.scalar_subquery()))
+        .values(
+            state="delivering",
+            lease_owner=owner,
+            lease_expires_at=now + lease_seconds,
+            updated_at=now,
+        )
+        .returning(*_CLAIM_COLUMNS)
+    )
+    with transaction(engine) as conn:
+        rows = conn.execute(stmt).all()
+    return [
+        Claimed(
+            event_id=r.event_id,
+            project_id=r.project_id,
+            destination_id=r.destination_id,
+            event_time_ns=r.event_time_ns,
+            accepted_at=r.accepted_at,
+            connection_id=r.connection_id,
+            topic=r.topic,
+            body=bytes(r.body) if r.body is not None else None,
+            body_size=r.body_size,
+            chunked=r.chunked,
+            envelope=bytes(r.envelope) if r.envelope is not None else None,
+            attempts=r.attempts,
+        )
+        for r in rows
+    ]
+
+
+def reap_expired_leases(engine: Engine) -> int:
+    """Messages whose worker died (lease expired) become claimable again."""
+    now = time.time()
+    with transaction(engine) as conn:
+        result = conn.execute(
+            update(messages)
+            .where(messages.c.state == "delivering", messages.c.lease_expires_at < now)
+            .values(
+                state="queued",
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        )
+    return int(result.rowcount or 0)
+
+
+def extend_lease(engine: Engine, owner: str, event_id: str, lease_seconds: float) -> bool:
+    with transaction(engine) as conn:
+        result = conn.execute(
+            update(messages)
+            .where(
+                messages.c.event_id == event_id,
+                messages.c.lease_owner == owner,
+                messages.c.state == "delivering",
+            )
+            .values(lease_expires_at=time.time() + lease_seconds)
+        )
+    return bool(result.rowcount)
+
+
+def release(engine: Engine, owner: str, event_ids: Sequence[str] | None = None) -> int:
+    """Give leased messages back (graceful shutdown)."""
+    now = time.time()
+    stmt = update(messages).where(messages.c.lease_owner == owner, messages.c.state == "delivering")
+    if event_ids is not None:
+        stmt = stmt.where(messages.c.event_id.in_(list(event_ids)))
+    with transaction(engine) as conn:
+        result = conn.execute(
+            stmt.values(
+                state="queued",
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        )
+    return int(result.rowcount or 0)
+
+
+_FINISH = (
+    update(messages)
+    .where(
+        messages.c.event_id == bindparam("b_event_id"),
+        messages.c.lease_owner == bindparam("b_owner"),
+        messages.c.state == "delivering",
+    )
+    .values(
+        state=bindparam("b_state"),
+        attempts=messages.c.attempts + 1,
+        lease_owner=None,
+        lease_expires_at=None,
+        bucket=bindparam("b_bucket"),
+        object_key=bindparam("b_key"),
+        etag=bindparam("b_etag"),
+        version_id=bindparam("b_version"),
+        last_error=bindparam("b_error"),
+        last_error_kind=bindparam("b_error_kind"),
+        next_attempt_at=bindparam("b_next"),
+        delivered_at=bindparam("b_delivered_at"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_DROP_BODY = (
+    update(messages)
+    .where(messages.c.event_id == bindparam("b_event_id"), messages.c.state == "delivered")
+    .values(body=None)
+)
+
+
+def finish(engine: Engine, owner: str, worker: str, outcomes: Sequence[Outcome]) -> int:
+    """Record a batch of attempts in one transaction; returns how many still held the lease."""
+    if not outcomes:
+        return 0
+    now = time.time()
+    params = [
+        {
+            "b_event_id": o.event_id,
+            "b_owner": owner,
+            "b_state": o.state,
+            "b_bucket": o.bucket,
+            "b_key": o.key,
+            "b_etag": o.etag,
+            "b_version": o.version,
+            "b_error": o.error,
+            "b_error_kind": o.error_kind,
+            "b_next": o.next_attempt_at if o.next_attempt_at is not None else now,
+            "b_delivered_at": o.finished_at if o.state == "delivered" else None,
+            "b_now": now,
+        }
+        for o in outcomes
+    ]
+    attempt_rows = [
+        {
+            "event_id": o.event_id,
+            "worker": worker,
+            "started_at": o.started_at,
+            "finished_at": o.finished_at,
+            "outcome": o.state,
+            "error": o.error,
+        }
+        for o in outcomes
+    ]
+    delivered = [{"b_event_id": o.event_id} for o in outcomes if o.state == "delivered"]
+    with transaction(engine) as conn:
+        result = conn.execute(_FINISH, params)
+        conn.execute(insert(attempts), attempt_rows)
+        if delivered:
+            # The delivery record stays; the body is no longer needed.
+            conn.execute(_DROP_BODY, delivered)
+            conn.execute(
+                delete(message_chunks).where(
+                    message_chunks.c.event_id.in_([d["b_event_id"] for d in delivered])
+                )
+            )
+    return int(result.rowcount or 0)
+
+
+# ---------------------------------------------------------------------------
+# Destination health: hold, probe, resume.
+
+
+def hold_destination(
+    engine: Engine,
+    destination_id: str,
+    *,
+    diagnosis: str,
+    code: str | None,
+    probe_delay: Callable[[int], float],
+    version: int,
+) -> None:
+    """Mark a destination failing and hold its pending messages until it is fixed.
+
+    `version` is the configuration that failed: if the destination was updated since,
+    the failure is stale and the messages it held are released instead.
+    """
+    now = time.time()
+    with transaction(engine) as conn:
+        row = conn.execute(
+            select(
+                destinations.c.failing_since,
+                destinations.c.probe_attempts,
+                destinations.c.version,
+            ).where(destinations.c.id == destination_id)
+        ).first()
+        if row is None:
+            return
+        if row.version != version:
+            conn.execute(
+                update(messages)
+                .where(messages.c.destination_id == destination_id, messages.c.state == "held")
+                .values(state="queued", next_attempt_at=now, updated_at=now)
+            )
+            return
+        attempts_so_far = (row.probe_attempts or 0) + 1
+        conn.execute(
+            update(destinations)
+            .where(destinations.c.id == destination_id)
+            .values(
+                failing_since=row.failing_since or now,
+                diagnosis=diagnosis,
+                last_error_code=code,
+                probe_attempts=attempts_so_far,
+                next_probe_at=now + probe_delay(attempts_so_far),
+            )
+        )
+        conn.execute(
+            update(messages)
+            .where(messages.c.destination_id == destination_id, messages.c.state.in_(CLAIMABLE))
+            .values(state="held", updated_at=now)
+        )
+
+
+def mark_healthy(engine: Engine, destination_id: str) -> None:
+    """A write succeeded: clear the failure and let every held message go."""
+    now = time.time()
+    with transaction(engine) as conn:
+        conn.execute(
+            update(destinations)
+            .where(destinations.c.id == destination_id, destinations.c.failing_since.is_not(None))
+            .values(
+                failing_since=None,
+                diagnosis=None,
+                last_error_code=None,
+                probe_attempts=0,
+                next_probe_at=None,
+            )
+        )
+        conn.execute(
+            update(messages)
+            .where(messages.c.destination_id == destination_id, messages.c.state == "held")
+            .values(state="queued", next_attempt_at=now, updated_at=now)
+        )
+
+
+def release_probes(engine: Engine) -> int:
+    """For each failing destination whose probe is due, release one held message to try."""
+    now = time.time()
+    released = 0
+    with transaction(engine) as conn:
+        due = conn.execute(
+            select(destinations.c.id).where(
+                destinations.c.failing_since.is_not(None),
+                destinations.c.next_probe_at <= now,
+                destinations.c.enabled.is_(True),
+            )
+        ).all()
+        for (destination_id,) in due:
+            oldest = conn.execute(
+                select(messages.c.event_id)
+                .where(messages.c.destination_id == destination_id, messages.c.state == "held")
+                .order_by(messages.c.accepted_at)
+                .limit(1)
+            ).first()
+            # Nothing held: wait for the next message, which will probe by itself.
+            conn.execute(
+                update(destinations)
+                .where(destinations.c.id == destination_id)
+                .values(next_probe_at=None if oldest is None else now + 3600)
+            )
+            if oldest is not None:
+                conn.execute(
+                    update(messages)
+                    .where(messages.c.event_id == oldest.event_id)
+                    .values(state="queued", next_attempt_at=now, updated_at=now)
+                )
+                released += 1
+    return released
+
+
+# ---------------------------------------------------------------------------
+# Replay and visibility.
+
+
+def replay_message(engine: Engine, project_id: str, event_id: str) -> None:
+    now = time.time()
+    with transaction(engine) as conn:
+        row = conn.execute(
+            select(messages.c.state).where(
+                messages.c.event_id == event_id, messages.c.project_id == project_id
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no message {event_id!r} in this project")
+        if row.state != "parked":
+            raise Conflict(
+                f"message {event_id} is {row.state}, not parked; only parked messages are "
+                "replayed (queued and held ones are delivered by themselves)"
+            )
+        conn.execute(
+            update(messages)
+            .where(messages.c.event_id == event_id)
+            .values(state="queued", next_attempt_at=now, updated_at=now)
+        )
+
+
+def replay_destination(engine: Engine, destination_id: str) -> int:
+    now = time.time()
+    with transaction(engine) as conn:
+        result = conn.execute(
+            update(messages)
+            .where(messages.c.destination_id == destination_id, messages.c.state == "parked")
+            .values(state="queued", next_attempt_at=now, updated_at=now)
+        )
+    return int(result.rowcount or 0)
+
+
+def hold_pending(engine: Engine, destination_id: str) -> None:
+    """A disabled destination keeps its messages held until it is enabled again."""
+    now = time.time()
+    with transaction(engine) as conn:
+        conn.execute(
+            update(messages)
+            .where(messages.c.destination_id == destination_id, messages.c.state.in_(CLAIMABLE))
+            .values(state="held", updated_at=now)
+        )
+
+
+_RECORD_COLUMNS = (
+    messages.c.event_id,
+    messages.c.project_id,
+    messages.c.destination_id,
+    messages.c.state,
+    messages.c.event_time_ns,
+    messages.c.accepted_at,
+    messages.c.connection_id,
+    messages.c.topic,
+    messages.c.object_name,
+    messages.c.body_size,
+    messages.c.attempts,
+    messages.c.next_attempt_at,
+    messages.c.bucket,
+    messages.c.object_key,
+    messages.c.etag,
+    messages.c.version_id,
+    messages.c.last_error,
+    messages.c.last_error_kind,
+    messages.c.delivered_at,
+    messages.c.updated_at,
+)
+
+
+def get_record(engine: Engine, project_id: str, event_id: str) -> dict[str, Any]:
+    with transaction(engine) as conn:
+        row = conn.execute(
+            select(*_RECORD_COLUMNS).where(
+                messages.c.event_id == event_id, messages.c.project_id == project_id
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no message {event_id!r} in this project")
+        tries = conn.execute(
+            select(
+                attempts.c.worker,
+                attempts.c.started_at,
+                attempts.c.finished_at,
+                attempts.c.outcome,
+                attempts.c.error,
+            )
+            .where(attempts.c.event_id == event_id)
+            .order_by(attempts.c.id)
+        ).all()
+    record = dict(row._mapping)
+    record["history"] = [dict(t._mapping) for t in tries]
+    return record
+
+
+def list_records(
+    engine: Engine,
+    project_id: str,
+    *,
+    destination_id: str | None = None,
+    state: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    stmt = select(*_RECORD_COLUMNS).where(messages.c.project_id == project_id)
+    if destination_id:
+        stmt = stmt.where(messages.c.destination_id == destination_id)
+    if state:
+        stmt = stmt.where(messages.c.state == state)
+    stmt = stmt.order_by(messages.c.updated_at.desc()).limit(limit)
+    with transaction(engine) as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def counts_by_state(engine: Engine, project_id: str | None = None) -> dict[str, dict[str, int]]:
+    """destination_id → state → count."""
+    stmt = select(messages.c.destination_id, messages.c.state, func.count()).group_by(
+        messages.c.destination_id, messages.c.state
+    )
+    if project_id is not None:
+        stmt = stmt.where(messages.c.project_id == project_id)
+    out: dict[str, dict[str, int]] = {}
+    with transaction(engine) as conn:
+        for destination_id, state, count in conn.execute(stmt):
+            out.setdefault(destination_id, {})[state] = int(count)
+    return out
+
+
+def queue_depth(engine: Engine) -> int:
+    with transaction(engine) as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(messages)
+                .where(messages.c.state.in_(("queued", "retrying", "delivering", "held")))
+            ).scalar_one()
+        )
+
+
+def next_due_in(engine: Engine) -> float | None:
+    """Seconds until the next retry is due (None when nothing waits)."""
+    with transaction(engine) as conn:
+        value = conn.execute(
+            select(func.min(messages.c.next_attempt_at)).where(messages.c.state.in_(CLAIMABLE))
+        ).scalar_one()
+    return None if value is None else max(0.0, float(value) - time.time())
+
+
+def vacuum_hint(engine: Engine) -> None:  # pragma: no cover - operational helper
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))

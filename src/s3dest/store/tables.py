@@ -1,0 +1,146 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations create exactly these tables.
+
+Times are Unix seconds as floats (portable between SQLite and PostgreSQL, cheap to
+compare in claim queries); the event time is integer nanoseconds.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("project_id", String(36), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    # SHA-256 of the key: a stolen database does not yield working keys.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
+destinations = Table(
+    "destinations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("project_id", String(36), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("bucket", String(63), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("access_key_id", String(128), nullable=False),
+    Column("secret_access_key_enc", Text, nullable=False),
+    Column("session_token_enc", Text, nullable=True),
+    Column("key_template", Text, nullable=True),
+    Column("storage_class", String(32), nullable=False),
+    Column("endpoint_url", String(2048), nullable=True),
+    Column("write_mode", String(16), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    # Health: set by the delivery loop when S3 says the destination is broken.
+    Column("failing_since", Float, nullable=True),
+    Column("diagnosis", Text, nullable=True),
+    Column("last_error_code", String(64), nullable=True),
+    Column("probe_attempts", Integer, nullable=False, default=0),
+    Column("next_probe_at", Float, nullable=True),
+    # Bumped on every update, so workers rebuild their client and held messages resume.
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_destinations_project_name"),
+)
+
+manifests = Table(
+    "manifests",
+    metadata,
+    Column(
+        "project_id", String(36), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("source", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# The queue and the delivery record are one row per message: a message leaves the queue
+# (state delivered or parked) in the same row that records how it got there.
+messages = Table(
+    "messages",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("project_id", String(36), nullable=False),
+    Column("destination_id", String(36), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("event_time_ns", BigInteger, nullable=False),
+    Column("accepted_at", Float, nullable=False),
+    # Fields of the metadata namespace that are not in the body.
+    Column("connection_id", String(256), nullable=False, default=""),
+    Column("topic", String(256), nullable=False, default=""),
+    Column("object_name", String(256), nullable=False, default=""),
+    # The compact body; NULL when it is stored in message_chunks (large) or delivered.
+    Column("body", LargeBinary, nullable=True),
+    Column("body_size", BigInteger, nullable=False),
+    Column("chunked", Boolean, nullable=False, default=False),
+    # For chunked bodies: the data object without `result`, for key templates.
+    Column("envelope", LargeBinary, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("bucket", String(63), nullable=True),
+    Column("object_key", Text, nullable=True),
+    Column("etag", String(128), nullable=True),
+    Column("version_id", String(256), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_kind", String(16), nullable=True),
+    Column("delivered_at", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_messages_claim", messages.c.state, messages.c.next_attempt_at)
+Index("ix_messages_destination_state", messages.c.destination_id, messages.c.state)
+Index("ix_messages_project_updated", messages.c.project_id, messages.c.updated_at)
+
+# Bodies larger than the inline limit, in ordered chunks: streamed in and out, never
+# held whole in memory, and reachable from every node that shares the database.
+message_chunks = Table(
+    "message_chunks",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# One row per PUT attempt: who tried, when, and how it ended.
+attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("worker", String(64), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+)
+Index("ix_delivery_attempts_event", attempts.c.event_id)
