@@ -9,6 +9,7 @@ key.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -342,3 +343,61 @@ def _lookup(context: dict[str, Any], path: tuple[str, ...]) -> Any:
             return None
         node = node.get(part)
     return node
+
+
+def preview_key(
+    source: str | None, message: dict[str, Any] | None, *, project_id: str
+) -> dict[str, Any]:
+    """Render a template against a given message (or the samples) for a live preview.
+
+    Raises KeyTemplateInvalid when the template is broken; returns the key for the given
+    message (or the read sample), the lint warnings, and both sample keys.
+    """
+    from s3dest.messages import new_stamp, parse_rfc3339_ns
+    from s3dest.samples import SAMPLE_DESTINATION_ID
+
+    warnings = lint_key_template(source)
+    template = KeyTemplate(source)
+    read_ctx, subscribe_ctx = _sample_contexts()
+    sample_keys: dict[str, str] = {"read": template.render(read_ctx)}
+    try:
+        sample_keys["subscribe"] = template.render(subscribe_ctx)
+    except KeyRenderError as exc:
+        sample_keys["subscribe"] = f"(fails: {exc.message})"
+    key = sample_keys["read"]
+    if message is not None:
+        data = message.get("data", message) if isinstance(message, dict) else message
+        if not isinstance(data, dict):
+            raise KeyTemplateInvalid(
+                "message must be an object", {"message": 'send {"data": {...}} or the data object'}
+            )
+        stamp = new_stamp()
+        event_time_ns = stamp.event_time_ns
+        operation_time = data.get("operationTime")
+        if isinstance(operation_time, str):
+            with contextlib.suppress(ValueError):
+                event_time_ns = parse_rfc3339_ns(operation_time)
+
+        def text(name: str) -> str:
+            value = data.get(name)
+            return "" if value is None else str(value)
+
+        metadata = EventMetadata(
+            projectId=project_id,
+            installationId=text("installationId"),
+            connectionId=text("connectionId"),
+            destinationId=SAMPLE_DESTINATION_ID,
+            operationId=text("operationId"),
+            objectName=text("objectName"),
+            event_id=text("eventId") or stamp.event_id,
+            timestamp=str(event_time_ns // 1_000_000_000),
+            topic=text("topic"),
+        )
+        try:
+            key = template.render_message(metadata, event_time_ns, data)
+        except KeyRenderError as exc:
+            raise KeyTemplateInvalid(
+                f"key template fails for this message: {exc.message}",
+                {"keyTemplate": f"fails for the given message: {exc.message}"},
+            ) from None
+    return {"key": key, "warnings": warnings, "sampleKeys": sample_keys}

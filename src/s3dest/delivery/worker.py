@@ -82,6 +82,7 @@ class Worker:
     async def run(self) -> None:
         log.info("worker started", extra={"worker": self.name})
         last_reap = 0.0
+        last_probe = 0.0
         flusher = asyncio.create_task(self._flush_loop())
         try:
             while not self._stopping.is_set():
@@ -89,6 +90,8 @@ class Worker:
                 if now - last_reap > max(1.0, self.settings.lease_seconds / 4):
                     last_reap = now
                     await asyncio.to_thread(queue.reap_expired_leases, self.engine)
+                if now - last_probe > 1.0:
+                    last_probe = now
                     await asyncio.to_thread(queue.release_probes, self.engine)
                 free = self.settings.worker_concurrency - len(self._in_flight)
                 claimed: list[queue.Claimed] = []

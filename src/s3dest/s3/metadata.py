@@ -10,8 +10,14 @@ METADATA_BUDGET_BYTES = 2048
 
 
 def object_metadata(meta: EventMetadata) -> dict[str, str]:
-    """The x-amz-meta-* headers (lower-case keys, without the prefix)."""
-    headers = {
+    """The x-amz-meta-* headers (lower-case keys, without the prefix), checked."""
+    headers = object_metadata_unchecked(meta)
+    check_metadata(headers)
+    return headers
+
+
+def object_metadata_unchecked(meta: EventMetadata) -> dict[str, str]:
+    return {
         "projectid": meta.projectId,
         "installationid": meta.installationId,
         "connectionid": meta.connectionId,
@@ -22,8 +28,6 @@ def object_metadata(meta: EventMetadata) -> dict[str, str]:
         "timestamp": meta.timestamp,
         "topic": meta.topic,
     }
-    check_metadata(headers)
-    return headers
 
 
 def metadata_problems(headers: dict[str, str]) -> dict[str, str]:

@@ -394,19 +394,20 @@ def release_probes(engine: Engine) -> int:
                 .order_by(messages.c.accepted_at)
                 .limit(1)
             ).first()
-            # Nothing held: wait for the next message, which will probe by itself.
+            if oldest is None:
+                continue  # nothing held yet: look again on the next round
             conn.execute(
                 update(destinations)
                 .where(destinations.c.id == destination_id)
-                .values(next_probe_at=None if oldest is None else now + 3600)
+                # The probe's own outcome sets the next probe time (hold) or clears it.
+                .values(next_probe_at=now + 3600)
             )
-            if oldest is not None:
-                conn.execute(
-                    update(messages)
-                    .where(messages.c.event_id == oldest.event_id)
-                    .values(state="queued", next_attempt_at=now, updated_at=now)
-                )
-                released += 1
+            conn.execute(
+                update(messages)
+                .where(messages.c.event_id == oldest.event_id)
+                .values(state="queued", next_attempt_at=now, updated_at=now)
+            )
+            released += 1
     return released
 
 

@@ -1,0 +1,80 @@
+"""The FastAPI application: routers, error shape, and the workers' lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from s3dest import __version__
+from s3dest.api import errors
+from s3dest.api.routes import destinations, keys, manifest, messages, system
+from s3dest.api.state import AppState
+from s3dest.delivery.runner import WorkerThread
+from s3dest.messages import IncomingMessage
+
+
+def create_app(state: AppState, *, workers: bool = True) -> FastAPI:
+    runner = WorkerThread(state.engine, state.settings, state.box) if workers else None
+    if runner is not None:
+        state.wake_workers = runner.wake
+        state.ingestor.on_accept = runner.wake
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if runner is not None:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+
+    app = FastAPI(
+        title="s3dest",
+        version=__version__,
+        description="Deliver integration data into customers' own S3 buckets.",
+        lifespan=lifespan,
+    )
+    app.state.s3dest = state
+    errors.install(app)
+    for module in (system, destinations, keys, manifest, messages):
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        message_schema = IncomingMessage.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        for name, definition in message_schema.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components["IncomingMessage"] = message_schema
+        error_schema = {
+            "type": "object",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                    "required": ["code", "message", "fields"],
+                }
+            },
+            "required": ["error"],
+        }
+        components["Error"] = error_schema
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

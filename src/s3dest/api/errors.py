@@ -1,0 +1,81 @@
+"""One error shape for every route: {"error": {"code", "message", "fields"}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from s3dest.destinations.validation import invalid_input_from_errors
+from s3dest.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    S3destError,
+    StorageUnavailable,
+)
+
+log = logging.getLogger("s3dest.api")
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+class PayloadTooLarge(S3destError):
+    code = "payload_too_large"
+
+
+class Unauthorized(S3destError):
+    code = "unauthorized"
+
+
+def status_of(exc: S3destError) -> int:
+    if isinstance(exc, InvalidInput):
+        return 422
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, StorageUnavailable):
+        return 503
+    if isinstance(exc, PayloadTooLarge):
+        return 413
+    if isinstance(exc, Unauthorized):
+        return 401
+    return 400
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(S3destError)
+    async def _ours(_request: Request, exc: S3destError) -> ORJSONResponse:
+        fields = exc.fields if isinstance(exc, InvalidInput) else {}
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        return ORJSONResponse(
+            error_body(exc.code, exc.message, fields), status_code=status_of(exc), headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        invalid = invalid_input_from_errors(exc.errors())
+        return ORJSONResponse(
+            error_body("invalid_input", invalid.message, invalid.fields), status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return ORJSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> ORJSONResponse:
+        # Never echo the exception text: it might carry input we must not repeat.
+        log.error("unexpected error", extra={"errorType": type(exc).__name__})
+        return ORJSONResponse(
+            error_body("internal", "s3dest hit an unexpected error; see its logs"),
+            status_code=500,
+        )

@@ -1,0 +1,42 @@
+"""/v1/manifest: the project's amp.yaml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from s3dest.api.deps import CurrentProject, State
+from s3dest.manifest import parse_manifest
+from s3dest.manifest_service import apply_manifest, current_manifest
+
+router = APIRouter(prefix="/v1/manifest", tags=["manifest"])
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
+@router.put("", openapi_extra=_BODY)
+async def put_manifest(request: Request, project: CurrentProject, state: State) -> Any:
+    """Upload amp.yaml (YAML or JSON); validated, and every destination must exist."""
+    source = (await request.body()).decode("utf-8", errors="replace")
+    manifest = await run_in_threadpool(apply_manifest, state.engine, project.id, source)
+    return {"manifest": manifest}
+
+
+@router.get("", responses={200: {"content": {"application/yaml": {}, "application/json": {}}}})
+def get_manifest(request: Request, project: CurrentProject, state: State) -> Response:
+    source = current_manifest(state.engine, project.id)
+    if "application/json" in request.headers.get("accept", ""):
+        body = {"manifest": parse_manifest(source).to_dict(), "source": source}
+        return Response(orjson.dumps(body), media_type="application/json")
+    return Response(source, media_type="application/yaml")

@@ -1,0 +1,26 @@
+"""/healthz and /metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from s3dest.api.deps import CurrentProject, State
+from s3dest.metrics import registry
+from s3dest.store.engine import transaction
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz")
+def healthz(state: State) -> dict[str, str]:
+    """Liveness: the process answers and its database does too (no auth)."""
+    with transaction(state.engine) as conn:
+        conn.execute(text("SELECT 1"))
+    return {"status": "ok"}
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(_project: CurrentProject) -> Response:
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,33 @@
+"""Apply and read a project's amp.yaml (shared by the API, the CLI and the dashboard)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from s3dest.errors import NotFound
+from s3dest.manifest import Manifest, parse_manifest, validate_destinations
+from s3dest.store.destinations import destination_names
+from s3dest.store.manifests import load_source, save_source
+
+
+def check_manifest(engine: Engine, project_id: str, source: str) -> Manifest:
+    """Syntax, schema, and every destination it names exists in the project."""
+    manifest = parse_manifest(source)
+    names = destination_names(engine, project_id)
+    validate_destinations(manifest, lambda name: name in names)
+    return manifest
+
+
+def apply_manifest(engine: Engine, project_id: str, source: str) -> dict[str, Any]:
+    manifest = check_manifest(engine, project_id, source)
+    save_source(engine, project_id, source)
+    return manifest.to_dict()
+
+
+def current_manifest(engine: Engine, project_id: str) -> str:
+    source = load_source(engine, project_id)
+    if source is None:
+        raise NotFound("this project has no amp.yaml yet; PUT /v1/manifest to upload one")
+    return source
