@@ -59,13 +59,20 @@ _SETUP_CALLS = 3
 _INSTALL_HINT = "install the development dependencies: pip install -e '.[dev]'"
 
 # Runs moto's own entry point with werkzeug's per-request access log silenced (it costs time
-# under load and fills the log); warnings and tracebacks still reach the log file.
-_LAUNCHER = (
-    "import logging, sys\n"
-    "logging.getLogger('werkzeug').setLevel(logging.WARNING)\n"
-    "from moto.server import main\n"
-    "main(sys.argv[1:])\n"
-)
+# under load and fills the log); warnings and tracebacks still reach the log file. A watchdog
+# thread exits the server when the process that started it is gone (even after a SIGKILL), so
+# no server outlives its test session or demo.
+_LAUNCHER = """
+import logging, os, sys, threading, time
+def _watchdog(parent):
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=_watchdog, args=(int(sys.argv[1]),), daemon=True).start()
+logging.getLogger('werkzeug').setLevel(logging.WARNING)
+from moto.server import main
+main(sys.argv[2:])
+"""
 
 
 class MotoUnavailableError(RuntimeError):
@@ -247,7 +254,7 @@ def _launch(
     """Start moto and wait until it answers; None if it exited (e.g. port taken)."""
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, "-H", host, "-p", str(port)],
+            [sys.executable, "-c", _LAUNCHER, str(os.getpid()), "-H", host, "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

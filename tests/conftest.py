@@ -1,0 +1,120 @@
+"""Session-wide fixtures backed by real local services (see tests/support).
+
+S3 (moto, IAM enforced):
+    s3_server            session   S3Server: endpoint, region, admin keys, client(),
+                                   create_bucket(), putonly_user(bucket) -> Credentials
+    bucket               function  a fresh bucket name on s3_server
+PostgreSQL (throwaway cluster; skipped when not installed, an error when $CI is set):
+    postgres_cluster     session   PostgresCluster: url(db), conninfo(db), restart(mode),
+                                   create_database(), drop_database(name)
+    postgres_url         session   SQLAlchemy URL of a database created for the session
+    pg_module_database_url  module    URL of a fresh empty database for the test module
+    pg_database_url      function  URL of a fresh empty database for the test (dropped after)
+    restart_postgres     function  the cluster's restart(mode="fast", downtime=0.0)
+Canned AWS errors:
+    aws_errors_server    function  AwsErrorsServer: endpoint, respond_with(code, ...), requests
+
+Servers start lazily, on first use, and stop at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.support.aws_errors_server import AwsErrorsServer
+from tests.support.moto_server import S3Server, start_moto_server
+from tests.support.postgres import PostgresCluster, postgres_available, start_postgres
+
+_POSTGRES_FIXTURES = {
+    "postgres_cluster",
+    "postgres_url",
+    "pg_database_url",
+    "pg_module_database_url",
+    "restart_postgres",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+# -- S3 (moto) ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    server = start_moto_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bucket(s3_server: S3Server) -> str:
+    return s3_server.create_bucket()
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    if not postgres_available():
+        reason = "PostgreSQL 15 server binaries are not installed (see .ci/run)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cluster = start_postgres()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    return postgres_cluster.create_database("s3dest_session")
+
+
+def _fresh_database(cluster: PostgresCluster) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    url = cluster.create_database(name)
+    yield url
+    if cluster.running:
+        cluster.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def pg_module_database_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    yield from _fresh_database(postgres_cluster)
+
+
+@pytest.fixture
+def pg_database_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    yield from _fresh_database(postgres_cluster)
+
+
+@pytest.fixture
+def restart_postgres(postgres_cluster: PostgresCluster) -> Iterator[Callable[..., None]]:
+    yield postgres_cluster.restart
+    if not postgres_cluster.running:  # a failed restart must not take later tests down
+        postgres_cluster.start()
+
+
+# -- canned AWS errors -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def aws_errors_server() -> Iterator[AwsErrorsServer]:
+    server = AwsErrorsServer()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,23 @@
+"""The moto S3 server for tests; the implementation lives in `s3dest.devtools.moto`."""
+
+from __future__ import annotations
+
+from s3dest.devtools.moto import (
+    DEFAULT_REGION,
+    Credentials,
+    MotoUnavailableError,
+    S3Server,
+    putonly_policy,
+    running_moto_server,
+    start_moto_server,
+)
+
+__all__ = [
+    "DEFAULT_REGION",
+    "Credentials",
+    "MotoUnavailableError",
+    "S3Server",
+    "putonly_policy",
+    "running_moto_server",
+    "start_moto_server",
+]
