@@ -1,0 +1,156 @@
+"""`s3dest.Client`: the Python API for producers (and the CLI's `send`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from s3dest.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    S3destError,
+    StorageUnavailable,
+)
+
+
+class ApiError(S3destError):
+    """An error answer from the s3dest server, with its status and fields."""
+
+    def __init__(self, status: int, code: str, message: str, fields: dict[str, str]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.fields = fields
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        error = response.json()["error"]
+        code, message, fields = error["code"], error["message"], error.get("fields") or {}
+    except Exception:
+        code, message, fields = "http_error", response.text[:500], {}
+    if response.status_code == 422:
+        raise InvalidInput(message, fields)
+    if response.status_code == 404:
+        raise NotFound(message)
+    if response.status_code == 409:
+        raise Conflict(message)
+    if response.status_code == 503:
+        raise StorageUnavailable(message)
+    raise ApiError(response.status_code, code, message, fields)
+
+
+class Client:
+    """Talks to an s3dest server with a project API key.
+
+    >>> with Client("http://127.0.0.1:8080", api_key) as client:
+    ...     client.send({"destination": "ampersandS3Bucket", "action": "read", ...})
+    """
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 60.0) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"Client({str(self._http.base_url)!r})"
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        _raise_for(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    # messages
+    def send(self, message: Mapping[str, Any]) -> dict[str, str]:
+        """Send one message; returns {eventId, destinationId} once it is durable."""
+        result: dict[str, str] = self._call("POST", "/v1/messages", json=dict(message))["accepted"][
+            0
+        ]
+        return result
+
+    def send_batch(self, messages: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+        """Send a batch (all-or-nothing); returns one {eventId, destinationId} per message."""
+        body = {"messages": [dict(m) for m in messages]}
+        accepted: list[dict[str, str]] = self._call("POST", "/v1/messages", json=body)["accepted"]
+        return accepted
+
+    def message(self, event_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/messages/{event_id}")
+        return result
+
+    def replay(self, event_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/messages/{event_id}/replay")
+        return result
+
+    def deliveries(
+        self, *, destination: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if destination:
+            params["destination"] = destination
+        if state:
+            params["state"] = state
+        result: list[dict[str, Any]] = self._call("GET", "/v1/deliveries", params=params)[
+            "deliveries"
+        ]
+        return result
+
+    # destinations
+    def create_destination(self, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v1/destinations", json=fields)
+        return result
+
+    def destinations(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/destinations")["destinations"]
+        return result
+
+    def destination(self, ref: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/destinations/{ref}")
+        return result
+
+    def update_destination(self, ref: str, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PATCH", f"/v1/destinations/{ref}", json=fields)
+        return result
+
+    def delete_destination(self, ref: str, *, force: bool = False) -> None:
+        self._call("DELETE", f"/v1/destinations/{ref}", params={"force": str(force).lower()})
+
+    def test_destination(self, ref: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/destinations/{ref}/test")
+        return result
+
+    # manifest
+    def put_manifest(self, yaml_text: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT",
+            "/v1/manifest",
+            content=yaml_text.encode(),
+            headers={"Content-Type": "application/yaml"},
+        )
+        return result

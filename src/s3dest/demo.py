@@ -1,0 +1,247 @@
+"""`s3dest demo`: the whole product on one machine, in one command.
+
+Starts a local S3 server (moto, enforcing IAM), runs s3dest on embedded defaults (SQLite),
+creates a project and a least-privilege destination, applies an amp.yaml shaped like the
+product page's, sends realistic HubSpot contact reads and Salesforce account change
+events through the real HTTP ingest path, and prints what landed in the bucket.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+DEMO_BUCKET = "ampersand-integration-bucket"
+DEMO_MANIFEST = """\
+specVersion: 1.0.0
+integrations:
+  - name: salesforceToS3
+    displayName: Salesforce to S3
+    provider: salesforce
+    read:
+      objects:
+        - objectName: account
+          destination: ampersandS3Bucket
+        - objectName: contact
+          destination: ampersandS3Bucket
+    subscribe:
+      objects:
+        - objectName: account
+          destination: ampersandS3Bucket
+          optionalFields:
+            - fieldName: annualrevenue
+            - fieldName: website
+  - name: hubspotToS3
+    displayName: HubSpot to S3
+    provider: hubspot
+    read:
+      objects:
+        - objectName: contacts
+          destination: ampersandS3Bucket
+          requiredFields:
+            - fieldName: firstname
+            - fieldName: lastname
+            - fieldName: email
+          optionalFields:
+            - fieldName: city
+"""
+
+_PEOPLE = [
+    ("438", "Maria", "Johnson", "Brisbane"),
+    ("439", "Kenji", "Watanabe", "Osaka"),
+    ("440", "Amara", "Okafor", "Lagos"),
+    ("441", "Lucas", "Moreau", "Lyon"),
+]
+
+
+def hubspot_contact_reads() -> list[dict[str, Any]]:
+    """HubSpot CRM v3 contact records, as the API returns them (raw only)."""
+    results = []
+    for record_id, first, last, city in _PEOPLE:
+        results.append(
+            {
+                "raw": {
+                    "archived": False,
+                    "createdAt": "2023-10-26T17:55:48.301Z",
+                    "id": record_id,
+                    "properties": {
+                        "firstname": first,
+                        "lastname": last,
+                        "email": f"{first.lower()}@example.com",
+                        "city": city,
+                        "createdate": "2023-10-26T17:55:48.301Z",
+                    },
+                }
+            }
+        )
+    return [
+        {
+            "integration": "hubspotToS3",
+            "action": "read",
+            "provider": "hubspot",
+            "objectName": "contacts",
+            "groupRef": "group-id-1",
+            "groupName": "group-name-1",
+            "consumerRef": "user-id",
+            "consumerName": "user-name",
+            "installationId": "085353b1-07f1-4209-b471-7e028c0a68c8",
+            "installationUpdateTime": "2025-10-14T02:58:55.595861Z",
+            "operationId": "0199e0a8-149d-7ee9-9f50-0514403517f9",
+            "operationTime": "2025-10-14T02:58:59.323405308Z",
+            "result": [item],
+        }
+        for item in results
+    ]
+
+
+def salesforce_account_events() -> list[dict[str, Any]]:
+    """Salesforce Change Data Capture events for Account, with the record (raw)."""
+    from s3dest.samples import SUBSCRIBE_EXAMPLE
+
+    base = SUBSCRIBE_EXAMPLE["data"]["result"][0]
+    events = []
+    for change, description in (
+        ("CREATE", "New account"),
+        ("UPDATE", "Notes about the account"),
+        ("DELETE", None),
+    ):
+        raw = copy.deepcopy(base["raw"])
+        raw_event = copy.deepcopy(base["rawEvent"])
+        raw_event["ChangeEventHeader"]["changeType"] = change
+        if description is not None:
+            raw["Description"] = description
+            raw_event["Description"] = description
+        events.append(
+            {
+                "integration": "salesforceToS3",
+                "action": "subscribe",
+                "provider": "salesforce",
+                "objectName": "account",
+                "groupRef": "webhook-demo-group-id",
+                "groupName": "webhook-demo-group-name",
+                "consumerRef": "user-id",
+                "consumerName": "user-name",
+                "installationId": "0c9230e1-8fbe-4b28-bf10-2beee8fbf4ce",
+                "installationUpdateTime": "2025-04-10T23:00:52.618406Z",
+                "operationTime": "2025-04-10T23:22:25.000Z",
+                "result": [{"raw": raw, "rawEvent": raw_event}],
+            }
+        )
+    return events
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+
+def run_demo(*, port: int = 8080, wait: bool = True) -> None:
+    import uvicorn
+
+    from s3dest.api.app import create_app
+    from s3dest.bootstrap import open_state
+    from s3dest.client import Client
+    from s3dest.destinations import service
+    from s3dest.devtools.moto import start_moto_server
+    from s3dest.manifest_service import apply_manifest
+    from s3dest.settings import Settings
+    from s3dest.store.projects import create_project
+
+    import logging
+
+    # The demo prints its own summary; per-delivery log lines would drown it.
+    logging.getLogger("s3dest").setLevel(logging.WARNING)
+    started = time.monotonic()
+    data_dir = Path(".s3dest") / "demo"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    click.echo("starting a local S3 server (moto, enforcing IAM)…")
+    s3 = start_moto_server()
+    server: uvicorn.Server | None = None
+    try:
+        s3.create_bucket(DEMO_BUCKET)
+        creds = s3.putonly_user(DEMO_BUCKET)
+        settings = Settings(data_dir=data_dir, poll_interval_seconds=0.05)
+        state = open_state(settings)
+        project = create_project(state.engine, "demo")
+        destination = service.create(
+            state.engine,
+            state.box,
+            project.project.id,
+            {
+                "name": "ampersandS3Bucket",
+                "bucket": DEMO_BUCKET,
+                "region": s3.region,
+                "accessKeyId": creds.access_key_id,
+                "secretAccessKey": creds.secret_access_key,
+                "endpointUrl": s3.endpoint,
+                "keyTemplate": "join('/', [metadata.objectName, time.date, metadata.\"event-id\"])",
+            },
+        )
+        apply_manifest(state.engine, project.project.id, DEMO_MANIFEST)
+        port = _free_port(port)
+        app = create_app(state)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        click.echo(f"s3dest is serving on {url}; sending HubSpot reads and Salesforce events…")
+        with Client(url, project.api_key) as client:
+            accepted = client.send_batch(hubspot_contact_reads() + salesforce_account_events())
+            deadline = time.monotonic() + 45
+            records: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                records = [client.message(a["eventId"]) for a in accepted]
+                if all(r["state"] in ("delivered", "parked") for r in records):
+                    break
+                time.sleep(0.2)
+        admin = s3.client()
+        click.echo("")
+        click.echo(f"landed in s3://{DEMO_BUCKET} (destination {destination.row.name}):")
+        for record in records:
+            if record["state"] != "delivered":
+                click.echo(f"  {record['eventId']}: {record['state']} {record['lastError']}")
+                continue
+            head = admin.head_object(Bucket=DEMO_BUCKET, Key=record["key"])
+            click.echo(
+                f"  {record['key']}  ({head['ContentLength']} bytes, "
+                f"{head.get('StorageClass', 'STANDARD')})"
+            )
+            meta = ", ".join(f"{k}={v}" for k, v in sorted(head["Metadata"].items()) if v)
+            click.echo(f"      x-amz-meta: {meta}")
+        delivered = sum(r["state"] == "delivered" for r in records)
+        click.echo("")
+        click.echo(
+            f"{delivered} of {len(records)} messages delivered in "
+            f"{time.monotonic() - started:.1f} s"
+        )
+        click.echo(f"dashboard:  {url}/   (sign in with the API key)")
+        click.echo(f"API key:    {project.api_key}")
+        click.echo(f"local S3:   {s3.endpoint} (admin key {s3.admin_access_key_id})")
+        if wait:
+            click.echo("serving until Ctrl-C…")
+            try:
+                while thread.is_alive():
+                    thread.join(0.5)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        if server is not None:
+            server.should_exit = True
+            time.sleep(0.5)
+        s3.stop()

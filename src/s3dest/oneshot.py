@@ -1,0 +1,127 @@
+"""Write one message file straight to a bucket (`s3dest put`), any size.
+
+Small files are validated whole; large ones are streamed through `bodies` into a
+temporary file and uploaded in parts, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from s3dest.bodies import CompactResult, compact_chunks
+from s3dest.errors import MessageInvalid
+from s3dest.keys import EventMetadata, KeyTemplate
+from s3dest.messages import MessageData, encode_body, new_stamp, parse_data
+from s3dest.s3.metadata import object_metadata
+from s3dest.s3.writer import MULTIPART_THRESHOLD, ObjectRequest, S3Destination, put_object
+from s3dest.storage_class import canonical_storage_class
+
+
+@dataclass(frozen=True)
+class PutResult:
+    bucket: str
+    key: str
+    etag: str | None
+    event_id: str
+
+
+def _metadata(data: dict[str, Any], event_id: str, event_time_ns: int) -> EventMetadata:
+    def text(name: str) -> str:
+        value = data.get(name)
+        return "" if value is None else str(value)
+
+    return EventMetadata(
+        projectId=text("projectId"),
+        installationId=text("installationId"),
+        connectionId=text("connectionId"),
+        destinationId="",
+        operationId=text("operationId"),
+        objectName=text("objectName"),
+        event_id=event_id,
+        timestamp=str(event_time_ns // 1_000_000_000),
+        topic=text("topic"),
+    )
+
+
+def credentials_from_env() -> tuple[str, str, str | None]:
+    key_id = os.environ.get("AWS_ACCESS_KEY_ID")
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key_id or not secret:
+        raise MessageInvalid(
+            "no AWS credentials",
+            {
+                "AWS_ACCESS_KEY_ID": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(and AWS_SESSION_TOKEN for temporary credentials)"
+            },
+        )
+    return key_id, secret, os.environ.get("AWS_SESSION_TOKEN") or None
+
+
+def put_message_file(
+    path: Path,
+    *,
+    bucket: str,
+    region: str,
+    key_template: str | None = None,
+    storage_class: str | None = None,
+    endpoint_url: str | None = None,
+    create_only: bool = False,
+) -> PutResult:
+    key_id, secret, token = credentials_from_env()
+    dest = S3Destination(
+        bucket=bucket,
+        region=region,
+        access_key_id=key_id,
+        secret_access_key=secret,
+        session_token=token,
+        endpoint_url=endpoint_url,
+        storage_class=canonical_storage_class(storage_class),
+        create_only=create_only,
+    )
+    template = KeyTemplate(key_template)
+    stamp = new_stamp()
+    if path.stat().st_size <= MULTIPART_THRESHOLD:
+        raw = orjson.loads(path.read_bytes())
+        parse_data(raw)
+        data = raw["data"]
+        body: bytes | Path = encode_body(data)
+        return _put(dest, template, data, body, stamp.event_id, stamp.event_time_ns)
+    with tempfile.TemporaryDirectory(prefix="s3dest-put-") as tmp:
+        compact = Path(tmp) / "body.json"
+        result = CompactResult()
+        with path.open("rb") as source, compact.open("wb") as out:
+            for chunk in compact_chunks(source, result):
+                out.write(chunk)
+        _check_envelope(result.envelope)
+        return _put(dest, template, result.envelope, compact, stamp.event_id, stamp.event_time_ns)
+
+
+def _check_envelope(envelope: dict[str, Any]) -> None:
+    try:
+        MessageData.model_validate({**envelope, "result": []})
+    except ValidationError as exc:
+        fields = {".".join(str(p) for p in e["loc"]): e["msg"] for e in exc.errors()}
+        raise MessageInvalid("invalid message: " + "; ".join(fields), fields) from None
+
+
+def _put(
+    dest: S3Destination,
+    template: KeyTemplate,
+    data: dict[str, Any],
+    body: bytes | Path,
+    event_id: str,
+    event_time_ns: int,
+) -> PutResult:
+    meta = _metadata(data, event_id, event_time_ns)
+    key = template.render_message(meta, event_time_ns, data)
+    outcome = put_object(
+        dest, ObjectRequest(key=key, body=body, metadata=object_metadata(meta), event_id=event_id)
+    )
+    return PutResult(bucket=dest.bucket, key=key, etag=outcome.etag, event_id=event_id)
