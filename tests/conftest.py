@@ -22,12 +22,14 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.aws_errors_server import AwsErrorsServer
 from tests.support.moto_server import S3Server, start_moto_server
 from tests.support.postgres import PostgresCluster, postgres_available, start_postgres
+from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 _POSTGRES_FIXTURES = {
     "postgres_cluster",
@@ -118,3 +120,38 @@ def aws_errors_server() -> Iterator[AwsErrorsServer]:
         yield server
     finally:
         server.stop()
+
+
+# -- s3dest itself, as a user runs it ----------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Run the test on SQLite (None: the embedded default) and on PostgreSQL."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("pg_database_url")
+    return url
+
+
+@pytest.fixture
+def s3dest_env(tmp_path: Path, database_url: str | None) -> S3destEnv:
+    return S3destEnv(
+        data_dir=tmp_path / "data", database_url=database_url, extra={"S3DEST_SECRET_KEY": ""}
+    )
+
+
+@pytest.fixture
+def s3dest_server(s3dest_env: S3destEnv, tmp_path: Path) -> Iterator[S3destProcess]:
+    """`s3dest serve` on a free port (API + workers), stopped after the test."""
+    process = serve(s3dest_env, tmp_path)
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+@pytest.fixture
+def project(s3dest_env: S3destEnv) -> tuple[str, str]:
+    """(project id, API key) of a fresh project."""
+    return s3dest_env.create_project("test")

@@ -1,0 +1,138 @@
+"""Run the real `s3dest` command as a subprocess (serve / worker), as a user would.
+
+Tests use it to go through HTTP, kill -9 it, restart it, and run several processes
+against one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from s3dest.client import Client
+
+S3DEST = [sys.executable, "-m", "s3dest.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class S3destEnv:
+    """Where an s3dest installation keeps its state: a data dir and maybe a database URL."""
+
+    data_dir: Path
+    database_url: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["S3DEST_DATA_DIR"] = str(self.data_dir)
+        env.pop("S3DEST_DATABASE_URL", None)
+        if self.database_url:
+            env["S3DEST_DATABASE_URL"] = self.database_url
+        env.setdefault("S3DEST_LOG_LEVEL", "INFO")
+        env.update(self.extra)
+        return env
+
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [*S3DEST, *args], env=self.env(), capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"s3dest {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def create_project(self, name: str = "test") -> tuple[str, str]:
+        out = self.cli("projects", "create", name).stdout
+        project_id = re.search(r"project id:\s+(\S+)", out)
+        api_key = re.search(r"api key:\s+(\S+)", out)
+        assert project_id and api_key, out
+        return project_id.group(1), api_key.group(1)
+
+
+@dataclass
+class S3destProcess:
+    """One running `s3dest serve` (or `s3dest worker`) process."""
+
+    environment: S3destEnv
+    args: list[str]
+    port: int | None
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.port is not None
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> S3destProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [*S3DEST, *self.args], env=self.environment.env(), stdout=log, stderr=log
+        )
+        log.close()
+        if self.port is None:
+            time.sleep(0.5)
+            return self
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"s3dest exited ({self.proc.returncode}):\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"s3dest did not become healthy:\n{self.log()}")
+
+    def client(self, api_key: str) -> Client:
+        return Client(self.url, api_key)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """kill -9: no cleanup, no goodbye."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait: the graceful path."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def restart(self) -> S3destProcess:
+        self.kill()
+        return self.start()
+
+
+def serve(environment: S3destEnv, log_dir: Path, *extra: str) -> S3destProcess:
+    port = free_port()
+    args = ["serve", "--port", str(port), *extra]
+    return S3destProcess(environment, args, port, log_dir / f"serve-{port}.log").start()
+
+
+def worker(environment: S3destEnv, log_dir: Path, name: str = "worker") -> S3destProcess:
+    return S3destProcess(environment, ["worker"], None, log_dir / f"{name}.log").start()
