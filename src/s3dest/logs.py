@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 from typing import Any
@@ -9,6 +10,11 @@ from typing import Any
 import orjson
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+
+# Set by the API's middleware for the duration of a request.
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "s3dest_request_id", default=None
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,6 +25,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        request_id = request_id_var.get()
+        if request_id is not None:
+            entry["requestId"] = request_id
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

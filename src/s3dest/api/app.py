@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 
 from s3dest import __version__
 from s3dest.api import errors
+from s3dest.api.middleware import RequestIdMiddleware
 from s3dest.api.routes import destinations, keys, manifest, messages, system
 from s3dest.api.state import AppState
 from s3dest.delivery.runner import WorkerThread
@@ -40,6 +41,7 @@ def create_app(state: AppState, *, workers: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.s3dest = state
+    app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     for module in (system, destinations, keys, manifest, messages):
         app.include_router(module.router)
