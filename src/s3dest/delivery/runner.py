@@ -25,6 +25,7 @@ class WorkerThread:
         self._worker: Worker | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._stopped = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="s3dest-worker", daemon=True)
@@ -35,12 +36,20 @@ class WorkerThread:
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
+        self._stopped = False
         self._worker = Worker(self._engine, self._settings, self._box)
         self._ready.set()
         try:
-            loop.run_until_complete(self._worker.run())
-        except Exception:
-            log.exception("worker crashed")
+            while True:
+                try:
+                    loop.run_until_complete(self._worker.run())
+                except Exception as exc:  # supervise: a crashed loop is restarted
+                    log.error("worker crashed; restarting", extra={"errorType": type(exc).__name__})
+                    loop.run_until_complete(asyncio.sleep(1.0))
+                    if not self._stopped:
+                        self._worker = Worker(self._engine, self._settings, self._box)
+                        continue
+                break
         finally:
             loop.close()
 
@@ -51,6 +60,7 @@ class WorkerThread:
 
     def stop(self, timeout: float | None = None) -> None:
         """Graceful: stop claiming, finish or release in-flight work, then return."""
+        self._stopped = True
         if self._loop is not None and self._worker is not None and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._worker.stop)

@@ -6,6 +6,7 @@ batch's commit reached the disk. PostgreSQL uses its defaults (fsync on commit).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from s3dest.errors import StorageUnavailable
@@ -28,7 +29,17 @@ _PG_MIGRATION_LOCK = 7_305_115  # advisory lock id: one migrator at a time acros
 def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot create the data directory {settings.data_dir}: {exc.strerror}"
+            ) from None
+        if not os.access(settings.data_dir, os.W_OK):
+            raise StorageUnavailable(
+                f"the data directory {settings.data_dir.resolve()} is read-only; s3dest needs "
+                "to write its database there. Make it writable or set S3DEST_DATA_DIR"
+            )
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
@@ -94,11 +105,11 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.begin() as conn:
             yield conn
-    except OperationalError as exc:
+    except (OperationalError, InterfaceError) as exc:
         raise StorageUnavailable(_storage_message(exc)) from None
 
 
-def _storage_message(exc: OperationalError) -> str:
+def _storage_message(exc: OperationalError | InterfaceError) -> str:
     text_ = str(exc.orig)
     lowered = text_.lower()
     if ("disk" in lowered and "full" in lowered) or "no space" in lowered:

@@ -1,0 +1,218 @@
+"""The database goes away under s3dest: never a 202 for a message that was not stored.
+
+A full disk and a read-only data directory are made real with a small tmpfs (this needs
+root, which CI has); the PostgreSQL server is restarted while messages flow.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.support.moto_server import S3Server
+from tests.support.postgres import PostgresCluster
+from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+
+
+def _message(i: int) -> dict[str, Any]:
+    return {
+        "destination": "dest",
+        "action": "read",
+        "provider": "hubspot",
+        "objectName": "contacts",
+        "installationId": "inst-1",
+        "result": [{"fields": {"id": str(i)}}],
+    }
+
+
+def _create_destination(http: httpx.Client, s3: S3Server, bucket: str) -> None:
+    creds = s3.putonly_user(bucket)
+    response = http.post(
+        "/v1/destinations",
+        json={
+            "name": "dest",
+            "bucket": bucket,
+            "region": s3.region,
+            "accessKeyId": creds.access_key_id,
+            "secretAccessKey": creds.secret_access_key,
+            "endpointUrl": s3.endpoint,
+        },
+    )
+    assert response.status_code == 201, response.text
+
+
+def _wait_delivered(http: httpx.Client, event_ids: list[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = [
+            r
+            for state in ("queued", "delivering", "retrying", "held")
+            for r in http.get("/v1/deliveries", params={"state": state, "limit": 10}).json()[
+                "deliveries"
+            ]
+        ]
+        if not pending:
+            break
+        time.sleep(0.5)
+    remaining = [
+        e for e in event_ids if http.get(f"/v1/messages/{e}").json().get("state") != "delivered"
+    ]
+    assert not remaining, f"{len(remaining)} accepted messages were not delivered"
+
+
+def _keys(s3: S3Server, bucket: str) -> set[str]:
+    keys: set[str] = set()
+    for page in s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys.update(obj["Key"] for obj in page.get("Contents", []))
+    return keys
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    # Mounting needs root; CI runs as root. Without it this failure mode cannot be staged.
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _server_on(data_dir: Path, log_dir: Path) -> tuple[S3destProcess, str]:
+    env = S3destEnv(data_dir=data_dir, extra={"S3DEST_SECRET_KEY": ""})
+    _, key = env.create_project("disk")
+    return serve(env, log_dir), key
+
+
+def test_full_disk_gives_503_and_loses_nothing_accepted(
+    small_disk: Path, tmp_path: Path, s3_server: S3Server, bucket: str
+) -> None:
+    server, key = _server_on(small_disk / "data", tmp_path)
+    try:
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as http:
+            _create_destination(http, s3_server, bucket)
+            filler = small_disk / "filler"
+            with filler.open("wb") as out:  # fill the disk to the last byte
+                try:
+                    while True:
+                        out.write(b"\0" * 65536)
+                        out.flush()
+                except OSError:
+                    pass
+            accepted: list[str] = []
+            refused = 0
+            for i in range(0, 4000, 100):
+                response = http.post(
+                    "/v1/messages", json={"messages": [_message(i + j) for j in range(100)]}
+                )
+                if response.status_code == 202:
+                    accepted.extend(a["eventId"] for a in response.json()["accepted"])
+                else:
+                    assert response.status_code == 503, response.text
+                    error = response.json()["error"]
+                    assert error["code"] == "storage_unavailable"
+                    assert "nothing was stored" in error["message"]
+                    refused += 1
+            assert refused > 0, "the disk never filled up"
+            filler.unlink()  # free the space: everything that got a 202 must arrive
+            _wait_delivered(http, accepted)
+            keys = _keys(s3_server, bucket)
+            assert all(any(e in k for k in keys) for e in accepted)
+            assert http.get("/healthz").status_code == 200
+    finally:
+        server.kill()
+
+
+def test_read_only_data_dir_is_refused_with_a_clear_message(
+    small_disk: Path, tmp_path: Path, s3_server: S3Server, bucket: str
+) -> None:
+    # A mount with files open for writing cannot be made read-only (EBUSY), so the data
+    # directory turns read-only between two runs, as after a remount by an operator.
+    data_dir = small_disk / "data"
+    server, key = _server_on(data_dir, tmp_path)
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as http:
+        _create_destination(http, s3_server, bucket)
+        first = http.post("/v1/messages", json=_message(1))
+        assert first.status_code == 202
+        _wait_delivered(http, [first.json()["accepted"][0]["eventId"]])
+    server.kill()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    env = S3destEnv(data_dir=data_dir, extra={"S3DEST_SECRET_KEY": ""})
+    result = env.cli("serve", "--port", "1", check=False, timeout=60)
+    assert result.returncode != 0
+    assert "read-only" in result.stderr, result.stderr
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+
+
+def test_postgres_restart_under_load_loses_nothing(
+    postgres_cluster: PostgresCluster,
+    pg_database_url: str,
+    tmp_path: Path,
+    s3_server: S3Server,
+    bucket: str,
+) -> None:
+    env = S3destEnv(
+        data_dir=tmp_path / "data", database_url=pg_database_url, extra={"S3DEST_SECRET_KEY": ""}
+    )
+    _, key = env.create_project("pg-restart")
+    server = serve(env, tmp_path)
+    accepted: list[str] = []
+    statuses: list[int] = []
+    stop = threading.Event()
+    try:
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as http:
+            _create_destination(http, s3_server, bucket)
+
+            def send() -> None:
+                with httpx.Client(
+                    base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+                ) as sender:
+                    i = 0
+                    while not stop.is_set():
+                        try:
+                            r = sender.post(
+                                "/v1/messages",
+                                json={"messages": [_message(i + j) for j in range(20)]},
+                            )
+                        except httpx.HTTPError:
+                            statuses.append(-1)
+                            continue
+                        statuses.append(r.status_code)
+                        if r.status_code == 202:
+                            accepted.extend(a["eventId"] for a in r.json()["accepted"])
+                        i += 20
+                        time.sleep(0.02)
+
+            sender_thread = threading.Thread(target=send)
+            sender_thread.start()
+            time.sleep(2)
+            postgres_cluster.restart(mode="immediate", downtime=2.0)
+            time.sleep(3)
+            stop.set()
+            sender_thread.join(60)
+            assert accepted, "nothing was accepted"
+            # While the database was down the API said so; it never claimed success.
+            assert set(statuses) <= {202, 503, -1}, statuses
+            _wait_delivered(http, accepted, timeout=180)
+            keys = _keys(s3_server, bucket)
+            missing = [e for e in accepted if not any(e in k for k in keys)]
+            assert not missing
+    finally:
+        stop.set()
+        server.kill()
