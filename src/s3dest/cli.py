@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from s3dest.errors import InvalidInput, S3destError
+from s3dest.errors import DeliveryError, InvalidInput, S3destError
 from s3dest.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -568,6 +568,12 @@ def put(
             endpoint_url=endpoint_url,
             create_only=create_only,
         )
+    except DeliveryError as exc:
+        # the diagnosis is the part a person can act on (the policy to attach, the region)
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.diagnosis != exc.message:
+            click.echo(exc.diagnosis, err=True)
+        sys.exit(1)
     except S3destError as exc:
         _fail(exc)
         return

@@ -137,7 +137,7 @@ class KeyTemplate:
         except jmespath.exceptions.ParseError as exc:
             pos = getattr(exc, "lex_position", None)
             where = f" at position {pos}" if isinstance(pos, int) else ""
-            hint = f"{exc.msg if hasattr(exc, 'msg') else exc}{where}"
+            hint = f"{_parse_problem(exc)}{where}"
             raise KeyTemplateInvalid(
                 f"key template does not compile: {hint}",
                 {
@@ -186,6 +186,22 @@ class KeyTemplate:
             if node is None:
                 return f" ({'.'.join(path)} is null in this message)"
         return ""
+
+
+def _parse_problem(exc: jmespath.exceptions.ParseError) -> str:
+    """What is wrong, in jmespath's words (its `msg` alone is often just "Invalid ...")."""
+    if isinstance(exc, jmespath.exceptions.IncompleteExpressionError):
+        return "the expression ends early (an unclosed bracket, parenthesis or quote?)"
+    if isinstance(exc, jmespath.exceptions.LexerError):
+        # "Bad jmespath expression: Unknown token '-':\n..." -> "Unknown token '-'"
+        first = str(exc).split("\n", 1)[0].rstrip(":")
+        return first.split(": ", 1)[-1]
+    token = getattr(exc, "token_value", None)
+    msg = getattr(exc, "msg", "") or ""
+    text = f"unexpected {token!r}" if token not in (None, "") else "invalid expression"
+    if msg and msg not in ("invalid token", "Invalid jmespath expression"):
+        text += f" ({msg})"
+    return text
 
 
 def _suggest(node: Any, part: str, path: tuple[str, ...], index: int) -> str:

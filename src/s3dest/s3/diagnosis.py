@@ -23,7 +23,7 @@ _MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
 _REGION = re.compile(r"<Region>([^<]*)</Region>")
 _ENDPOINT = re.compile(r"<Endpoint>([^<]*)</Endpoint>")
 _EXPECTING = re.compile(r"expecting '([a-z0-9-]+)'")
-_ENDPOINT_REGION = re.compile(r"\.s3[.-]([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com")
+_ENDPOINT_REGION = re.compile(r"(?:^|\.)s3[.-]([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com")
 
 TRANSIENT_CODES = frozenset(
     {
@@ -84,7 +84,9 @@ def bucket_region(text: str) -> str | None:
         found = _ENDPOINT_REGION.search(endpoint.group(1))
         if found:
             return found.group(1)
-        if endpoint.group(1).endswith(".s3.amazonaws.com"):
+        if endpoint.group(1).endswith(".s3.amazonaws.com") or endpoint.group(1) == (
+            "s3.amazonaws.com"
+        ):
             return "us-east-1"
     return None
 
@@ -198,11 +200,7 @@ def diagnose(
             s3_code=s3_code,
             status=status,
         )
-    if s3_code in TRANSIENT_CODES or status is None or status >= 500 or status == 429:
-        reason = s3_code or (f"HTTP {status}" if status else _first_line(text))
-        return TransientDeliveryError(
-            f"temporary S3 failure: {reason}; retrying", s3_code=s3_code, status=status
-        )
+    # before the 5xx rule: a 501 is permanent, retrying it would never end
     if s3_code == "NotImplemented":
         diagnosis = (
             f"The storage service behind {where} does not implement a feature s3dest uses "
@@ -210,6 +208,11 @@ def diagnose(
             "storage class STANDARD."
         )
         return DestinationError(diagnosis, s3_code=s3_code, status=status, diagnosis=diagnosis)
+    if s3_code in TRANSIENT_CODES or status is None or status >= 500 or status == 429:
+        reason = s3_code or (f"HTTP {status}" if status else _first_line(text))
+        return TransientDeliveryError(
+            f"temporary S3 failure: {reason}; retrying", s3_code=s3_code, status=status
+        )
     # Any other client error on a PutObject is about the destination's setup: hold the
     # messages (nothing is lost) and show S3's own words.
     diagnosis = f"S3 refused writes to {where}: {s3_code or f'HTTP {status}'}{detail}"
@@ -221,16 +224,43 @@ def _first_line(text: str) -> str:
     return line[:300]
 
 
-def from_client_error(exc: BaseException, target: Target) -> DeliveryError:
-    """Translate an exception from the object-store client."""
+def is_region_redirect(text: str) -> bool:
+    """A 301 from S3: the request went to the wrong region's endpoint.
+
+    S3's PermanentRedirect has no Location header, and object_store then reports only
+    "Received redirect without LOCATION" (BareRedirect) with neither status nor body, so
+    the bucket's region has to be learned separately (see writer._probe_bucket_region).
+    """
+    if "redirect without LOCATION" in text or "BareRedirect" in text:
+        return True
+    status = _STATUS.search(text)
+    return bool(status and status.group(1) == "301")
+
+
+def from_client_error(
+    exc: BaseException, target: Target, *, region_header: str | None = None
+) -> DeliveryError:
+    """Translate an exception from the object-store client.
+
+    `region_header` is the bucket's region when the caller learned it (x-amz-bucket-region).
+    """
     text = str(exc)
+    if is_region_redirect(text):
+        return diagnose(
+            status=301,
+            s3_code="PermanentRedirect",
+            text=text,
+            target=target,
+            region_header=region_header,
+        )
     status_match = _STATUS.search(text)
     status = int(status_match.group(1)) if status_match else None
     code_match = _CODE.search(text)
     s3_code = code_match.group(1) if code_match else None
     if status is None and code_match is None:
         lowered = text.lower()
-        if "timed out" in lowered or "timeout" in lowered:
+        # Not a bare "timeout": object_store's debug text always has "retry_timeout: 30s".
+        if "kind: timeout" in lowered or "timedout" in lowered or "timed out" in lowered:
             return TransientDeliveryError(
                 "S3 did not answer in time; retrying", s3_code=None, status=None
             )

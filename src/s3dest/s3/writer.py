@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import obstore
 from obstore.store import S3Store
 
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
 
 from s3dest.errors import DeliveryError, MessageDeliveryError
-from s3dest.s3.diagnosis import Target, from_client_error
+from s3dest.s3.diagnosis import Target, from_client_error, is_region_redirect
+from s3dest.s3.metadata import check_metadata
 
 CONTENT_TYPE = "application/json"
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -185,6 +187,10 @@ def _check_key_representable(key: str) -> None:
 
 def _put_args(dest: S3Destination, request: ObjectRequest) -> tuple[Any, dict[str, Any]]:
     _check_key_representable(request.key)
+    # Refuse bad metadata here, as a message error: non-ASCII values otherwise come back as
+    # SignatureDoesNotMatch (blaming the destination) and control characters make
+    # object_store panic.
+    check_metadata(request.metadata)
     kwargs: dict[str, Any] = {"attributes": _attributes(dest, request)}
     if _is_large(request):
         if dest.create_only:
@@ -216,7 +222,8 @@ def put_object(dest: S3Destination, request: ObjectRequest) -> PutOutcome:
     except DeliveryError:
         raise
     except Exception as exc:  # translated exactly once, here
-        return _handle(dest, request, exc)
+        region = _probe_bucket_region(dest) if is_region_redirect(str(exc)) else None
+        return _handle(dest, request, exc, region)
 
 
 async def put_object_async(dest: S3Destination, request: ObjectRequest) -> PutOutcome:
@@ -227,12 +234,48 @@ async def put_object_async(dest: S3Destination, request: ObjectRequest) -> PutOu
     except DeliveryError:
         raise
     except Exception as exc:
-        return _handle(dest, request, exc)
+        region = await _probe_bucket_region_async(dest) if is_region_redirect(str(exc)) else None
+        return _handle(dest, request, exc, region)
 
 
-def _handle(dest: S3Destination, request: ObjectRequest, exc: Exception) -> PutOutcome:
-    if type(exc).__name__ in ("AlreadyExistsError", "PreconditionError"):
+def _handle(
+    dest: S3Destination, request: ObjectRequest, exc: Exception, region: str | None = None
+) -> PutOutcome:
+    # object_store maps 409 Conflict to AlreadyExists too; S3's 409 ConditionalRequestConflict
+    # means "retry", not "the object is there", so only a 412 is a precondition outcome.
+    if type(exc).__name__ in ("AlreadyExistsError", "PreconditionError") and (
+        "status code: 409" not in str(exc)
+    ):
         return _precondition_outcome(dest, request)
     if isinstance(exc, ValueError) and "parse path" in str(exc):
         raise MessageDeliveryError(f"S3 cannot store the key {request.key!r}: {exc}") from None
-    raise from_client_error(exc, dest.target) from None
+    raise from_client_error(exc, dest.target, region_header=region) from None
+
+
+# -- the bucket's real region after a 301 ---------------------------------------------------
+# object_store drops the body and headers of S3's PermanentRedirect, so the region is asked
+# for with an anonymous HEAD of the bucket: S3 answers it (301 or 403) with
+# x-amz-bucket-region. It is unsigned, so it needs no permission and sends no credentials.
+_PROBE_TIMEOUT_S = 5.0
+
+
+def _bucket_url(dest: S3Destination) -> str:
+    base = (dest.endpoint_url or f"https://s3.{dest.region}.amazonaws.com").rstrip("/")
+    return f"{base}/{dest.bucket}"
+
+
+def _probe_bucket_region(dest: S3Destination) -> str | None:
+    try:
+        response = httpx.head(_bucket_url(dest), timeout=_PROBE_TIMEOUT_S)
+    except httpx.HTTPError:
+        return None
+    return response.headers.get("x-amz-bucket-region") or None
+
+
+async def _probe_bucket_region_async(dest: S3Destination) -> str | None:
+    try:
+        async with httpx.AsyncClient(timeout=_PROBE_TIMEOUT_S) as client:
+            response = await client.head(_bucket_url(dest))
+    except httpx.HTTPError:
+        return None
+    return response.headers.get("x-amz-bucket-region") or None

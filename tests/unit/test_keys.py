@@ -1,0 +1,360 @@
+"""Object key templates as the product page describes them (SPEC §2)."""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s3dest.errors import KeyRenderError, KeyTemplateInvalid
+from s3dest.keys import (
+    DEFAULT_KEY_TEMPLATE,
+    TIME_FIELDS,
+    KeyTemplate,
+    check_key,
+    key_context,
+    lint_key_template,
+    preview_key,
+    time_namespace,
+)
+from s3dest.messages import new_stamp, parse_rfc3339_ns
+from s3dest.samples import READ_EXAMPLE, sample_read, sample_subscribe
+
+PAGE_DEFAULT_KEY = "2025-10-14T02:58:59.323405308Z_0199e0a8-149d-7ee9-9f50-0514403517f9.json"
+EVENT_ID = "0199e0a8-149d-7ee9-9f50-0514403517f9"  # the read example's (see samples.py)
+OPERATION_ID = "0199e0a8-149d-7ee9-9f50-0514403517f9"
+INSTALLATION_ID = "085353b1-07f1-4209-b471-7e028c0a68c8"
+
+# The page's four "Custom object key examples", in its order, and the key each implies for
+# the page's read example.
+PAGE_EXAMPLES = [
+    ("join('/', [metadata.objectName, metadata.operationId])", f"contacts/{OPERATION_ID}"),
+    (
+        "join('/', [metadata.objectName, time.date, metadata.\"event-id\"])",
+        f"contacts/2025-10-14/{EVENT_ID}",
+    ),
+    ("join('', [time.rfc3339_nano, '_', metadata.\"event-id\", '.json'])", PAGE_DEFAULT_KEY),
+    ("join('/', [data.installationId, metadata.operationId])", f"{INSTALLATION_ID}/{OPERATION_ID}"),
+]
+
+MAX_NS = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()) * 10**9 + 999_999_999
+RFC3339_NANO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$")
+
+
+def render_read(template: str | None) -> str:
+    sample = sample_read()
+    return KeyTemplate(template).render_message(sample.metadata, sample.event_time_ns, sample.data)
+
+
+def invalid(template: str | None) -> KeyTemplateInvalid:
+    with pytest.raises(KeyTemplateInvalid) as info:
+        lint_key_template(template)
+    return info.value
+
+
+# -- the page's keys ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("template", [None, "", "   ", DEFAULT_KEY_TEMPLATE])
+def test_default_template_renders_the_page_key_exactly(template: str | None) -> None:
+    assert render_read(template) == PAGE_DEFAULT_KEY
+    assert lint_key_template(template) == []
+
+
+@pytest.mark.parametrize(("template", "expected"), PAGE_EXAMPLES)
+def test_page_examples_render_the_keys_the_page_implies(template: str, expected: str) -> None:
+    assert render_read(template) == expected
+
+
+@pytest.mark.parametrize(("template", "expected"), PAGE_EXAMPLES)
+def test_page_examples_pass_validation(template: str, expected: str) -> None:
+    lint_key_template(template)  # compiles and renders: no KeyTemplateInvalid
+    assert preview_key(template, None, project_id="p")["key"] == expected
+
+
+def test_preview_renders_a_given_message_at_its_operation_time() -> None:
+    result = preview_key(None, copy.deepcopy(READ_EXAMPLE), project_id="p")
+    assert result["key"].startswith("2025-10-14T02:58:59.323405308Z_")
+    assert result["sampleKeys"]["read"] == PAGE_DEFAULT_KEY
+
+
+# -- the time namespace --------------------------------------------------------------------------
+
+
+def test_time_namespace_of_the_read_example() -> None:
+    assert time_namespace(parse_rfc3339_ns("2025-10-14T02:58:59.323405308Z")) == {
+        "year": "2025",
+        "month": "10",
+        "day": "14",
+        "hour": "02",
+        "minute": "58",
+        "second": "59",
+        "date": "2025-10-14",
+        "datetime": "2025-10-14T02:58:59",
+        "unix": "1760410739",
+        "rfc3339": "2025-10-14T02:58:59Z",
+        "rfc3339_nano": "2025-10-14T02:58:59.323405308Z",
+    }
+
+
+def test_time_fields_are_zero_padded_strings() -> None:
+    ns = int(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()) * 10**9 + 7
+    t = time_namespace(ns)
+    assert (t["month"], t["day"], t["hour"], t["minute"], t["second"]) == (
+        "01",
+        "02",
+        "03",
+        "04",
+        "05",
+    )
+    assert t["rfc3339_nano"] == "2026-01-02T03:04:05.000000007Z"
+    assert t["rfc3339"] == "2026-01-02T03:04:05Z"
+    assert all(isinstance(t[name], str) for name in TIME_FIELDS)
+    assert set(t) == set(TIME_FIELDS)
+
+
+def test_time_is_utc_whatever_the_local_timezone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
+    time.tzset()
+    try:
+        assert time_namespace(0)["rfc3339_nano"] == "1970-01-01T00:00:00.000000000Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=MAX_NS))
+def test_time_fields_agree_with_the_event_time(ns: int) -> None:
+    t = time_namespace(ns)
+    dt = datetime.fromtimestamp(ns // 10**9, UTC)
+    assert RFC3339_NANO.match(t["rfc3339_nano"]), t["rfc3339_nano"]
+    assert len(t["rfc3339_nano"]) == 30  # always 9 fractional digits
+    assert t["unix"] == str(ns // 10**9)
+    assert (int(t["year"]), int(t["month"]), int(t["day"])) == (dt.year, dt.month, dt.day)
+    assert (int(t["hour"]), int(t["minute"]), int(t["second"])) == (dt.hour, dt.minute, dt.second)
+    assert len(t["year"]) == 4 and all(len(t[f]) == 2 for f in TIME_FIELDS[1:6])
+    assert t["date"] == f"{t['year']}-{t['month']}-{t['day']}"
+    assert t["datetime"] == f"{t['date']}T{t['hour']}:{t['minute']}:{t['second']}"
+    assert t["rfc3339"] == t["datetime"] + "Z"
+    assert t["rfc3339_nano"].startswith(t["datetime"] + ".")
+    assert parse_rfc3339_ns(t["rfc3339_nano"]) == ns  # lossless
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=MAX_NS), st.integers(min_value=0, max_value=MAX_NS))
+def test_time_keys_sort_lexicographically_in_time_order(a: int, b: int) -> None:
+    for field in ("rfc3339_nano", "date", "datetime"):
+        ka, kb = time_namespace(a)[field], time_namespace(b)[field]
+        if a < b:
+            assert ka <= kb, field
+        if ka < kb:
+            assert a < b, field
+    # the default key too: time first, so objects list in event-time order
+    ka = time_namespace(a)["rfc3339_nano"]
+    kb = time_namespace(b)["rfc3339_nano"]
+    assert (ka < kb) == (a < b)
+
+
+# -- one key per message, whatever the attempt ---------------------------------------------------
+
+
+def test_every_retry_renders_the_same_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    sample = sample_read()
+    template = KeyTemplate("join('/', [time.date, time.rfc3339_nano, metadata.\"event-id\"])")
+    stamp = new_stamp()
+    first = template.render_message(sample.metadata, stamp.event_time_ns, sample.data)
+    # a retry a day later: the wall clock must not matter, only the stamped event time
+    later = time.time_ns() + 86_400 * 10**9
+    monkeypatch.setattr(time, "time_ns", lambda: later)
+    monkeypatch.setattr(time, "time", lambda: later / 1e9)
+    again = [template.render_message(sample.metadata, stamp.event_time_ns, sample.data)]
+    again.append(
+        KeyTemplate(template.source).render_message(
+            sample.metadata, stamp.event_time_ns, sample.data
+        )
+    )
+    assert again == [first, first]
+    assert render_read(None) == PAGE_DEFAULT_KEY
+
+
+# -- rendering failures are clear -----------------------------------------------------------------
+
+
+def test_wrong_case_field_fails_with_a_did_you_mean() -> None:
+    err = invalid("metadata.operationid")
+    text = err.fields["keyTemplate"]
+    assert "metadata.operationid" in text
+    assert "did you mean metadata.operationId?" in text
+    assert "case-sensitive" in text
+
+
+def test_wrong_case_inside_join_also_names_the_field() -> None:
+    err = invalid("join('/', [metadata.objectname, metadata.\"event-id\"])")
+    assert "did you mean metadata.objectName?" in err.fields["keyTemplate"]
+
+
+def test_unknown_namespace_says_where_templates_start() -> None:
+    err = invalid("join('/', [meta.objectName, metadata.\"event-id\"])")
+    assert "metadata, time or data" in err.fields["keyTemplate"]
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ("`5`", "a number (5)"),
+        ("to_number(metadata.timestamp)", "a number (1760410739)"),
+        ("data.result", "a list"),
+        ('[metadata.objectName, metadata."event-id"]', "a list"),
+        ("metadata.nothing", "null"),
+        ("`null`", "null"),
+        ("time", "an object"),
+        ("`true`", "a boolean"),
+        ("''", "empty key"),
+        ("join('', [metadata.connectionId, metadata.topic])", "empty key"),
+    ],
+)
+def test_templates_that_do_not_give_a_string_fail_clearly(template: str, words: str) -> None:
+    err = invalid(template)
+    assert words in err.message
+    assert words in err.fields["keyTemplate"]
+    assert "sample read message" in err.message
+    with pytest.raises(KeyRenderError) as info:
+        render_read(template)
+    assert words in info.value.message
+    assert info.value.kind == "message"  # parks the message, never the destination
+
+
+def test_non_string_results_suggest_the_fix() -> None:
+    assert "to_string() or join()" in invalid("`5`").message
+
+
+def test_key_over_1024_bytes_fails() -> None:
+    long_literal = "x" * 1000
+    err = invalid(f"join('/', ['{long_literal}', metadata.\"event-id\"])")
+    assert "1024" in err.message and "bytes" in err.message
+
+
+def test_key_limit_counts_utf8_bytes_not_characters() -> None:
+    assert check_key("é" * 512) == "é" * 512  # 1,024 bytes: allowed
+    with pytest.raises(KeyRenderError, match="1026 bytes"):
+        check_key("é" * 513)  # 513 characters, 1,026 bytes
+    with pytest.raises(KeyRenderError, match="empty key"):
+        check_key("")
+    with pytest.raises(KeyRenderError, match="control character U\\+000A"):
+        check_key("a\nb")
+
+
+def test_render_failure_at_delivery_names_the_missing_field() -> None:
+    sample = sample_subscribe()
+    template = KeyTemplate("join('/', [data.operationId, metadata.\"event-id\"])")
+    with pytest.raises(KeyRenderError) as info:
+        template.render_message(sample.metadata, sample.event_time_ns, sample.data)
+    assert "data.operationId is missing" in info.value.message
+
+
+# -- compile errors name the problem --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ("metadata.event-id", "Unknown token '-'"),
+        ("join('/', [metadata.objectName", "ends early"),
+        ('metadata."event-id', 'Unclosed " delimiter'),
+        ("join('/', [metadata.a,, metadata.b])", "unexpected ','"),
+    ],
+)
+def test_compile_errors_name_the_problem(template: str, words: str) -> None:
+    with pytest.raises(KeyTemplateInvalid) as info:
+        KeyTemplate(template)
+    err = info.value
+    assert err.message.startswith("key template does not compile")
+    assert words in err.message
+    assert "at position" in err.message
+    assert words in err.fields["keyTemplate"]
+    assert 'metadata."event-id"' in err.fields["keyTemplate"]  # the hyphen hint
+
+
+def test_unknown_function_is_reported() -> None:
+    err = invalid("shout(metadata.objectName)")
+    assert "shout" in err.message
+
+
+# -- warnings -------------------------------------------------------------------------------------
+
+
+def _has(warnings: list[str], words: str) -> bool:
+    return any(words in w for w in warnings)
+
+
+def test_warns_when_neither_event_id_nor_operation_id_is_in_the_key() -> None:
+    warnings = lint_key_template("join('/', [metadata.objectName, time.rfc3339_nano])")
+    assert _has(warnings, 'neither metadata."event-id" nor metadata.operationId')
+    assert _has(warnings, "overwrites")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "join('/', [metadata.objectName, metadata.\"event-id\"])",
+        "join('/', [metadata.objectName, time.date, metadata.\"event-id\"])",
+        DEFAULT_KEY_TEMPLATE,
+    ],
+)
+def test_no_uniqueness_warning_with_event_id(template: str) -> None:
+    assert not _has(lint_key_template(template), "neither")
+
+
+@pytest.mark.parametrize("char", ["#", "%", "{", "^", "|", "~", "\\\\", "é"])
+def test_warns_about_characters_aws_advises_to_avoid(char: str) -> None:
+    warnings = lint_key_template(f"join('{char}', [metadata.objectName, metadata.\"event-id\"])")
+    assert _has(warnings, "characters AWS advises to avoid")
+
+
+def test_warns_about_a_leading_slash() -> None:
+    warnings = lint_key_template("join('', ['/', metadata.objectName, '/', metadata.\"event-id\"])")
+    assert _has(warnings, "starts with '/'")
+
+
+def test_warns_about_an_empty_segment() -> None:
+    warnings = lint_key_template("join('/', [metadata.objectName, '', metadata.\"event-id\"])")
+    assert _has(warnings, "empty path segment")
+
+
+def test_page_example_with_operation_id_warns_that_subscribe_keys_end_in_slash() -> None:
+    # The page's subscribe example has no operationId: the key would be "company/".
+    warnings = lint_key_template(PAGE_EXAMPLES[0][0])
+    assert _has(warnings, "'company/'")
+    assert _has(warnings, "empty path segment")
+
+
+def test_warns_about_a_field_absent_in_subscribe_messages() -> None:
+    warnings = lint_key_template("join('/', [data.operationId, metadata.\"event-id\"])")
+    assert _has(warnings, "absent in subscribe messages")
+    assert _has(warnings, "data.operationId")
+
+
+def test_context_has_the_three_namespaces_with_string_metadata() -> None:
+    sample = sample_read()
+    context = key_context(sample.metadata, sample.event_time_ns, sample.data)
+    assert set(context) == {"metadata", "time", "data"}
+    assert set(context["metadata"]) == {
+        "projectId",
+        "installationId",
+        "connectionId",
+        "destinationId",
+        "operationId",
+        "objectName",
+        "event-id",
+        "timestamp",
+        "topic",
+    }
+    assert all(isinstance(v, str) for v in context["metadata"].values())
+    assert context["metadata"]["timestamp"] == "1760410739"
+    assert context["data"]["installationId"] == INSTALLATION_ID
