@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -230,15 +231,19 @@ def check_key(key: str) -> str:
         raise KeyRenderError(
             f"rendered key is {size} bytes; S3 allows at most {MAX_KEY_BYTES} bytes of UTF-8"
         )
-    for ch in key:
+    bad = _BAD_KEY_CHAR.search(key)  # one C scan; the first offending character decides
+    if bad is not None:
+        ch = bad.group()
         if ord(ch) < 0x20 or ord(ch) == 0x7F:
             raise KeyRenderError(
                 f"rendered key contains the control character U+{ord(ch):04X}; "
                 "S3 cannot list such keys reliably"
             )
-        if 0xD800 <= ord(ch) <= 0xDFFF:
-            raise KeyRenderError("rendered key contains an unpaired surrogate (not valid UTF-8)")
+        raise KeyRenderError("rendered key contains an unpaired surrogate (not valid UTF-8)")
     return key
+
+
+_BAD_KEY_CHAR = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def _field_paths(node: Any) -> list[tuple[str, ...]]:
