@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from s3dest import __version__
+from s3dest import __version__, dashboard
 from s3dest.api import errors
 from s3dest.api.middleware import RequestIdMiddleware
 from s3dest.api.routes import destinations, keys, manifest, messages, system
@@ -45,6 +45,7 @@ def create_app(state: AppState, *, workers: bool = True) -> FastAPI:
     errors.install(app)
     for module in (system, destinations, keys, manifest, messages):
         app.include_router(module.router)
+    dashboard.install(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -1,0 +1,166 @@
+/* s3dest dashboard: a little progressive enhancement, no framework, no build step.
+ * - live key preview on the destination form (debounced, via POST /ui/api/key-preview)
+ * - Test connection without leaving the page (POST /ui/api/destinations/{id}/test)
+ * - a chosen amp.yaml file is loaded into the text box
+ * Every form also works without JavaScript.
+ */
+(function () {
+  "use strict";
+
+  function csrf() {
+    return document.body.getAttribute("data-csrf") || "";
+  }
+
+  function postJSON(url, body, signal) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify(body || {}),
+      signal: signal,
+    }).then(function (response) {
+      if (response.status === 401) {
+        window.location.href = "/signin?next=" + encodeURIComponent(window.location.pathname);
+        throw new Error("signed out");
+      }
+      return response.json();
+    });
+  }
+
+  /* -- live key preview ------------------------------------------------------------- */
+  function setupPreview() {
+    var input = document.querySelector("textarea[data-preview]");
+    if (!input) return;
+    var box = document.getElementById(input.getAttribute("data-preview"));
+    if (!box) return;
+    var endpoint = box.getAttribute("data-endpoint");
+    var readEl = document.getElementById("preview-read");
+    var subEl = document.getElementById("preview-subscribe");
+    var errorEl = document.getElementById("preview-error");
+    var warnBox = document.getElementById("preview-warnings-box");
+    var warnList = document.getElementById("preview-warnings");
+    var statusEl = document.getElementById("preview-status");
+    var timer = null;
+    var controller = null;
+    var sequence = 0;
+
+    function show(result) {
+      box.classList.remove("pending");
+      if (result.ok) {
+        readEl.textContent = result.sampleKeys.read;
+        subEl.textContent = result.sampleKeys.subscribe;
+        errorEl.hidden = true;
+        errorEl.textContent = "";
+        input.removeAttribute("aria-invalid");
+        // The server's error from the last submit no longer applies to this template.
+        var stale = document.getElementById(input.id + "-error");
+        if (stale) stale.hidden = true;
+        warnList.textContent = "";
+        (result.warnings || []).forEach(function (w) {
+          var li = document.createElement("li");
+          li.textContent = w;
+          warnList.appendChild(li);
+        });
+        warnBox.hidden = !(result.warnings && result.warnings.length);
+        statusEl.textContent = result["default"] ? "Default template" : "Template OK";
+      } else {
+        readEl.textContent = "—";
+        subEl.textContent = "—";
+        errorEl.textContent =
+          typeof result.error === "string"
+            ? result.error
+            : (result.error && result.error.message) || "Invalid template";
+        errorEl.hidden = false;
+        warnBox.hidden = true;
+        statusEl.textContent = "Template has an error";
+      }
+      box.setAttribute("data-template", input.value);
+    }
+
+    function refresh() {
+      var mine = ++sequence;
+      if (controller) controller.abort();
+      controller = window.AbortController ? new AbortController() : null;
+      box.classList.add("pending");
+      statusEl.textContent = "Checking…";
+      postJSON(endpoint, { keyTemplate: input.value }, controller ? controller.signal : undefined)
+        .then(function (result) {
+          if (mine === sequence) show(result);
+        })
+        .catch(function (err) {
+          if (err && err.name === "AbortError") return;
+          if (mine === sequence) {
+            box.classList.remove("pending");
+            statusEl.textContent = "Preview unavailable";
+          }
+        });
+    }
+
+    input.addEventListener("input", function () {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(refresh, 300);
+    });
+    box.setAttribute("data-template", input.value);
+  }
+
+  /* -- Test connection -------------------------------------------------------------- */
+  function setupTestButtons() {
+    var forms = document.querySelectorAll("form[data-test-connection]");
+    Array.prototype.forEach.call(forms, function (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var id = form.getAttribute("data-test-connection");
+        var target = document.getElementById("test-result-" + id);
+        var button = form.querySelector("button");
+        button.disabled = true;
+        var label = button.textContent;
+        button.textContent = "Testing…";
+        target.innerHTML = '<p class="muted">Writing a test object…</p>';
+        postJSON("/ui/api/destinations/" + encodeURIComponent(id) + "/test", {})
+          .then(function (result) {
+            if (result.html) {
+              target.innerHTML = result.html; // rendered (and escaped) by the server
+            } else {
+              target.textContent = (result.error && result.error.message) || "Test failed";
+            }
+          })
+          .catch(function () {
+            target.textContent = "The test could not be run; reload the page and try again.";
+          })
+          .then(function () {
+            button.disabled = false;
+            button.textContent = label;
+          });
+      });
+    });
+  }
+
+  /* -- amp.yaml file ---------------------------------------------------------------- */
+  function setupManifestFile() {
+    var file = document.getElementById("file");
+    var source = document.getElementById("source");
+    if (!file || !source || !window.FileReader) return;
+    file.addEventListener("change", function () {
+      if (!file.files || !file.files[0]) return;
+      var reader = new FileReader();
+      reader.onload = function () {
+        source.value = String(reader.result);
+        file.value = "";
+        source.focus();
+      };
+      reader.readAsText(file.files[0]);
+    });
+  }
+
+  function focusErrors() {
+    var summary = document.getElementById("error-summary") || document.getElementById("manifest-errors");
+    if (summary) summary.focus();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setupPreview();
+    setupTestButtons();
+    setupManifestFile();
+    focusErrors();
+  });
+})();
