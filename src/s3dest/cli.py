@@ -350,7 +350,7 @@ def manifest_validate(project: str | None, file: Path) -> None:
 
     engine = _engine()
     try:
-        check_manifest(engine, _project_id(engine, project), file.read_text())
+        check_manifest(engine, _project_id(engine, project), file.read_bytes())
     except S3destError as exc:
         _fail(exc)
     click.echo(f"{file}: valid")
@@ -364,7 +364,7 @@ def manifest_apply(project: str | None, file: Path) -> None:
 
     engine = _engine()
     try:
-        apply_manifest(engine, _project_id(engine, project), file.read_text())
+        apply_manifest(engine, _project_id(engine, project), file.read_bytes())
     except S3destError as exc:
         _fail(exc)
     click.echo(f"{file}: applied")

@@ -148,6 +148,13 @@ def _free_port(preferred: int) -> int:
 
 
 def run_demo(*, port: int = 8080, wait: bool = True) -> None:
+    import logging
+
+    # The demo prints its own summary; per-delivery log lines would drown it, and so would
+    # alembic's (it logs when imported, below, and when it migrates the demo's database).
+    logging.getLogger("s3dest").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
     import uvicorn
 
     from s3dest.api.app import create_app
@@ -159,10 +166,6 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
     from s3dest.settings import Settings
     from s3dest.store.projects import create_project
 
-    import logging
-
-    # The demo prints its own summary; per-delivery log lines would drown it.
-    logging.getLogger("s3dest").setLevel(logging.WARNING)
     started = time.monotonic()
     data_dir = Path(".s3dest") / "demo"
     shutil.rmtree(data_dir, ignore_errors=True)

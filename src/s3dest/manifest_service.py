@@ -12,17 +12,30 @@ from s3dest.store.destinations import destination_names
 from s3dest.store.manifests import load_source, save_source
 
 
-def check_manifest(engine: Engine, project_id: str, source: str) -> Manifest:
+def source_text(source: str | bytes) -> str:
+    """The document as text. Bytes must be UTF-8 (a BOM is dropped); anything else is a
+    ManifestInvalid naming the line and column, never silently replaced characters."""
+    if isinstance(source, str):
+        return source
+    try:
+        return source.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        parse_manifest(source)  # raises ManifestInvalid with the line and column
+        raise
+
+
+def check_manifest(engine: Engine, project_id: str, source: str | bytes) -> Manifest:
     """Syntax, schema, and every destination it names exists in the project."""
-    manifest = parse_manifest(source)
+    manifest = parse_manifest(source_text(source))
     names = destination_names(engine, project_id)
     validate_destinations(manifest, lambda name: name in names)
     return manifest
 
 
-def apply_manifest(engine: Engine, project_id: str, source: str) -> dict[str, Any]:
-    manifest = check_manifest(engine, project_id, source)
-    save_source(engine, project_id, source)
+def apply_manifest(engine: Engine, project_id: str, source: str | bytes) -> dict[str, Any]:
+    text = source_text(source)
+    manifest = check_manifest(engine, project_id, text)
+    save_source(engine, project_id, text)
     return manifest.to_dict()
 
 

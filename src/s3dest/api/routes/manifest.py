@@ -28,7 +28,7 @@ _BODY = {
 @router.put("", openapi_extra=_BODY)
 async def put_manifest(request: Request, project: CurrentProject, state: State) -> Any:
     """Upload amp.yaml (YAML or JSON); validated, and every destination must exist."""
-    source = (await request.body()).decode("utf-8", errors="replace")
+    source = await request.body()  # bytes: not UTF-8 is a 422 naming the line
     manifest = await run_in_threadpool(apply_manifest, state.engine, project.id, source)
     return {"manifest": manifest}
 
