@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from s3dest.destinations.validation import invalid_input_from_errors
@@ -24,6 +24,29 @@ log = logging.getLogger("s3dest.api")
 
 def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+_ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "The request cannot be processed as sent.",
+    401: "No API key, or not a valid one: send `Authorization: Bearer <api key>`.",
+    403: "The API key may not do this.",
+    404: "Not found in the API key's project (another project's objects are not found either).",
+    409: "Conflicts with the current state; `error.message` says what to do.",
+    413: "The request body is too large.",
+    422: "Invalid input: `error.fields` names each field that is wrong and how to fix it.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for error statuses, all with the one error shape
+    (the `Error` schema that `s3dest.api.app` adds to the components)."""
+    return {
+        status: {
+            "description": _ERROR_DESCRIPTIONS[status],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for status in statuses
+    }
 
 
 class PayloadTooLarge(S3destError):
@@ -52,30 +75,34 @@ def status_of(exc: S3destError) -> int:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(S3destError)
-    async def _ours(_request: Request, exc: S3destError) -> ORJSONResponse:
+    async def _ours(_request: Request, exc: S3destError) -> JSONResponse:
         fields = exc.fields if isinstance(exc, InvalidInput) else {}
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-        return ORJSONResponse(
+        return JSONResponse(
             error_body(exc.code, exc.message, fields), status_code=status_of(exc), headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         invalid = invalid_input_from_errors(exc.errors())
-        return ORJSONResponse(
+        return JSONResponse(
             error_body("invalid_input", invalid.message, invalid.fields), status_code=422
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return ORJSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),  # e.g. Allow on a 405
+        )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         # Never echo the exception text: it might carry input we must not repeat.
         log.error("unexpected error", extra={"errorType": type(exc).__name__})
-        return ORJSONResponse(
+        return JSONResponse(
             error_body("internal", "s3dest hit an unexpected error; see its logs"),
             status_code=500,
         )

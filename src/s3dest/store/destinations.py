@@ -171,7 +171,8 @@ def delete_destination(engine: Engine, project_id: str, ref: str, *, force: bool
         if pending and not force:
             raise Conflict(
                 f"destination {current.name!r} still has {pending} message(s) waiting to be "
-                "delivered; wait for them, or delete with ?force=true to discard them"
+                "delivered; wait for them, or delete with force to discard them "
+                "(?force=true in the API, --force in the CLI)"
             )
         conn.execute(
             delete(messages).where(

@@ -2,37 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, Query, status
+from pydantic import BaseModel, Field
 
 from s3dest.api.deps import CurrentProject, State
+from s3dest.api.errors import error_responses
 from s3dest.destinations import service
 from s3dest.destinations.validation import DestinationCreate, DestinationUpdate
 from s3dest.store import queue
 
-router = APIRouter(prefix="/v1/destinations", tags=["destinations"])
+router = APIRouter(prefix="/v1/destinations", tags=["destinations"], responses=error_responses(401))
+
+
+Ref = Annotated[str, Path(description="the destination's id or its name")]
 
 
 class DestinationPublic(BaseModel):
+    """A destination as the API shows it: never the secret or the session token."""
+
     id: str
     name: str
     bucket: str
     region: str
-    accessKeyId: str
+    accessKeyId: str = Field(description="masked, e.g. AKIA…WXYZ")
     hasSessionToken: bool
-    keyTemplate: str | None
+    keyTemplate: str | None = Field(description="JMESPath; null means the default key")
     storageClass: str
     endpointUrl: str | None
-    writeMode: str
+    writeMode: Literal["overwrite", "create-only"]
     enabled: bool
-    status: str
-    diagnosis: str | None
-    failingSince: float | None
-    warnings: list[str]
-    createdAt: float
-    updatedAt: float
+    status: Literal["healthy", "failing", "disabled"]
+    diagnosis: str | None = Field(description="why the destination is failing, if it is")
+    failingSince: float | None = Field(description="Unix seconds")
+    warnings: list[str] = Field(
+        description="advice about the configuration just saved (only on create and update)"
+    )
+    createdAt: float = Field(description="Unix seconds")
+    updatedAt: float = Field(description="Unix seconds")
 
 
 class DestinationList(BaseModel):
@@ -40,9 +48,9 @@ class DestinationList(BaseModel):
 
 
 class TestResult(BaseModel):
-    ok: bool
-    key: str
-    diagnosis: str | None
+    ok: bool = Field(description="true when S3 accepted the test object")
+    key: str = Field(description="the test object's key, under s3dest-connection-test/")
+    diagnosis: str | None = Field(description="when not ok: what is wrong and how to fix it")
     etag: str | None
 
 
@@ -57,7 +65,12 @@ def _body(model: BaseModel) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DestinationPublic)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DestinationPublic,
+    responses=error_responses(409, 422),
+)
 def create_destination(body: DestinationCreate, project: CurrentProject, state: State) -> Any:
     saved = service.create(state.engine, state.box, project.id, _body(body))
     return service.public(saved.row, saved.warnings)
@@ -68,23 +81,25 @@ def list_destinations(project: CurrentProject, state: State) -> Any:
     return {"destinations": [service.public(r) for r in service.list_(state.engine, project.id)]}
 
 
-@router.get("/{ref}", response_model=DestinationPublic)
-def show_destination(ref: str, project: CurrentProject, state: State) -> Any:
+@router.get("/{ref}", response_model=DestinationPublic, responses=error_responses(404, 422))
+def show_destination(ref: Ref, project: CurrentProject, state: State) -> Any:
     return service.public(service.get(state.engine, project.id, ref))
 
 
-@router.patch("/{ref}", response_model=DestinationPublic)
+@router.patch("/{ref}", response_model=DestinationPublic, responses=error_responses(404, 409, 422))
 def update_destination(
-    ref: str, body: DestinationUpdate, project: CurrentProject, state: State
+    ref: Ref, body: DestinationUpdate, project: CurrentProject, state: State
 ) -> Any:
     saved = service.update_(state.engine, state.box, project.id, ref, _body(body))
     state.wake_workers()
     return service.public(saved.row, saved.warnings)
 
 
-@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{ref}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409, 422)
+)
 def delete_destination(
-    ref: str,
+    ref: Ref,
     project: CurrentProject,
     state: State,
     force: bool = Query(False, description="discard messages still waiting for it"),
@@ -92,16 +107,16 @@ def delete_destination(
     service.delete(state.engine, project.id, ref, force=force)
 
 
-@router.post("/{ref}/test", response_model=TestResult)
-def test_destination(ref: str, project: CurrentProject, state: State) -> Any:
+@router.post("/{ref}/test", response_model=TestResult, responses=error_responses(404, 422))
+def test_destination(ref: Ref, project: CurrentProject, state: State) -> Any:
     result = service.connection_test(state.engine, state.box, project.id, ref)
     if result.ok:
         state.wake_workers()
     return result.as_dict()
 
 
-@router.post("/{ref}/replay", response_model=ReplayResult)
-def replay_destination(ref: str, project: CurrentProject, state: State) -> Any:
+@router.post("/{ref}/replay", response_model=ReplayResult, responses=error_responses(404, 422))
+def replay_destination(ref: Ref, project: CurrentProject, state: State) -> Any:
     row = service.get(state.engine, project.id, ref)
     count = queue.replay_destination(state.engine, row.id)
     state.wake_workers()

@@ -8,9 +8,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from s3dest.api.deps import CurrentProject
+from s3dest.api.errors import error_responses
 from s3dest.keys import preview_key
 
-router = APIRouter(prefix="/v1/key-templates", tags=["key templates"])
+router = APIRouter(
+    prefix="/v1/key-templates", tags=["key templates"], responses=error_responses(401)
+)
 
 
 class PreviewRequest(BaseModel):
@@ -26,6 +29,6 @@ class PreviewResponse(BaseModel):
     sampleKeys: dict[str, str]
 
 
-@router.post("/preview", response_model=PreviewResponse)
+@router.post("/preview", response_model=PreviewResponse, responses=error_responses(422))
 def preview(body: PreviewRequest, project: CurrentProject) -> Any:
     return preview_key(body.keyTemplate, body.message, project_id=project.id)
