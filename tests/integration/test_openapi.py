@@ -271,5 +271,7 @@ def test_live_answers_match_the_documented_schemas(
         httpx.get(f"{api.base_url}/v1/destinations"),  # 401
     ]
     assert [r.status_code for r in failures] == [422, 409, 404, 422, 422, 401]
+    assert set(failures[4].json()["error"]["fields"]) == {"body"}
+    assert "not valid JSON" in failures[4].json()["error"]["fields"]["body"]
     for response in failures:
         error.validate(response.json())

@@ -203,6 +203,8 @@ def invalid_input_from_errors(errors: Iterable[Mapping[str, Any]]) -> InvalidInp
         loc = [str(part) for part in error.get("loc", ())]
         if loc and loc[0] == "body":
             loc = loc[1:]
+        if error.get("type") == "json_invalid":
+            loc = []  # its location is a character offset, not a field
         name = ".".join(loc) if loc else "body"
         message = _pydantic_message(name, str(error.get("type", "")), error)
         fields[name] = f"{fields[name]} {message}" if name in fields else message
@@ -210,6 +212,8 @@ def invalid_input_from_errors(errors: Iterable[Mapping[str, Any]]) -> InvalidInp
 
 
 def _pydantic_message(name: str, kind: str, error: Mapping[str, Any]) -> str:
+    if kind == "json_invalid":
+        return "the body is not valid JSON; send a JSON object (Content-Type: application/json)."
     if name == "body":
         return (
             "the body must be a JSON object with the destination's fields: "
