@@ -41,8 +41,6 @@ from typing import Any
 
 import httpx
 import orjson
-from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
-
 from bench._common import (
     Check,
     LoadSampler,
@@ -62,6 +60,8 @@ from bench._common import (
     summarize_collapsed,
     write_big_message,
 )
+from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+
 from s3dest.devtools.moto import S3Server, start_moto_server
 
 TARGET_RSS_MB = 300

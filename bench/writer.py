@@ -33,9 +33,10 @@ from bench._common import (
     start_keepalive_proxy,
     write_big_message,
 )
+
 from s3dest.devtools.moto import Credentials, S3Server, start_moto_server
 from s3dest.keys import EventMetadata, KeyTemplate
-from s3dest.messages import encode_body, new_stamp
+from s3dest.messages import EventStamp, encode_body, new_stamp
 from s3dest.s3.metadata import object_metadata
 from s3dest.s3.writer import ObjectRequest, S3Destination, put_object, put_object_async
 
@@ -47,10 +48,15 @@ TARGET_RATIO = 1 / 8
 TARGET_RSS_MB = 250
 
 
-def _messages(n: int) -> list[dict[str, Any]]:
-    """The `data` objects of n distinct ~1 KiB messages (as ingest stores them)."""
+Stamped = tuple[dict[str, Any], EventStamp]
+
+
+def _messages(n: int) -> list[Stamped]:
+    """n distinct ~1 KiB messages as ingest leaves them: the `data` object and the stamp
+    (event-id, event time) given at acceptance, which every write attempt reuses."""
     return [
-        data_of(ingest_message(i, destination="bench"), project_id=PROJECT_ID) for i in range(n)
+        (data_of(ingest_message(i, destination="bench"), project_id=PROJECT_ID), new_stamp())
+        for i in range(n)
     ]
 
 
@@ -73,9 +79,9 @@ def _metadata(data: dict[str, Any], event_id: str, event_time_ns: int) -> EventM
     )
 
 
-def _request(template: KeyTemplate, data: dict[str, Any], prefix: str) -> ObjectRequest:
+def _request(template: KeyTemplate, message: Stamped, prefix: str) -> ObjectRequest:
     """Everything the writer does per message before the PUT: render, encode, metadata."""
-    stamp = new_stamp()
+    data, stamp = message
     meta = _metadata(data, stamp.event_id, stamp.event_time_ns)
     key = prefix + template.render_message(meta, stamp.event_time_ns, data)
     return ObjectRequest(
@@ -84,13 +90,13 @@ def _request(template: KeyTemplate, data: dict[str, Any], prefix: str) -> Object
 
 
 async def _run_async(
-    dest: S3Destination, template: KeyTemplate, batch: list[dict[str, Any]], concurrency: int
+    dest: S3Destination, template: KeyTemplate, batch: list[Stamped], concurrency: int
 ) -> None:
     it = iter(batch)
 
     async def lane() -> None:
-        for data in it:
-            await put_object_async(dest, _request(template, data, "async/"))
+        for message in it:
+            await put_object_async(dest, _request(template, message, "async/"))
 
     await asyncio.gather(*(lane() for _ in range(concurrency)))
 
@@ -160,7 +166,7 @@ def bench_small(
     )
     template = KeyTemplate(None)  # the default key template
     messages = _messages(n + warmup)
-    body_sizes = [len(encode_body(d)) for d in messages]
+    body_sizes = [len(encode_body(d)) for d, _ in messages]
     print(
         f"  {n} messages (+{warmup} warm-up), body {min(body_sizes)}–{max(body_sizes)} bytes, "
         f"endpoint {endpoint}, bucket {bucket} (put-only IAM user), default key template"
@@ -176,9 +182,9 @@ def bench_small(
     load.sample()
 
     # (a2) sync writer, one at a time.
-    def sync_loop(batch: list[dict[str, Any]]) -> None:
-        for data in batch:
-            put_object(dest, _request(template, data, "sync/"))
+    def sync_loop(batch: list[Stamped]) -> None:
+        for message in batch:
+            put_object(dest, _request(template, message, "sync/"))
 
     sync_loop(messages[:warmup])
     sync_ms, sync_wall = _timed(lambda: sync_loop(messages[warmup:]), n)
@@ -189,11 +195,11 @@ def bench_small(
 
     # (b) plain boto3 put_object loop, same bodies, same put-only user, same endpoint.
     client = _boto3_client(endpoint, s3.region, creds)
-    bodies = [encode_body(d) for d in messages]
+    bodies = [encode_body(d) for d, _ in messages]
 
     def boto_loop(start: int, stop: int) -> None:
         for i in range(start, stop):
-            stamp = new_stamp()
+            stamp = messages[i][1]
             client.put_object(
                 Bucket=bucket,
                 Key=f"boto3/{stamp.event_id}.json",
@@ -256,8 +262,15 @@ def bench_large(s3: S3Server, size: int, workdir: Path) -> list[Check]:
     load.sample()
     path.unlink()
     if code != 0:
-        print(output)
-        return [Check(f"peak RSS < {TARGET_RSS_MB} MB", False, f"`s3dest put` exited {code}")]
+        print("  " + output.strip().replace("\n", "\n  "))
+        print(f"  wall {wall:.1f} s, CPU {cpu:.1f} s, peak RSS (ru_maxrss) {peak:.0f} MiB")
+        return [
+            Check(
+                f"peak RSS of `s3dest put` < {TARGET_RSS_MB} MB",
+                False,
+                f"`s3dest put` exited {code} (peak RSS until then {peak * 1.048576:.0f} MB)",
+            )
+        ]
     print("  " + output.strip().replace("\n", "\n  "))
     admin = s3.client()
     listing = admin.list_objects_v2(Bucket=bucket).get("Contents", [])

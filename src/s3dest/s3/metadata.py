@@ -35,6 +35,14 @@ def object_metadata_unchecked(meta: EventMetadata) -> dict[str, str]:
 
 def metadata_problems(headers: dict[str, str]) -> dict[str, str]:
     """Field → what is wrong; empty when S3 will take these headers as they are."""
+    joined = "".join(headers.values())
+    if (
+        joined.isascii()
+        and _CONTROL.search(joined) is None
+        and len(joined) + sum(map(len, headers)) <= METADATA_BUDGET_BYTES
+        and "".join(headers).isascii()
+    ):
+        return {}  # the usual case, in one pass: ASCII, no control characters, in budget
     problems: dict[str, str] = {}
     for name, value in headers.items():
         if not value.isascii():
