@@ -9,7 +9,7 @@ are what key templates and object metadata need.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
@@ -101,3 +101,124 @@ def compact_chunks(
     if buffer:
         result.size += len(buffer)
         yield bytes(buffer)
+
+
+# ---------------------------------------------------------------------------
+# Ingest of one large message (``POST /v1/messages`` above the inline limit).
+#
+# The producer's envelope is not the body: routing fields (``destination``,
+# ``integration``…) are dropped, ``projectId`` is set and every result item is normalised
+# by its provider, exactly as for a small message. So the body is built in two streamed
+# passes over the spooled request: `scan_top_level` reads the top-level members without
+# the contents of ``result``, and `write_message_body` writes ``{"data": {..., "result":
+# [...]}}`` item by item. Memory is bounded by the largest single result item.
+
+_STARTS = ("start_map", "start_array")
+_ENDS = ("end_map", "end_array")
+
+
+def _invalid_json(exc: Exception) -> MessageInvalid:
+    return MessageInvalid(
+        f"the message is not valid JSON: {exc}", {"body": f"not valid JSON: {exc}"}
+    )
+
+
+def first_key(source: IO[bytes]) -> tuple[str, str | None]:
+    """How a JSON document starts: ("array", None), ("object", first key or None), ("other", None).
+
+    Tells a batch (``[...]`` or ``{"messages": [...]}``) from a single message without
+    reading more than its first few bytes.
+    """
+    try:
+        events = ijson.basic_parse(source, use_float=True)
+        event, _ = next(events)
+        if event == "start_array":
+            return "array", None
+        if event != "start_map":
+            return "other", None
+        event, value = next(events)
+        return "object", value if event == "map_key" else None
+    except StopIteration:
+        return "other", None
+    except ijson.JSONError as exc:
+        raise _invalid_json(exc) from None
+
+
+def scan_top_level(source: IO[bytes]) -> dict[str, Any]:
+    """The members of the top-level JSON object, with containers emptied.
+
+    Scalars come as parsed (floats for non-integers); an object or array member becomes
+    ``{}`` or ``[]``, so ``result`` reads ``[]`` when it is an array, and validating the
+    returned dict checks the envelope. The whole document is parsed, so invalid JSON
+    anywhere (or trailing garbage) is reported here, before anything is written.
+    """
+    members: dict[str, Any] = {}
+    depth = 0
+    key: str | None = None
+    seen_root = False
+    try:
+        for event, value in ijson.basic_parse(source, use_float=True):
+            if depth >= 2:
+                if event in _STARTS:
+                    depth += 1
+                elif event in _ENDS:
+                    depth -= 1
+                continue
+            if depth == 0:
+                if seen_root or event != "start_map":
+                    raise MessageInvalid(
+                        "a message must be a JSON object",
+                        {"message": "expected one JSON object"},
+                    )
+                seen_root = True
+                depth = 1
+            elif event == "map_key":
+                key = value
+            elif event == "end_map":
+                depth = 0
+            elif event in _STARTS:
+                assert key is not None
+                members[key] = {} if event == "start_map" else []
+                depth = 2
+            else:
+                assert key is not None
+                members[key] = value
+    except ijson.JSONError as exc:
+        raise _invalid_json(exc) from None
+    if not seen_root or depth != 0:
+        raise MessageInvalid("the message JSON ends early", {"body": "truncated JSON"})
+    return members
+
+
+def write_message_body(
+    source: IO[bytes],
+    head: dict[str, Any],
+    item: Callable[[int, Any], bytes],
+    out: IO[bytes],
+) -> CompactResult:
+    """Write ``{"data": {**head, "result": [item(0, r0), item(1, r1), ...]}}`` to `out`.
+
+    `head` is the data object without ``result`` (it comes last, as in every body);
+    `item` turns one parsed result item into its compact JSON. The bytes are exactly
+    those of ``orjson.dumps({"data": {**head, "result": [...]}})``.
+    """
+    opening = orjson.dumps({"data": {**head, "result": []}})
+    assert opening.endswith(b"[]}}"), "result must be the last member of data"
+    result = CompactResult(envelope=dict(head))
+    buffer = bytearray(opening[:-3])
+    try:
+        for i, raw in enumerate(ijson.items(source, "result.item", use_float=True)):
+            if i:
+                buffer += b","
+            buffer += item(i, raw)
+            result.result_items += 1
+            if len(buffer) >= CHUNK:
+                out.write(buffer)
+                result.size += len(buffer)
+                buffer.clear()
+    except ijson.JSONError as exc:
+        raise _invalid_json(exc) from None
+    buffer += b"]}}"
+    out.write(buffer)
+    result.size += len(buffer)
+    return result

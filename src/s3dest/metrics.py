@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 registry = CollectorRegistry()
 
@@ -50,3 +52,30 @@ queue_depth = Gauge(
 
 def set_queue_depth_source(source: Callable[[], float]) -> None:
     queue_depth.set_function(source)
+
+
+class _StateCounts(Collector):
+    """``s3dest_messages{destination, state}``: messages not yet delivered, read from the
+    shared queue at scrape time, so it is right whichever process delivers them."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Mapping[tuple[str, str], int]] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "s3dest_messages",
+            "Messages waiting, in flight, held or parked, per destination and state",
+            labels=["destination", "state"],
+        )
+        if self.source is not None:
+            for (destination, state), count in sorted(self.source().items()):
+                family.add_metric([destination, state], count)
+        yield family
+
+
+_state_counts = _StateCounts()
+registry.register(_state_counts)
+
+
+def set_state_counts_source(source: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+    _state_counts.source = source

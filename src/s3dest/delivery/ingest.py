@@ -9,18 +9,30 @@ caller answer 202.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
+import orjson
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, select
 
-from s3dest import metrics
+from s3dest import bodies, metrics
 from s3dest.errors import InvalidInput, ManifestInvalid, MessageInvalid
 from s3dest.keys import EventMetadata
 from s3dest.manifest import Manifest, parse_manifest
-from s3dest.messages import IncomingMessage, check_complete, data_dict, encode_body, new_stamp
+from s3dest.messages import (
+    IncomingMessage,
+    MessageData,
+    ResultItem,
+    check_complete,
+    data_dict,
+    encode_body,
+    new_stamp,
+)
+from s3dest.messages import _field_errors as field_errors
 from s3dest.messages import parse_incoming as parse_envelope
 from s3dest.providers import normalize_result
 from s3dest.s3.metadata import metadata_problems, object_metadata_unchecked
@@ -93,14 +105,20 @@ class Prepared:
     destination_id: str
 
 
-def prepare(
-    project_id: str, raw: Any, view: ProjectView, *, prefix: str = "", now_ns: int | None = None
-) -> Prepared:
-    """Check and shape one message; raises MessageInvalid naming every bad field."""
-    message = parse_envelope(raw, prefix=prefix)
-    fields: dict[str, str] = {}
-    p = prefix + "." if prefix else ""
+@dataclass(frozen=True, slots=True)
+class _Routed:
+    destination: _Destination | None
+    selected: frozenset[str] | None  # the manifest's field selection for this object
 
+
+def _check_envelope(
+    project_id: str, message: IncomingMessage, view: ProjectView, p: str, fields: dict[str, str]
+) -> _Routed:
+    """Checks that do not need `result`: projectId, routing, object metadata.
+
+    Shared by small messages (`prepare`) and large streamed ones (`prepare_large`);
+    problems are added to `fields`, keyed with the prefix `p` (``messages[3].``).
+    """
     if message.projectId is not None and message.projectId != project_id:
         fields[f"{p}projectId"] = (
             f"projectId is set from your API key's project; omit it or send {project_id!r}"
@@ -141,46 +159,35 @@ def prepare(
             "say where the message goes: `destination` (name or id), or `integration` with "
             "an amp.yaml that routes its objectName"
         )
-    selected = route.selected_fields if route is not None else None
-    result: list[dict[str, Any]] = []
-    for i, item in enumerate(message.result):
-        try:
-            result.append(
-                normalize_result(
-                    message.provider,
-                    message.action,
-                    item.model_dump(exclude_unset=True),
-                    selected_fields=selected or None,
-                    index=i,
-                )
-            )
-        except MessageInvalid as exc:
-            fields.update({f"{p}{k}": v for k, v in exc.fields.items()})
-    normalized = (
-        IncomingMessage.model_validate({**message.model_dump(exclude_unset=True), "result": result})
-        if not fields
-        else message
-    )
-    try:
-        check_complete(normalized, prefix=p)
-    except MessageInvalid as exc:
-        fields.update(exc.fields)
     meta = _metadata(project_id, message, destination.id if destination else "")
     for name, problem in metadata_problems(_s3_headers(meta)).items():
         fields[f"{p}{_FIELD_OF_HEADER.get(name, name)}"] = problem
-    if fields:
-        raise MessageInvalid(_summary(fields), fields)
-    assert destination is not None
-    data = data_dict(normalized)
-    data = {
+    selected = route.selected_fields if route is not None else None
+    return _Routed(destination=destination, selected=selected or None)
+
+
+def _ordered_data(project_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The body's data object: action, then projectId (from the API key), then the rest."""
+    return {
         "action": data["action"],
         "projectId": project_id,
         **{k: v for k, v in data.items() if k not in ("action", "projectId")},
     }
-    body = encode_body(data)
+
+
+def _row(
+    project_id: str,
+    message: IncomingMessage,
+    destination: _Destination,
+    *,
+    body: bytes | None,
+    body_size: int,
+    envelope: bytes | None = None,
+    now_ns: int | None = None,
+) -> dict[str, Any]:
     stamp = new_stamp(now_ns)
     now = time.time()
-    row = {
+    return {
         "event_id": stamp.event_id,
         "project_id": project_id,
         "destination_id": destination.id,
@@ -191,14 +198,178 @@ def prepare(
         "topic": message.topic or "",
         "object_name": message.objectName,
         "body": body,
-        "body_size": len(body),
-        "chunked": False,
-        "envelope": None,
+        "body_size": body_size,
+        "chunked": body is None,
+        "envelope": envelope,
         "attempts": 0,
         "next_attempt_at": now,
         "updated_at": now,
     }
-    return Prepared(row=row, destination_id=destination.id)
+
+
+def prepare(
+    project_id: str, raw: Any, view: ProjectView, *, prefix: str = "", now_ns: int | None = None
+) -> Prepared:
+    """Check and shape one message; raises MessageInvalid naming every bad field."""
+    message = parse_envelope(raw, prefix=prefix)
+    fields: dict[str, str] = {}
+    p = prefix + "." if prefix else ""
+    routed = _check_envelope(project_id, message, view, p, fields)
+    result: list[dict[str, Any]] = []
+    for i, item in enumerate(message.result):
+        try:
+            result.append(
+                normalize_result(
+                    message.provider,
+                    message.action,
+                    item.model_dump(exclude_unset=True),
+                    selected_fields=routed.selected,
+                    index=i,
+                )
+            )
+        except MessageInvalid as exc:
+            fields.update({f"{p}{k}": v for k, v in exc.fields.items()})
+    normalized = message
+    if not fields:
+        normalized = IncomingMessage.model_validate(
+            {**message.model_dump(exclude_unset=True), "result": result}
+        )
+        # Only on the normalised message: before normalisation an item may lack an event
+        # type its rawEvent supplies, and normalize_result already explains a missing one
+        # better than this generic check would (which used to overwrite its message).
+        try:
+            check_complete(normalized, prefix=p)
+        except MessageInvalid as exc:
+            fields.update(exc.fields)
+    if fields:
+        raise MessageInvalid(_summary(fields), fields)
+    assert routed.destination is not None
+    body = encode_body(_ordered_data(project_id, data_dict(normalized)))
+    row = _row(
+        project_id, message, routed.destination, body=body, body_size=len(body), now_ns=now_ns
+    )
+    return Prepared(row=row, destination_id=routed.destination.id)
+
+
+# At most this many problems are reported for one large message (it may have millions of
+# items, each with the same mistake).
+_MAX_ITEM_ERRORS = 20
+
+
+@dataclass
+class PreparedLarge:
+    """A large message, checked and compacted into `body` (a temporary file)."""
+
+    row: dict[str, Any]
+    destination_id: str
+    body: IO[bytes]
+    result_items: int
+
+
+def prepare_large(
+    project_id: str,
+    source: IO[bytes],
+    view: ProjectView,
+    *,
+    spool_dir: str | None = None,
+    now_ns: int | None = None,
+) -> PreparedLarge:
+    """Check and compact one message streamed from `source`, in bounded memory.
+
+    The stored body is byte for byte what `prepare` makes of the same message (routing
+    fields dropped, projectId set, items normalised by their provider); it goes to a
+    temporary file, which the caller copies into ``message_chunks``.
+    """
+    members = bodies.scan_top_level(source)
+    message = parse_envelope(members)  # result is [] (or the wrong type: reported)
+    fields: dict[str, str] = {}
+    routed = _check_envelope(project_id, message, view, "", fields)
+    if fields:
+        raise MessageInvalid(_summary(fields), fields)
+    assert routed.destination is not None
+    head = _ordered_data(project_id, data_dict(message))
+    del head["result"]
+
+    def item(i: int, raw: Any) -> bytes:
+        try:
+            return _stream_item(message, raw, i, routed.selected)
+        except MessageInvalid as exc:
+            fields.update(exc.fields)
+            if len(fields) >= _MAX_ITEM_ERRORS:
+                raise MessageInvalid(_summary(fields), fields) from None
+            return b"null"
+
+    source.seek(0)
+    out = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 (returned, closed by the caller)
+    try:
+        compacted = bodies.write_message_body(source, head, item, out)
+        if fields:
+            raise MessageInvalid(_summary(fields), fields)
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    row = _row(
+        project_id,
+        message,
+        routed.destination,
+        body=None,
+        body_size=compacted.size,
+        envelope=orjson.dumps(head),
+        now_ns=now_ns,
+    )
+    return PreparedLarge(
+        row=row,
+        destination_id=routed.destination.id,
+        body=out,
+        result_items=compacted.result_items,
+    )
+
+
+def _stream_item(
+    message: IncomingMessage, raw: Any, index: int, selected: frozenset[str] | None
+) -> bytes:
+    """One result item of a streamed message: validated and normalised as `prepare` does.
+
+    The checks and the output are those of the small path (validate the item, normalise
+    it, re-validate, check subscribe event types), without its per-item model dumps: a
+    validated item's dump is the item itself, and the normalised dict is already in the
+    model's field order.
+    """
+    base = f"result[{index}]"
+    try:
+        ResultItem.model_validate(raw)
+    except ValidationError as exc:
+        fields = field_errors(exc, base)
+        raise MessageInvalid(_summary(fields), fields) from None
+    normalized = normalize_result(
+        message.provider, message.action, raw, selected_fields=selected, index=index
+    )
+    try:
+        final = ResultItem.model_validate(normalized)
+    except ValidationError as exc:
+        fields = field_errors(exc, base)
+        raise MessageInvalid(_summary(fields), fields) from None
+    if message.action == "subscribe" and final.subscribeEventType is None:
+        # The small path's own check and wording, on a one-item message; renumbered.
+        one = MessageData.model_construct(
+            action=message.action,
+            provider=message.provider,
+            installationId=message.installationId,
+            objectName=message.objectName,
+            result=[final],
+        )
+        try:
+            check_complete(one)
+        except MessageInvalid as exc:
+            fields = {k.replace("result[0]", base, 1): v for k, v in exc.fields.items()}
+            raise MessageInvalid(_summary(fields), fields) from None
+    try:
+        return orjson.dumps(normalized)
+    except TypeError as exc:  # e.g. an integer beyond 64 bits
+        raise MessageInvalid(
+            f"{base} cannot be stored: {exc}", {base: f"cannot be encoded as JSON: {exc}"}
+        ) from None
 
 
 _FIELD_OF_HEADER = {
@@ -238,9 +409,19 @@ def _summary(fields: dict[str, str]) -> str:
 class Ingestor:
     """Accepts messages for a project; `on_accept` wakes local workers."""
 
-    def __init__(self, engine: Engine, *, on_accept: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        on_accept: Callable[[], None] | None = None,
+        chunk_bytes: int = bodies.CHUNK,
+    ) -> None:
         self.engine = engine
         self.on_accept = on_accept
+        self.chunk_bytes = chunk_bytes
+        # The API process answers /metrics: its queue depth is the shared queue's.
+        metrics.set_queue_depth_source(lambda: float(queue.queue_depth(engine)))
+        metrics.set_state_counts_source(lambda: queue.pending_counts(engine))
 
     def ingest(self, project_id: str, items: Sequence[Any], *, batch: bool) -> list[Accepted]:
         if not items:
@@ -267,3 +448,33 @@ class Ingestor:
         return [
             Accepted(event_id=p.row["event_id"], destination_id=p.destination_id) for p in prepared
         ]
+
+    def ingest_large(
+        self, project_id: str, source: IO[bytes], *, spool_dir: str | None = None
+    ) -> Accepted:
+        """One message streamed from a file (a spooled request body), in bounded memory.
+
+        The message is checked and compacted first (nothing is written if it is invalid);
+        then its body goes into ``message_chunks`` and its row into ``messages`` in one
+        transaction, so it is durable, whole, before the caller answers 202.
+        """
+        with transaction(self.engine) as conn:
+            view = load_project_view(conn, project_id)
+        prepared = prepare_large(project_id, source, view, spool_dir=spool_dir)
+        try:
+            with transaction(self.engine) as conn:
+                queue.write_chunks(
+                    conn, prepared.row["event_id"], _read_chunks(prepared.body, self.chunk_bytes)
+                )
+                queue.enqueue(conn, [prepared.row])
+        finally:
+            prepared.body.close()
+        metrics.accepted.labels(prepared.destination_id).inc()
+        if self.on_accept is not None:
+            self.on_accept()
+        return Accepted(event_id=prepared.row["event_id"], destination_id=prepared.destination_id)
+
+
+def _read_chunks(source: IO[bytes], size: int) -> Iterator[bytes]:
+    while chunk := source.read(size):
+        yield chunk

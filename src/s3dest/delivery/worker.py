@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -66,7 +67,9 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
-        self._healthy_again: set[str] = set()
+        # Leases this worker holds: event id → (its task, when the lease was last set).
+        # Kept until the outcome is recorded; the lease keeper extends the old ones.
+        self._leases: dict[str, tuple[asyncio.Task[None], float]] = {}
         # destination id → (diagnosis, S3 code, destination version that failed)
         self._pending_holds: dict[str, tuple[str, str | None, int]] = {}
 
@@ -84,34 +87,45 @@ class Worker:
         last_reap = 0.0
         last_probe = 0.0
         flusher = asyncio.create_task(self._flush_loop())
+        keeper = asyncio.create_task(self._lease_loop())
         try:
             while not self._stopping.is_set():
-                now = time.monotonic()
-                if now - last_reap > max(1.0, self.settings.lease_seconds / 4):
-                    last_reap = now
-                    await asyncio.to_thread(queue.reap_expired_leases, self.engine)
-                if now - last_probe > 1.0:
-                    last_probe = now
-                    await asyncio.to_thread(queue.release_probes, self.engine)
                 free = self.settings.worker_concurrency - len(self._in_flight)
-                claimed: list[queue.Claimed] = []
-                if free > 0:
-                    claimed = await asyncio.to_thread(
-                        queue.claim,
-                        self.engine,
-                        self.name,
-                        min(free, self.settings.claim_batch),
-                        self.settings.lease_seconds,
-                    )
-                if claimed:
-                    await self._refresh_destinations({c.destination_id for c in claimed})
-                    claim_time = time.time()
-                    for item in claimed:
-                        task = asyncio.create_task(self._deliver(item, claim_time))
-                        self._in_flight.add(task)
-                        task.add_done_callback(self._in_flight.discard)
-                    if len(claimed) >= min(free, self.settings.claim_batch):
-                        continue  # more is probably waiting
+                try:
+                    now = time.monotonic()
+                    if now - last_reap > max(1.0, self.settings.lease_seconds / 4):
+                        last_reap = now
+                        await asyncio.to_thread(queue.reap_expired_leases, self.engine)
+                    if now - last_probe > 1.0:
+                        last_probe = now
+                        await asyncio.to_thread(queue.release_probes, self.engine)
+                    free = self.settings.worker_concurrency - len(self._in_flight)
+                    claimed: list[queue.Claimed] = []
+                    if free > 0:
+                        claimed = await asyncio.to_thread(
+                            queue.claim,
+                            self.engine,
+                            self.name,
+                            min(free, self.settings.claim_batch),
+                            self.settings.lease_seconds,
+                        )
+                    if claimed:
+                        await self._refresh_destinations({c.destination_id for c in claimed})
+                        claim_time = time.time()
+                        leased_at = time.monotonic()
+                        for item in claimed:
+                            task = asyncio.create_task(self._deliver(item, claim_time))
+                            self._in_flight.add(task)
+                            task.add_done_callback(self._in_flight.discard)
+                            task.add_done_callback(functools.partial(self._ended, item.event_id))
+                            self._leases[item.event_id] = (task, leased_at)
+                        if len(claimed) >= min(free, self.settings.claim_batch):
+                            continue  # more is probably waiting
+                except S3destError as exc:
+                    # The database is away (restart, disk full): keep the process, retry.
+                    log.error("queue unavailable", extra={"error": exc.message})
+                    await asyncio.sleep(1.0)
+                    continue
                 if free <= 0 and self._in_flight:
                     await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
@@ -121,16 +135,69 @@ class Worker:
                         self._wakeup.wait(), timeout=self.settings.poll_interval_seconds
                     )
         finally:
-            await self._shutdown(flusher)
+            await self._shutdown(flusher, keeper)
 
-    async def _shutdown(self, flusher: asyncio.Task[None]) -> None:
+    async def _shutdown(self, flusher: asyncio.Task[None], keeper: asyncio.Task[None]) -> None:
         # Graceful: let in-flight PUTs finish (bounded), then give back what is left.
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=self.settings.request_timeout_seconds)
+        unfinished = list(self._in_flight)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.wait(unfinished, timeout=5)
+        keeper.cancel()
         flusher.cancel()
+        for task in (keeper, flusher):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self._flush()
         released = await asyncio.to_thread(queue.release, self.engine, self.name)
         log.info("worker stopped", extra={"worker": self.name, "released": released})
+
+    def _ended(self, event_id: str, task: asyncio.Task[None]) -> None:
+        # An attempt that ends without an outcome (cancelled) keeps no lease alive: the
+        # message goes back to the queue when its lease expires.
+        if task.cancelled() or task.exception() is not None:
+            entry = self._leases.get(event_id)
+            if entry is not None and entry[0] is task:
+                del self._leases[event_id]
+
+    # ------------------------------------------------------------------ leases
+    async def _lease_loop(self) -> None:
+        """Extend the leases of work that is taking long (a big upload, a slow S3).
+
+        A lease is renewed once a third of it has passed, so a live worker never loses a
+        message to the reaper; if the lease was lost anyway (the process stalled longer
+        than the lease), the attempt is cancelled: another worker owns it now.
+        """
+        lease = self.settings.lease_seconds
+        period = max(0.05, lease / 6)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            due = [eid for eid, (_, at) in self._leases.items() if now - at >= lease / 3]
+            if not due:
+                continue
+            try:
+                held = await asyncio.to_thread(
+                    queue.extend_leases, self.engine, self.name, due, lease
+                )
+            except S3destError as exc:
+                log.error("cannot extend leases", extra={"error": exc.message})
+                continue
+            for event_id in due:
+                entry = self._leases.get(event_id)
+                if entry is None:
+                    continue
+                task, _ = entry
+                if event_id in held:
+                    self._leases[event_id] = (task, now)
+                elif not task.done():
+                    # Lost (reaped while this process stalled): stop, do not race the new owner.
+                    log.warning("lease lost", extra={"eventId": event_id, "worker": self.name})
+                    task.cancel()
+                    self._leases.pop(event_id, None)
 
     # ------------------------------------------------------------------ destinations
     async def _refresh_destinations(self, ids: set[str]) -> None:
@@ -237,6 +304,17 @@ class Worker:
                 item, started, state, exc.kind, exc.diagnosis, key, s3_code=exc.s3_code
             )
             return
+        except Exception as exc:  # a bug or a foreign error: never lose the message
+            log.exception("unexpected delivery error", extra={"eventId": item.event_id})
+            self._record_error(
+                item,
+                started,
+                state,
+                "transient",
+                f"unexpected error while writing ({type(exc).__name__}); retrying",
+                key,
+            )
+            return
         finished = time.time()
         self._outcomes.append(
             queue.Outcome(
@@ -248,10 +326,10 @@ class Worker:
                 key=key,
                 etag=outcome.etag,
                 version=outcome.version,
+                destination_id=item.destination_id,
+                destination_version=runtime.row.version,
             )
         )
-        if runtime.row.failing_since is not None:
-            self._healthy_again.add(item.destination_id)
         self.stats.delivered += 1
         metrics.delivered.labels(item.destination_id).inc()
         metrics.latency.observe(max(0.0, finished - item.accepted_at))
@@ -357,16 +435,15 @@ class Worker:
             await self._flush()
 
     async def _flush(self) -> None:
-        if not self._outcomes and not self._pending_holds and not self._healthy_again:
+        if not self._outcomes and not self._pending_holds:
             return
         outcomes, self._outcomes = self._outcomes, []
         holds, self._pending_holds = self._pending_holds, {}
-        healthy, self._healthy_again = self._healthy_again, set()
 
         def write() -> None:
+            # A delivery on a failing destination clears the failure inside `finish`;
+            # holds are applied after it, so a failure seen in the same round wins.
             queue.finish(self.engine, self.name, self.name, outcomes)
-            for destination_id in healthy - set(holds):
-                queue.mark_healthy(self.engine, destination_id)
             for destination_id, (reason, code, version) in holds.items():
                 queue.hold_destination(
                     self.engine,
@@ -385,5 +462,7 @@ class Worker:
             self._outcomes = outcomes + self._outcomes
             for key, value in holds.items():
                 self._pending_holds.setdefault(key, value)
-            self._healthy_again |= healthy
             await asyncio.sleep(0.5)
+            return
+        for outcome in outcomes:
+            self._leases.pop(outcome.event_id, None)

@@ -68,6 +68,11 @@ class Outcome:
     error: str | None = None
     error_kind: str | None = None
     next_attempt_at: float | None = None
+    # For deliveries: the destination and the configuration version that wrote it. A
+    # success proves the destination works, so `finish` clears its failure (if it is
+    # still on that version) and lets its held messages go.
+    destination_id: str | None = None
+    destination_version: int | None = None
 
 
 def enqueue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -139,7 +144,8 @@ def claim(
         due = due.with_for_update(skip_locked=True)
     stmt = (
         update(messages)
-        .where(messages.c.event_id.in_(due.scalar_subquery()))
+        # The state check again: a fence should the subquery ever see a stale row.
+        .where(messages.c.event_id.in_(due.scalar_subquery()), messages.c.state.in_(CLAIMABLE))
         .values(
             state="delivering",
             lease_owner=owner,
@@ -199,6 +205,26 @@ def extend_lease(engine: Engine, owner: str, event_id: str, lease_seconds: float
             .values(lease_expires_at=time.time() + lease_seconds)
         )
     return bool(result.rowcount)
+
+
+def extend_leases(
+    engine: Engine, owner: str, event_ids: Sequence[str], lease_seconds: float
+) -> set[str]:
+    """Extend the leases `owner` still holds among `event_ids`; returns those it holds."""
+    if not event_ids:
+        return set()
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            update(messages)
+            .where(
+                messages.c.event_id.in_(list(event_ids)),
+                messages.c.lease_owner == owner,
+                messages.c.state == "delivering",
+            )
+            .values(lease_expires_at=time.time() + lease_seconds)
+            .returning(messages.c.event_id)
+        ).all()
+    return {r.event_id for r in rows}
 
 
 def release(engine: Engine, owner: str, event_ids: Sequence[str] | None = None) -> int:
@@ -284,6 +310,11 @@ def finish(engine: Engine, owner: str, worker: str, outcomes: Sequence[Outcome])
         for o in outcomes
     ]
     delivered = [{"b_event_id": o.event_id} for o in outcomes if o.state == "delivered"]
+    proven = {
+        (o.destination_id, o.destination_version)
+        for o in outcomes
+        if o.state == "delivered" and o.destination_id and o.destination_version is not None
+    }
     with transaction(engine) as conn:
         result = conn.execute(_FINISH, params)
         conn.execute(insert(attempts), attempt_rows)
@@ -295,6 +326,9 @@ def finish(engine: Engine, owner: str, worker: str, outcomes: Sequence[Outcome])
                     message_chunks.c.event_id.in_([d["b_event_id"] for d in delivered])
                 )
             )
+        for destination_id, version in sorted(proven):
+            assert destination_id is not None and version is not None
+            _healthy(conn, destination_id, now, version=version)
     return int(result.rowcount or 0)
 
 
@@ -355,19 +389,34 @@ def hold_destination(
 
 def mark_healthy(engine: Engine, destination_id: str) -> None:
     """A write succeeded: clear the failure and let every held message go."""
-    now = time.time()
     with transaction(engine) as conn:
-        conn.execute(
-            update(destinations)
-            .where(destinations.c.id == destination_id, destinations.c.failing_since.is_not(None))
-            .values(
-                failing_since=None,
-                diagnosis=None,
-                last_error_code=None,
-                probe_attempts=0,
-                next_probe_at=None,
-            )
+        _healthy(conn, destination_id, time.time())
+
+
+def _healthy(
+    conn: Connection, destination_id: str, now: float, *, version: int | None = None
+) -> None:
+    """Clear a destination's failure; with `version`, only if it is still that version.
+
+    Cheap when the destination is not failing (one indexed update that matches nothing),
+    so every successful flush of deliveries can call it: a success on a failing
+    destination (a probe, or one written by another node) resumes it at once.
+    """
+    stmt = update(destinations).where(
+        destinations.c.id == destination_id, destinations.c.failing_since.is_not(None)
+    )
+    if version is not None:
+        stmt = stmt.where(destinations.c.version == version)
+    cleared = conn.execute(
+        stmt.values(
+            failing_since=None,
+            diagnosis=None,
+            last_error_code=None,
+            probe_attempts=0,
+            next_probe_at=None,
         )
+    ).rowcount
+    if cleared or version is None:
         conn.execute(
             update(messages)
             .where(messages.c.destination_id == destination_id, messages.c.state == "held")
@@ -538,6 +587,20 @@ def counts_by_state(engine: Engine, project_id: str | None = None) -> dict[str, 
         for destination_id, state, count in conn.execute(stmt):
             out.setdefault(destination_id, {})[state] = int(count)
     return out
+
+
+PENDING = ("queued", "delivering", "retrying", "held", "parked")
+
+
+def pending_counts(engine: Engine) -> dict[tuple[str, str], int]:
+    """(destination id, state) → count of messages not delivered yet (all projects)."""
+    stmt = (
+        select(messages.c.destination_id, messages.c.state, func.count())
+        .where(messages.c.state.in_(PENDING))
+        .group_by(messages.c.destination_id, messages.c.state)
+    )
+    with transaction(engine) as conn:
+        return {(d, s): int(n) for d, s, n in conn.execute(stmt)}
 
 
 def queue_depth(engine: Engine) -> int:

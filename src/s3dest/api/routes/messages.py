@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from s3dest import bodies
 from s3dest.api.deps import CurrentProject, State
 from s3dest.api.errors import PayloadTooLarge
+from s3dest.api.state import AppState
+from s3dest.delivery.ingest import Accepted
 from s3dest.errors import InvalidInput, MessageInvalid
 from s3dest.messages import IncomingMessage
+from s3dest.settings import Settings
 from s3dest.store import queue
 from s3dest.store.destinations import get_destination
 
@@ -131,24 +138,90 @@ def public_record(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _too_large(size: int, limit: int, *, declared: bool) -> PayloadTooLarge:
+    what = f"request body is {size} bytes" if declared else "request body exceeds"
+    return PayloadTooLarge(
+        f"{what}; the limit is {limit} bytes (S3DEST_MAX_REQUEST_BYTES). "
+        "Send fewer messages per request"
+    )
+
+
+def _spool_dir(settings: Settings) -> Path:
+    # In the data directory, not /tmp: /tmp may be RAM (tmpfs), which is the point to avoid.
+    path = settings.data_dir / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+async def _read_body(request: Request, settings: Settings) -> bytes | IO[bytes]:
+    """The request body: bytes when small, else a temporary file (never whole in memory).
+
+    Bodies above ``inline_body_bytes`` (declared by Content-Length, or found while
+    reading a chunked request) are spooled to an unlinked file in the data directory.
+    """
+    limit, inline = settings.max_request_bytes, settings.inline_body_bytes
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"request body is {int(declared)} bytes; the limit is {limit} bytes "
-            "(S3DEST_MAX_REQUEST_BYTES). Send fewer messages per request"
-        )
+    declared_size = int(declared) if declared and declared.isdigit() else None
+    if declared_size is not None and declared_size > limit:
+        raise _too_large(declared_size, limit, declared=True)
+    spool: IO[bytes] | None = None
+    if declared_size is not None and declared_size > inline:
+        spool = tempfile.TemporaryFile(dir=_spool_dir(settings))  # noqa: SIM115 (returned)
     parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit, declared=False)
+            if spool is not None:
+                spool.write(chunk)
+                continue
+            parts.append(chunk)
+            if size > inline:
+                spool = tempfile.TemporaryFile(dir=_spool_dir(settings))  # noqa: SIM115 (returned)
+                for part in parts:
+                    spool.write(part)
+                parts = []
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        raise
+    if spool is None:
+        return b"".join(parts)
+    spool.flush()
+    spool.seek(0)
+    return spool
+
+
+# A batch is parsed whole (it is committed in one transaction); large messages come alone.
+_BATCH_IN_MEMORY = 64 * 1024 * 1024
+
+
+def _ingest_spooled(state: AppState, project_id: str, spool: IO[bytes]) -> list[Accepted]:
+    """A spooled body: one large message is streamed; a batch is read (within limits)."""
+    kind, first = bodies.first_key(spool)
+    spool.seek(0)
+    if kind == "array" or (kind == "object" and first == "messages"):
+        size = os.fstat(spool.fileno()).st_size
+        limit = max(_BATCH_IN_MEMORY, state.settings.inline_body_bytes)
         if size > limit:
             raise PayloadTooLarge(
-                f"request body exceeds the limit of {limit} bytes (S3DEST_MAX_REQUEST_BYTES). "
-                "Send fewer messages per request"
+                f"a batch request is limited to {limit} bytes; this one is {size}. Send "
+                "fewer messages per request, and messages larger than "
+                f"{state.settings.inline_body_bytes} bytes one per request (they are "
+                "streamed, up to S3DEST_MAX_REQUEST_BYTES)"
             )
-        parts.append(chunk)
-    return b"".join(parts)
+        items, batch = parse_ingest_body(spool.read())
+        return state.ingestor.ingest(project_id, items, batch=batch)
+    if kind != "object":
+        raise MessageInvalid(
+            "a message must be a JSON object",
+            {"message": 'send one message object, or a batch {"messages": [...]}'},
+        )
+    return [
+        state.ingestor.ingest_large(project_id, spool, spool_dir=str(_spool_dir(state.settings)))
+    ]
 
 
 def parse_ingest_body(raw: bytes) -> tuple[list[Any], bool]:
@@ -184,10 +257,15 @@ def parse_ingest_body(raw: bytes) -> tuple[list[Any], bool]:
 )
 async def ingest(request: Request, project: CurrentProject, state: State) -> Any:
     """Accept one message or {"messages": [...]}; 202 only once they are durable."""
-    settings = state.settings
-    raw = await _read_body(request, settings.max_request_bytes)
-    items, batch = parse_ingest_body(raw)
-    accepted = await run_in_threadpool(state.ingestor.ingest, project.id, items, batch=batch)
+    body = await _read_body(request, state.settings)
+    if isinstance(body, bytes):
+        items, batch = parse_ingest_body(body)
+        accepted = await run_in_threadpool(state.ingestor.ingest, project.id, items, batch=batch)
+    else:
+        try:
+            accepted = await run_in_threadpool(_ingest_spooled, state, project.id, body)
+        finally:
+            body.close()
     return {
         "accepted": [{"eventId": a.event_id, "destinationId": a.destination_id} for a in accepted]
     }

@@ -1,0 +1,240 @@
+"""Crash test at length: kill -9 `s3dest serve` at random moments while it ingests and
+delivers, restart it, repeat; then check that every message that got a 202 is in the bucket.
+
+    python -m bench.crash [--cycles 20] [--db sqlite|postgres|both] [--batch 50] [--seed N]
+
+Starts a moto server (IAM enforced, bucket versioning on so that a message written twice
+shows as two versions of its key) and `s3dest serve`. A sender thread posts batches all the
+time; the main thread kills the server (SIGKILL) after a random 0.3–3 s, waits a random
+0–1 s, starts it again, and so on. Requests cut off by a kill get no 202: their messages
+may or may not have been accepted (that is allowed: they were never promised). At the end,
+once nothing is queued or in flight, it prints:
+
+    cycles, messages (that got a 202), delivered, missing (must be 0), duplicates (PUTs
+    beyond the first for a key: at-least-once allows them), unacknowledged-but-delivered
+
+Exit status 1 when a message that got a 202 is missing. The integration suite runs the same
+function with a few cycles (tests/integration/test_crash.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+
+from s3dest.devtools.moto import S3Server, start_moto_server
+
+# Short leases: a killed process's claimed messages come back within seconds.
+CRASH_ENV = {"S3DEST_LEASE_SECONDS": "5", "S3DEST_SECRET_KEY": ""}
+
+
+@dataclass
+class CrashFigures:
+    cycles: int = 0
+    requests_ok: int = 0
+    requests_failed: int = 0
+    acked: list[str] = field(default_factory=list)  # event ids that got a 202
+    delivered: int = 0
+    missing: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    objects: int = 0
+    unacked_delivered: int = 0
+    seconds: float = 0.0
+
+    def line(self, label: str) -> str:
+        return (
+            f"{label}: cycles={self.cycles} messages={len(self.acked)} "
+            f"delivered={self.delivered} missing={len(self.missing)} "
+            f"duplicates={self.duplicates} unacknowledged-but-delivered="
+            f"{self.unacked_delivered} requests={self.requests_ok} ok/"
+            f"{self.requests_failed} cut off, {self.seconds:.1f}s"
+        )
+
+
+def _message(n: int) -> dict[str, Any]:
+    return {
+        "destination": "crash",
+        "action": "read",
+        "provider": "salesforce",
+        "installationId": "inst-crash",
+        "objectName": "account",
+        "result": [{"fields": {"id": str(n), "name": f"Account {n}"}}],
+    }
+
+
+class _Sender(threading.Thread):
+    """Posts batches without pause; remembers the event ids of every 202."""
+
+    def __init__(self, url: str, api_key: str, batch: int, figures: CrashFigures) -> None:
+        super().__init__(name="crash-sender", daemon=True)
+        self.url, self.api_key, self.batch, self.figures = url, api_key, batch, figures
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.n = 0
+
+    def run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as http:
+            while not self.stop.is_set():
+                body = {"messages": [_message(self.n + i) for i in range(self.batch)]}
+                self.n += self.batch
+                try:
+                    response = http.post("/v1/messages", json=body)
+                except httpx.HTTPError:
+                    with self.lock:
+                        self.figures.requests_failed += 1
+                    time.sleep(0.05)
+                    continue
+                with self.lock:
+                    if response.status_code == 202:
+                        self.figures.requests_ok += 1
+                        self.figures.acked += [a["eventId"] for a in response.json()["accepted"]]
+                    else:  # 503 while the database recovers, say: not promised
+                        self.figures.requests_failed += 1
+
+
+def _wait_settled(server: S3destProcess, api_key: str, timeout: float) -> None:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{server.url}/metrics", headers=headers, timeout=30).text
+        for line in text.splitlines():
+            if line.startswith("s3dest_queue_depth ") and float(line.split()[1]) == 0:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"the queue did not drain in {timeout}s")
+
+
+def _versions(s3: S3Server, bucket: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    paginator = s3.client().get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket):
+        for version in page.get("Versions", []):
+            counts[version["Key"]] = counts.get(version["Key"], 0) + 1
+    return counts
+
+
+def crash_run(
+    env: S3destEnv,
+    log_dir: Path,
+    s3: S3Server,
+    *,
+    cycles: int,
+    batch: int = 50,
+    seed: int | None = None,
+    settle_timeout: float = 600,
+) -> CrashFigures:
+    """Set up a project and destination in `env`, run `cycles` kill -9/restart cycles under
+    load, then wait for the queue to drain and check every acknowledged message."""
+    rng = random.Random(seed)
+    env.extra.update(CRASH_ENV)
+    bucket = s3.create_bucket()
+    s3.client().put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    creds = s3.putonly_user(bucket)
+    _, api_key = env.create_project("crash")
+    figures = CrashFigures()
+    started = time.monotonic()
+    server = serve(env, log_dir)
+    try:
+        with server.client(api_key) as client:
+            client.create_destination(
+                name="crash",
+                bucket=bucket,
+                region=s3.region,
+                accessKeyId=creds.access_key_id,
+                secretAccessKey=creds.secret_access_key,
+                endpointUrl=s3.endpoint,
+            )
+        sender = _Sender(server.url, api_key, batch, figures)
+        sender.start()
+        for _ in range(cycles):
+            time.sleep(rng.uniform(0.3, 3.0))
+            server.kill()
+            figures.cycles += 1
+            time.sleep(rng.uniform(0.0, 1.0))
+            server.start(timeout=120)
+        time.sleep(rng.uniform(0.5, 2.0))  # some load after the last restart too
+        sender.stop.set()
+        sender.join(60)
+        _wait_settled(server, api_key, settle_timeout)
+
+        versions = _versions(s3, bucket)
+        figures.objects = len(versions)
+        figures.duplicates = sum(n - 1 for n in versions.values())
+        keys = set(versions)
+        acked = set(figures.acked)
+        with server.client(api_key) as client:
+            for event_id in figures.acked:
+                record = client.message(event_id)
+                if (
+                    record["state"] == "delivered"
+                    and record["key"] in keys
+                    and event_id in record["key"]
+                ):
+                    figures.delivered += 1
+                else:
+                    figures.missing.append(event_id)
+        figures.unacked_delivered = sum(1 for key in keys if not (_event_ids_in(key) & acked))
+    finally:
+        server.kill()
+    figures.seconds = time.monotonic() - started
+    return figures
+
+
+def _event_ids_in(key: str) -> set[str]:
+    # Default template: <rfc3339_nano>_<event-id>.json
+    stem = key.rsplit("/", 1)[-1].removesuffix(".json")
+    return {stem.rsplit("_", 1)[-1]}
+
+
+@contextlib.contextmanager
+def _database(kind: str) -> Iterator[str | None]:
+    if kind == "sqlite":
+        yield None
+        return
+    from tests.support.postgres import running_postgres
+
+    with running_postgres() as pg:
+        yield pg.create_database()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    s3 = start_moto_server()
+    ok = True
+    try:
+        for kind in kinds:
+            with tempfile.TemporaryDirectory(prefix="s3dest-crash-") as tmp, _database(kind) as url:
+                env = S3destEnv(data_dir=Path(tmp) / "data", database_url=url)
+                figures = crash_run(
+                    env, Path(tmp), s3, cycles=args.cycles, batch=args.batch, seed=args.seed
+                )
+                print(figures.line(kind), flush=True)
+                if figures.missing:
+                    ok = False
+                    print(f"  missing event ids: {figures.missing[:20]}", flush=True)
+    finally:
+        s3.stop()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

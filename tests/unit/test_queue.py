@@ -1,0 +1,270 @@
+"""The durable queue (store/queue.py) on SQLite and PostgreSQL: leases, fencing, holds,
+probes, replay, chunks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert, select, update
+
+from s3dest.errors import Conflict, NotFound
+from s3dest.settings import Settings
+from s3dest.store import queue
+from s3dest.store.engine import make_engine, transaction, upgrade
+from s3dest.store.tables import destinations, message_chunks, messages, projects
+
+PROJECT = "p-1"
+DEST = "d-1"
+
+
+@pytest.fixture
+def engine(database_url: str | None, tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(Settings(data_dir=tmp_path / "data", database_url=database_url))
+    upgrade(engine)
+    now = time.time()
+    with transaction(engine) as conn:
+        conn.execute(insert(projects), [{"id": PROJECT, "name": "p", "created_at": now}])
+        conn.execute(
+            insert(destinations),
+            [
+                {
+                    "id": did,
+                    "project_id": PROJECT,
+                    "name": did,
+                    "bucket": "b",
+                    "region": "us-east-1",
+                    "access_key_id": "AKIA",
+                    "secret_access_key_enc": "x",
+                    "storage_class": "STANDARD",
+                    "write_mode": "overwrite",
+                    "enabled": True,
+                    "probe_attempts": 0,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for did in (DEST, "d-2")
+            ],
+        )
+    yield engine
+    engine.dispose()
+
+
+def _row(n: int, destination: str = DEST, **extra: Any) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "event_id": f"e-{n:05d}",
+        "project_id": PROJECT,
+        "destination_id": destination,
+        "state": "queued",
+        "event_time_ns": time.time_ns(),
+        "accepted_at": now,
+        "connection_id": "",
+        "topic": "",
+        "object_name": "account",
+        "body": b'{"data":{}}',
+        "body_size": 11,
+        "chunked": False,
+        "envelope": None,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "updated_at": now,
+        **extra,
+    }
+
+
+def _enqueue(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    with transaction(engine) as conn:
+        queue.enqueue(conn, rows)
+
+
+def _state(engine: Engine, event_id: str) -> Any:
+    with transaction(engine) as conn:
+        return conn.execute(
+            select(messages.c.state, messages.c.lease_owner, messages.c.attempts).where(
+                messages.c.event_id == event_id
+            )
+        ).one()
+
+
+def _done(event_id: str, state: str = "delivered", **extra: Any) -> queue.Outcome:
+    now = time.time()
+    return queue.Outcome(event_id, state, now, now, bucket="b", key=f"k/{event_id}", **extra)
+
+
+def test_claim_leases_due_messages_once(engine: Engine) -> None:
+    _enqueue(engine, [_row(i) for i in range(10)])
+    _enqueue(engine, [_row(99, next_attempt_at=time.time() + 3600)])  # not due yet
+    first = queue.claim(engine, "w1", 4, 60)
+    second = queue.claim(engine, "w2", 100, 60)
+    assert len(first) == 4 and len(second) == 6
+    assert not {c.event_id for c in first} & {c.event_id for c in second}
+    assert queue.claim(engine, "w3", 100, 60) == []
+    assert _state(engine, first[0].event_id)[:2] == ("delivering", "w1")
+    assert first[0].body == b'{"data":{}}' and first[0].attempts == 0
+
+
+def test_concurrent_claimers_never_share_a_message(engine: Engine) -> None:
+    _enqueue(engine, [_row(i) for i in range(400)])
+    got: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def claimer(name: str) -> None:
+        mine: list[str] = []
+        try:
+            while batch := queue.claim(engine, name, 7, 60):
+                mine += [c.event_id for c in batch]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        got[name] = mine
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    everything = [e for ids in got.values() for e in ids]
+    assert len(everything) == 400 and len(set(everything)) == 400
+
+
+def test_finish_is_fenced_on_the_lease_owner(engine: Engine) -> None:
+    _enqueue(engine, [_row(1)])
+    (item,) = queue.claim(engine, "slow", 1, 0.01)
+    time.sleep(0.05)
+    assert queue.reap_expired_leases(engine) == 1
+    (again,) = queue.claim(engine, "fast", 1, 60)
+    assert again.event_id == item.event_id
+    # The worker whose lease expired cannot overwrite the new owner's work...
+    assert queue.finish(engine, "slow", "slow", [_done(item.event_id)]) == 0
+    assert _state(engine, item.event_id)[:2] == ("delivering", "fast")
+    assert queue.extend_leases(engine, "slow", [item.event_id], 60) == set()
+    assert queue.extend_leases(engine, "fast", [item.event_id], 60) == {item.event_id}
+    # ...the owner can; both attempts are on record.
+    assert queue.finish(engine, "fast", "fast", [_done(item.event_id)]) == 1
+    record = queue.get_record(engine, PROJECT, item.event_id)
+    assert record["state"] == "delivered" and record["attempts"] == 1
+    assert [h["worker"] for h in record["history"]] == ["slow", "fast"]
+    assert record["delivered_at"] is not None
+
+
+def test_retrying_waits_for_its_time_and_release_gives_back(engine: Engine) -> None:
+    _enqueue(engine, [_row(1), _row(2)])
+    a, b = queue.claim(engine, "w", 2, 60)
+    later = time.time() + 3600
+    queue.finish(
+        engine, "w", "w", [_done(a.event_id, "retrying", error="SlowDown", next_attempt_at=later)]
+    )
+    assert _state(engine, a.event_id)[0] == "retrying"
+    assert queue.release(engine, "w") == 1  # b, still leased
+    assert _state(engine, b.event_id)[:2] == ("queued", None)
+    assert [c.event_id for c in queue.claim(engine, "w2", 10, 60)] == [b.event_id]
+    assert queue.next_due_in(engine) is None or queue.next_due_in(engine) > 3000
+
+
+def test_hold_probe_and_resume(engine: Engine) -> None:
+    _enqueue(engine, [_row(i) for i in range(5)] + [_row(50, destination="d-2")])
+    claimed = queue.claim(engine, "w", 1, 60)
+    queue.finish(engine, "w", "w", [_done(claimed[0].event_id, "held", error="AccessDenied")])
+    queue.hold_destination(
+        engine,
+        DEST,
+        diagnosis="Access denied",
+        code="AccessDenied",
+        probe_delay=lambda n: 0.0,
+        version=1,
+    )
+    counts = queue.pending_counts(engine)
+    assert counts[(DEST, "held")] == 5 and counts[("d-2", "queued")] == 1
+    assert queue.queue_depth(engine) == 6
+    # A probe releases exactly one held message of the failing destination.
+    assert queue.release_probes(engine) == 1
+    assert queue.release_probes(engine) == 0  # the next probe waits for this one's outcome
+    probe = [c for c in queue.claim(engine, "w", 10, 60) if c.destination_id == DEST]
+    assert len(probe) == 1
+    # Its success on the same configuration clears the failure and releases the rest.
+    queue.finish(
+        engine,
+        "w",
+        "w",
+        [_done(probe[0].event_id, destination_id=DEST, destination_version=1)],
+    )
+    with transaction(engine) as conn:
+        failing = conn.execute(
+            select(destinations.c.failing_since).where(destinations.c.id == DEST)
+        ).scalar_one()
+    assert failing is None
+    assert queue.pending_counts(engine).get((DEST, "held"), 0) == 0
+    assert queue.pending_counts(engine)[(DEST, "queued")] == 4
+
+
+def test_a_success_on_an_older_configuration_does_not_clear_a_failure(engine: Engine) -> None:
+    _enqueue(engine, [_row(1), _row(2)])
+    a, _ = queue.claim(engine, "w", 2, 60)
+    with transaction(engine) as conn:
+        conn.execute(update(destinations).where(destinations.c.id == DEST).values(version=2))
+    queue.hold_destination(
+        engine, DEST, diagnosis="bad", code="AccessDenied", probe_delay=lambda n: 60.0, version=2
+    )
+    queue.finish(engine, "w", "w", [_done(a.event_id, destination_id=DEST, destination_version=1)])
+    with transaction(engine) as conn:
+        failing = conn.execute(
+            select(destinations.c.failing_since).where(destinations.c.id == DEST)
+        ).scalar_one()
+    assert failing is not None
+
+
+def test_a_stale_hold_releases_instead(engine: Engine) -> None:
+    _enqueue(engine, [_row(1, state="held")])
+    with transaction(engine) as conn:
+        conn.execute(update(destinations).where(destinations.c.id == DEST).values(version=3))
+    queue.hold_destination(
+        engine, DEST, diagnosis="old", code="AccessDenied", probe_delay=lambda n: 1.0, version=2
+    )
+    assert _state(engine, "e-00001")[0] == "queued"
+
+
+def test_replay(engine: Engine) -> None:
+    _enqueue(engine, [_row(1), _row(2), _row(3)])
+    items = queue.claim(engine, "w", 3, 60)
+    queue.finish(
+        engine,
+        "w",
+        "w",
+        [_done(items[0].event_id, "parked", error="bad key")]
+        + [_done(i.event_id, "parked", error="bad key") for i in items[1:2]]
+        + [_done(items[2].event_id)],
+    )
+    queue.replay_message(engine, PROJECT, items[0].event_id)
+    assert _state(engine, items[0].event_id)[0] == "queued"
+    with pytest.raises(Conflict):
+        queue.replay_message(engine, PROJECT, items[2].event_id)  # delivered
+    with pytest.raises(NotFound):
+        queue.replay_message(engine, "other-project", items[1].event_id)
+    assert queue.replay_destination(engine, DEST) == 1
+    assert _state(engine, items[1].event_id)[0] == "queued"
+
+
+def test_chunks_round_trip_and_go_when_delivered(engine: Engine) -> None:
+    parts = [bytes([i]) * 1000 for i in range(10)]
+    with transaction(engine) as conn:
+        assert queue.write_chunks(conn, "e-00001", iter(parts)) == 10_000
+        queue.enqueue(conn, [_row(1, body=None, body_size=10_000, chunked=True)])
+    assert list(queue.read_chunks(engine, "e-00001")) == parts
+    (item,) = queue.claim(engine, "w", 1, 60)
+    assert item.body is None and item.chunked
+    queue.finish(engine, "w", "w", [_done(item.event_id)])
+    with transaction(engine) as conn:
+        left = conn.execute(
+            select(message_chunks.c.seq).where(message_chunks.c.event_id == "e-00001")
+        ).all()
+        body = conn.execute(
+            select(messages.c.body).where(messages.c.event_id == "e-00001")
+        ).scalar_one()
+    assert left == [] and body is None
+    assert queue.list_records(engine, PROJECT, state="delivered")[0]["event_id"] == "e-00001"
