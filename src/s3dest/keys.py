@@ -143,8 +143,14 @@ class KeyTemplate:
     def __init__(self, source: str | None = None) -> None:
         text = DEFAULT_KEY_TEMPLATE if source is None or not source.strip() else source
         self.source = text
+        _check_source(text)
         try:
             self._parsed: ParsedResult = jmespath.compile(text)
+        except RecursionError:
+            raise KeyTemplateInvalid(
+                "key template is nested too deeply",
+                {"keyTemplate": "nested too deeply to evaluate; simplify the expression"},
+            ) from None
         except jmespath.exceptions.ParseError as exc:
             pos = getattr(exc, "lex_position", None)
             where = f" at position {pos}" if isinstance(pos, int) else ""
@@ -161,6 +167,7 @@ class KeyTemplate:
                 f"key template does not compile: {exc}",
                 {"keyTemplate": f"not a valid JMESPath expression: {exc}"},
             ) from None
+        _check_exprefs(self._parsed.parsed)
         self._paths = _field_paths(self._parsed.parsed)
         # The default template is rendered without JMESPath (same key, a fraction of the CPU).
         self._is_default = text == DEFAULT_KEY_TEMPLATE
@@ -177,6 +184,12 @@ class KeyTemplate:
         except jmespath.exceptions.JMESPathError as exc:
             raise KeyRenderError(
                 f"key template failed for this message: {exc}{self._null_hint(context)}"
+            ) from None
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+            # jmespath lets some Python errors through (a zero slice step, `contains`
+            # on an object...): they are this message's problem, not a crash.
+            raise KeyRenderError(
+                f"key template failed for this message: {type(exc).__name__}: {exc}"
             ) from None
         if not isinstance(value, str):
             raise KeyRenderError(
@@ -249,7 +262,7 @@ def check_key(key: str) -> str:
     bad = _BAD_KEY_CHAR.search(key)  # one C scan; the first offending character decides
     if bad is not None:
         ch = bad.group()
-        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+        if ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:
             raise KeyRenderError(
                 f"rendered key contains the control character U+{ord(ch):04X}; "
                 "S3 cannot list such keys reliably"
@@ -258,7 +271,44 @@ def check_key(key: str) -> str:
     return key
 
 
-_BAD_KEY_CHAR = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_BAD_KEY_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_TEMPLATE_BYTES = 4096
+# Functions that take an expression reference (&expr); anywhere else `&expr` would render
+# a Python object's repr, which differs on every run.
+_EXPREF_FUNCTIONS = frozenset({"sort_by", "min_by", "max_by", "map"})
+
+
+def _check_source(text: str) -> None:
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        raise KeyTemplateInvalid(
+            "key template is not valid UTF-8",
+            {"keyTemplate": "contains an unpaired surrogate; send valid UTF-8 text"},
+        )
+    if len(text.encode()) > MAX_TEMPLATE_BYTES:
+        raise KeyTemplateInvalid(
+            "key template is too long",
+            {"keyTemplate": f"templates are limited to {MAX_TEMPLATE_BYTES:,} bytes; shorten it"},
+        )
+
+
+def _check_exprefs(node: Any) -> None:
+    stack = [(node, "")]
+    while stack:
+        current, function = stack.pop()
+        if not isinstance(current, dict):
+            continue
+        kind = current.get("type")
+        if kind == "expref" and function not in _EXPREF_FUNCTIONS:
+            raise KeyTemplateInvalid(
+                "key template uses '&' outside sort_by, min_by, max_by or map",
+                {
+                    "keyTemplate": "'&expression' is only meaningful as an argument of sort_by, "
+                    "min_by, max_by or map; remove the '&'"
+                },
+            )
+        name = str(current.get("value")) if kind == "function_expression" else ""
+        for child in current.get("children", []):
+            stack.append((child, name))
 
 
 def _field_paths(node: Any) -> list[tuple[str, ...]]:
@@ -310,11 +360,6 @@ def _sample_contexts() -> tuple[dict[str, Any], dict[str, Any]]:
 def lint_key_template(source: str | None) -> list[str]:
     """Validate a template (SPEC §2). Raises KeyTemplateInvalid; returns warnings."""
     template = KeyTemplate(source)
-    if len(template.source.encode()) > 4096:
-        raise KeyTemplateInvalid(
-            "key template is too long",
-            {"keyTemplate": "templates are limited to 4,096 bytes; shorten it"},
-        )
     read_ctx, subscribe_ctx = _sample_contexts()
     warnings: list[str] = []
     try:

@@ -249,7 +249,9 @@ class _Problem:
 
     @property
     def message(self) -> str:
-        return f"{SOURCE} line {self.line}, column {self.column}: {self.text}"
+        text = f"{SOURCE} line {self.line}, column {self.column}: {self.text}"
+        # YAML escapes can produce lone surrogates; keep messages valid UTF-8.
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _raise(problems: list[_Problem]) -> None:
@@ -262,7 +264,8 @@ def _error(problems: list[_Problem]) -> ManifestInvalid:
     problems = sorted(problems, key=lambda p: (p.line, p.column))
     fields: dict[str, str] = {}
     for p in problems:
-        fields[p.path] = f"{fields[p.path]}; {p.message}" if p.path in fields else p.message
+        path = p.path.encode("utf-8", "backslashreplace").decode("utf-8")
+        fields[path] = f"{fields[path]}; {p.message}" if path in fields else p.message
     if len(problems) == 1:
         summary = problems[0].message
     else:
@@ -286,6 +289,7 @@ def parse_manifest(text: str | bytes) -> Manifest:
             line = data.count(b"\n", 0, exc.start) + 1
             column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
             raise _error([_Problem("manifest", line, column, "is not UTF-8 text")]) from None
+    _check_text(text)
     document = _load(text)
     checker = _Checker()
     manifest = checker.manifest(document, text)
@@ -293,6 +297,37 @@ def parse_manifest(text: str | bytes) -> Manifest:
     if manifest is None:  # pragma: no cover - every None comes with a problem
         raise _error([_Problem("manifest", 1, 1, "invalid manifest")])
     return manifest
+
+
+MAX_FLOW_DEPTH = 64
+
+
+def _check_text(text: str) -> None:
+    """Refuse cheaply what the YAML parser would take seconds (or crash) to refuse."""
+    depth = 0
+    line, column = 1, 0
+    for ch in text:
+        column += 1
+        if ch == "\n":
+            line, column = line + 1, 0
+        elif 0xD800 <= ord(ch) <= 0xDFFF:
+            raise _error([_Problem("manifest", line, column, "is not valid UTF-8 text")])
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                raise _error(
+                    [
+                        _Problem(
+                            "manifest",
+                            line,
+                            column,
+                            f"nests more than {MAX_FLOW_DEPTH} levels deep; "
+                            "amp.yaml never needs that",
+                        )
+                    ]
+                )
+        elif ch in "]}" and depth:
+            depth -= 1
 
 
 def _load(text: str) -> Any:

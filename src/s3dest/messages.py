@@ -116,6 +116,21 @@ def _check_subscribe(data: MessageData, prefix: str) -> dict[str, str]:
     return fields
 
 
+def _check_encodable(obj: Any, field: str) -> None:
+    # orjson refuses to write JSON nested deeper than 254 levels: find out now, at ingest,
+    # rather than when the body is written.
+    try:
+        orjson.dumps(obj)
+    except TypeError as exc:
+        raise MessageInvalid(
+            "message cannot be stored as JSON",
+            {
+                field: f"cannot be stored as JSON ({exc}); JSON nested more than 254 levels "
+                "deep is refused: flatten it"
+            },
+        ) from None
+
+
 def parse_incoming(obj: Any, *, prefix: str = "") -> IncomingMessage:
     """Validate one ingest envelope; MessageInvalid names every bad field."""
     if not isinstance(obj, dict):
@@ -123,6 +138,7 @@ def parse_incoming(obj: Any, *, prefix: str = "") -> IncomingMessage:
             "a message must be a JSON object",
             {prefix or "message": f"expected an object, got {type(obj).__name__}"},
         )
+    _check_encodable(obj, prefix or "message")
     try:
         return IncomingMessage.model_validate(obj)
     except ValidationError as exc:
@@ -137,6 +153,7 @@ def parse_data(obj: Any) -> MessageData:
             'a message file holds {"data": {...}} as on the product page',
             {"data": 'wrap the message in a top-level "data" object and nothing else'},
         )
+    _check_encodable(obj, "data")
     try:
         data = MessageData.model_validate(obj["data"])
     except ValidationError as exc:
