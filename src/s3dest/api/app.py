@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 
 from s3dest import __version__, dashboard
 from s3dest.api import errors
-from s3dest.api.middleware import RequestIdMiddleware
+from s3dest.api.middleware import InputGuardMiddleware, RequestIdMiddleware
 from s3dest.api.routes import destinations, keys, manifest, messages, system
 from s3dest.api.state import AppState
 from s3dest.delivery.runner import WorkerThread
@@ -41,6 +41,11 @@ def create_app(state: AppState, *, workers: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.s3dest = state
+    app.add_middleware(
+        InputGuardMiddleware,
+        ingest_limit=state.settings.max_request_bytes,
+        other_limit=8 * 1024 * 1024,
+    )
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     for module in (system, destinations, keys, manifest, messages):

@@ -34,6 +34,7 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "Conflicts with the current state; `error.message` says what to do.",
     413: "The request body is too large.",
     422: "Invalid input: `error.fields` names each field that is wrong and how to fix it.",
+    503: "The database could not store or read this now; nothing was stored. Try again.",
 }
 
 
@@ -91,6 +92,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's answer to a body that is not UTF-8 JSON: one shape for bad input.
+            return JSONResponse(
+                error_body(
+                    "invalid_input",
+                    "the body is not valid JSON",
+                    {"body": "not valid JSON (UTF-8 text); send a JSON object"},
+                ),
+                status_code=422,
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(code, str(exc.detail)),

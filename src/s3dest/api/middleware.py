@@ -36,3 +36,103 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+
+
+def _json_error(status: int, code: str, message: str, fields: dict[str, str]) -> bytes:
+    import orjson
+
+    return orjson.dumps({"error": {"code": code, "message": message, "fields": fields}})
+
+
+class InputGuardMiddleware:
+    """Refuse, before any route runs, what no route can take:
+
+    - a NUL byte in the path or query (PostgreSQL text cannot hold one; no id contains one);
+    - a request body above the configured limit, on every route (413 naming the limit).
+      Ingest streams its own body and applies `S3DEST_MAX_REQUEST_BYTES`; every other route
+      takes JSON or YAML documents of at most `other_limit` bytes.
+    """
+
+    def __init__(self, app: ASGIApp, *, ingest_limit: int, other_limit: int) -> None:
+        self.app = app
+        self.ingest_limit = ingest_limit
+        self.other_limit = min(other_limit, ingest_limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await self._answer(
+                send,
+                404,
+                "not_found",
+                "no such resource (the address contains a NUL byte)",
+                {},
+            )
+            return
+        is_ingest = scope.get("path", "") == "/v1/messages"
+        limit = self.ingest_limit if is_ingest else self.other_limit
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await self._answer(
+                send,
+                413,
+                "payload_too_large",
+                f"request body is {int(declared)} bytes; the limit for this route is {limit} "
+                "bytes" + (" (S3DEST_MAX_REQUEST_BYTES)" if is_ingest else ""),
+                {"body": f"at most {limit} bytes"},
+            )
+            return
+        if is_ingest:
+            await self.app(scope, receive, send)
+            return
+        received = 0
+        too_large = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    # Stop reading: hand the route an empty, final chunk.
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            return message
+
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large:
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._answer(
+                        send,
+                        413,
+                        "payload_too_large",
+                        f"request body exceeds the limit of {limit} bytes for this route",
+                        {"body": f"at most {limit} bytes"},
+                    )
+                return
+            await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
+
+    @staticmethod
+    async def _answer(
+        send: Send, status: int, code: str, message: str, fields: dict[str, str]
+    ) -> None:
+        body = _json_error(status, code, message, fields)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

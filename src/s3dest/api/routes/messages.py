@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -14,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from s3dest import bodies
 from s3dest.api.deps import CurrentProject, State
-from s3dest.api.errors import PayloadTooLarge
+from s3dest.api.errors import PayloadTooLarge, error_responses
 from s3dest.api.state import AppState
 from s3dest.delivery.ingest import Accepted
 from s3dest.errors import InvalidInput, MessageInvalid
@@ -23,7 +25,7 @@ from s3dest.settings import Settings
 from s3dest.store import queue
 from s3dest.store.destinations import get_destination
 
-router = APIRouter(tags=["messages"])
+router = APIRouter(tags=["messages"], responses=error_responses(401, 404, 409, 413, 422, 503))
 
 _INGEST_SCHEMA = IncomingMessage.model_json_schema(ref_template="#/components/schemas/{model}")
 _INGEST_BODY = {
@@ -224,6 +226,36 @@ def _ingest_spooled(state: AppState, project_id: str, spool: IO[bytes]) -> list[
     ]
 
 
+# orjson reads integers beyond 64 bits as floats: they would be written rounded. Such
+# literals are rare, so a cheap scan decides whether the exact (slower) check runs.
+_MAYBE_BIG_INT = re.compile(rb"\d{19,}")
+_INT64 = range(-(2**63), 2**64)
+
+
+def _refuse_big_integers(raw: bytes) -> None:
+    too_big: list[str] = []
+
+    def parse_int(literal: str) -> int:
+        value = int(literal)
+        if value not in _INT64:
+            too_big.append(literal)
+        return value
+
+    try:
+        json.loads(raw, parse_int=parse_int)
+    except ValueError:
+        return  # orjson already accepted it; nothing more to learn here
+    if too_big:
+        sample = too_big[0] if len(too_big[0]) <= 40 else too_big[0][:37] + "..."
+        raise InvalidInput(
+            "the body has an integer too large to store exactly",
+            {
+                "body": f"the integer {sample} does not fit in 64 bits and would lose "
+                "precision; send it as a string"
+            },
+        )
+
+
 def parse_ingest_body(raw: bytes) -> tuple[list[Any], bool]:
     """(messages, is_batch) from a request body; clear errors for bad JSON."""
     try:
@@ -236,6 +268,8 @@ def parse_ingest_body(raw: bytes) -> tuple[list[Any], bool]:
                 f"{exc.msg if hasattr(exc, 'msg') else exc}"
             },
         ) from None
+    if _MAYBE_BIG_INT.search(raw):
+        _refuse_big_integers(raw)
     if isinstance(payload, dict) and "messages" in payload:
         items = payload["messages"]
         if not isinstance(items, list) or len(payload) != 1:

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from s3dest.api.deps import CurrentProject, State
+from s3dest.api.errors import error_responses
 from s3dest.metrics import registry
 from s3dest.store.engine import transaction
 
@@ -21,6 +22,6 @@ def healthz(state: State) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=error_responses(401))
 def metrics(_project: CurrentProject) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
