@@ -234,6 +234,7 @@ def test_malformed_tokens(token: str, fragment: str) -> None:
         base64.urlsafe_b64encode(os.urandom(16)).decode(),  # too short
         base64.urlsafe_b64encode(os.urandom(33)).decode(),  # too long
     ],
+    ids=["not-base64", "too-short", "too-long"],  # stable ids: xdist workers must agree
 )
 def test_bad_env_keys_are_rejected_without_echo(tmp_path: Path, bad: str) -> None:
     good = generate_key()
