@@ -25,7 +25,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest -q -n 4 --dist loadfile
+	$(BIN)/pytest -q
 
 clean:
 	rm -rf $(VENV) .s3dest .pytest_cache .mypy_cache .ruff_cache
