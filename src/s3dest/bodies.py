@@ -9,6 +9,9 @@ are what key templates and object metadata need.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,6 +23,31 @@ import orjson
 from s3dest.errors import MessageInvalid
 
 CHUNK = 1024 * 1024
+
+_M_ARENA_MAX = -8  # glibc mallopt parameter
+_arenas_limited = False
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Keep glibc from giving every thread its own malloc arena (once per process).
+
+    Large bodies pass through MiB-sized buffers allocated on many threads (request
+    handlers, database reads, obstore's upload threads); with glibc's default of up to
+    8 arenas per core each thread's freed buffers stay in its own arena, and a 200 MiB
+    message measured 210 MB peak RSS against 155 MB with two arenas. An explicit
+    MALLOC_ARENA_MAX in the environment wins; elsewhere than glibc this does nothing.
+    """
+    global _arenas_limited
+    if _arenas_limited or not sys.platform.startswith("linux"):
+        return
+    _arenas_limited = True
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):  # not glibc (musl, …)
+        pass
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -122,10 +123,23 @@ def send_in_batches(
     return ids
 
 
-def records(server: S3destProcess, api_key: str, event_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """GET /v1/messages/{id} for each, on one keep-alive connection."""
-    with server.client(api_key) as client:
-        return [client.message(event_id) for event_id in event_ids]
+def records(
+    server: S3destProcess, api_key: str, event_ids: Iterable[str], *, connections: int = 4
+) -> list[dict[str, Any]]:
+    """GET /v1/messages/{id} for each (in order), over a few keep-alive connections."""
+    ids = list(event_ids)
+
+    def fetch(part: list[str]) -> list[dict[str, Any]]:
+        with server.client(api_key) as client:
+            return [client.message(event_id) for event_id in part]
+
+    parts = [ids[i::connections] for i in range(connections)]
+    with ThreadPoolExecutor(connections) as pool:
+        fetched = list(pool.map(fetch, parts))
+    out: list[dict[str, Any]] = [{}] * len(ids)
+    for i, part in enumerate(fetched):
+        out[i::connections] = part
+    return out
 
 
 def assert_all_delivered(

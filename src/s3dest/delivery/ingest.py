@@ -419,6 +419,7 @@ class Ingestor:
         self.engine = engine
         self.on_accept = on_accept
         self.chunk_bytes = chunk_bytes
+        bodies.limit_malloc_arenas()  # large bodies in bounded memory, see there
         # The API process answers /metrics: its queue depth is the shared queue's.
         metrics.set_queue_depth_source(lambda: float(queue.queue_depth(engine)))
         metrics.set_state_counts_source(lambda: queue.pending_counts(engine))

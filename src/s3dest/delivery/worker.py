@@ -18,9 +18,9 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from s3dest import metrics
+from s3dest import bodies, metrics
 from s3dest.delivery.request import StoredMessage, build_request
 from s3dest.delivery.retry import Backoff
 from s3dest.destinations.runtime import DestinationRuntime, runtime_for
@@ -30,10 +30,10 @@ from s3dest.s3.writer import ObjectRequest, put_object_async
 from s3dest.settings import Settings
 from s3dest.store import queue
 from s3dest.store.destinations import DestinationRow, get_destination_by_id
-from s3dest.store.engine import transaction
-from s3dest.store.tables import destinations
 
 log = logging.getLogger("s3dest.delivery")
+
+_FLUSH_SECONDS = 0.1
 
 
 @dataclass
@@ -57,11 +57,13 @@ class Worker:
         self.engine = engine
         self.settings = settings
         self.box = box
+        bodies.limit_malloc_arenas()  # streamed uploads in bounded memory, see there
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.retry = Backoff(settings.retry_base_seconds, settings.retry_max_seconds)
         self.probe = Backoff(settings.probe_base_seconds, settings.probe_max_seconds)
         self.stats = WorkerStats()
         self._global = asyncio.Semaphore(settings.worker_concurrency)
+        self._claim_at = max(1, settings.worker_concurrency // 4)
         self._destinations: dict[str, _DestinationState] = {}
         self._outcomes: list[queue.Outcome] = []
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -101,7 +103,10 @@ class Worker:
                         await asyncio.to_thread(queue.release_probes, self.engine)
                     free = self.settings.worker_concurrency - len(self._in_flight)
                     claimed: list[queue.Claimed] = []
-                    if free > 0:
+                    # Claim in batches: while PUTs are in flight, wait until a quarter of
+                    # the slots are free, so a busy worker does not spend a transaction
+                    # (and an fsync) on every message it finishes.
+                    if free > 0 and (not self._in_flight or free >= self._claim_at):
                         claimed = await asyncio.to_thread(
                             queue.claim,
                             self.engine,
@@ -110,13 +115,13 @@ class Worker:
                             self.settings.lease_seconds,
                         )
                     if claimed:
-                        await self._refresh_destinations({c.destination_id for c in claimed})
+                        await self._refresh_destinations(claimed)
                         claim_time = time.time()
                         leased_at = time.monotonic()
                         for item in claimed:
                             task = asyncio.create_task(self._deliver(item, claim_time))
                             self._in_flight.add(task)
-                            task.add_done_callback(self._in_flight.discard)
+                            task.add_done_callback(self._finished)
                             task.add_done_callback(functools.partial(self._ended, item.event_id))
                             self._leases[item.event_id] = (task, leased_at)
                         if len(claimed) >= min(free, self.settings.claim_batch):
@@ -125,9 +130,6 @@ class Worker:
                     # The database is away (restart, disk full): keep the process, retry.
                     log.error("queue unavailable", extra={"error": exc.message})
                     await asyncio.sleep(1.0)
-                    continue
-                if free <= 0 and self._in_flight:
-                    await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
@@ -154,6 +156,12 @@ class Worker:
         await self._flush()
         released = await asyncio.to_thread(queue.release, self.engine, self.name)
         log.info("worker stopped", extra={"worker": self.name, "released": released})
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        # Enough slots free for a batch claim: wake the loop (it sleeps until then).
+        if self.settings.worker_concurrency - len(self._in_flight) >= self._claim_at:
+            self._wakeup.set()
 
     def _ended(self, event_id: str, task: asyncio.Task[None]) -> None:
         # An attempt that ends without an outcome (cancelled) keeps no lease alive: the
@@ -200,21 +208,16 @@ class Worker:
                     self._leases.pop(event_id, None)
 
     # ------------------------------------------------------------------ destinations
-    async def _refresh_destinations(self, ids: set[str]) -> None:
-        def versions() -> dict[str, int]:
-            with transaction(self.engine) as conn:
-                rows = conn.execute(
-                    select(destinations.c.id, destinations.c.version).where(
-                        destinations.c.id.in_(list(ids))
-                    )
-                )
-                return {r.id: r.version for r in rows}
+    async def _refresh_destinations(self, claimed: list[queue.Claimed]) -> None:
+        """(Re)build the client of each destination whose configuration changed.
 
-        current = await asyncio.to_thread(versions)
-        for destination_id in ids:
+        The versions come with the claim (same transaction), so an unchanged destination
+        costs no query; a changed one (PATCH) is reloaded before its messages are sent.
+        """
+        current = {c.destination_id: c.destination_version for c in claimed}
+        for destination_id, version in current.items():
             state = self._destinations.get(destination_id)
-            version = current.get(destination_id)
-            if version is None:
+            if version is None:  # deleted meanwhile
                 self._destinations.pop(destination_id, None)
                 continue
             if state is None or state.runtime.row.version != version:
@@ -430,8 +433,11 @@ class Worker:
 
     # ------------------------------------------------------------------ recording
     async def _flush_loop(self) -> None:
+        # Outcomes are written in batches, one transaction per round: often enough that a
+        # delivery shows within a fraction of a second, rarely enough that a busy worker
+        # writes tens of outcomes per commit rather than one or two.
         while True:
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(_FLUSH_SECONDS)
             await self._flush()
 
     async def _flush(self) -> None:

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Connection,
     Engine,
+    Integer,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -51,6 +54,9 @@ class Claimed:
     chunked: bool
     envelope: bytes | None
     attempts: int
+    # The destination's configuration version at claim time (read in the claim's
+    # transaction), so the worker knows without another query whether to rebuild its client.
+    destination_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,35 +133,71 @@ _CLAIM_COLUMNS = (
 )
 
 
+def _claim_statement(dialect: str, exclude: bool) -> Any:
+    """The claim UPDATE, built once per shape: only parameters change between calls."""
+    key = (dialect, exclude)
+    stmt = _CLAIM_STATEMENTS.get(key)
+    if stmt is None:
+        due = (
+            select(messages.c.event_id)
+            .where(
+                messages.c.state.in_(CLAIMABLE),
+                messages.c.next_attempt_at <= bindparam("c_now"),
+            )
+            .order_by(messages.c.next_attempt_at)
+            .limit(bindparam("c_limit", type_=Integer))
+        )
+        if exclude:
+            due = due.where(
+                messages.c.destination_id.not_in(bindparam("c_exclude", expanding=True))
+            )
+        if dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            update(messages)
+            # The state check again: a fence should the subquery ever see a stale row.
+            .where(
+                messages.c.event_id.in_(due.scalar_subquery()),
+                messages.c.state.in_(CLAIMABLE),
+            )
+            .values(
+                state="delivering",
+                lease_owner=bindparam("c_owner"),
+                lease_expires_at=bindparam("c_expires"),
+                updated_at=bindparam("c_now"),
+            )
+            .returning(*_CLAIM_COLUMNS)
+        )
+        _CLAIM_STATEMENTS[key] = stmt
+    return stmt
+
+
+_CLAIM_STATEMENTS: dict[tuple[str, bool], Any] = {}
+_VERSIONS = select(destinations.c.id, destinations.c.version).where(
+    destinations.c.id.in_(bindparam("v_ids", expanding=True))
+)
+
+
 def claim(
     engine: Engine, owner: str, limit: int, lease_seconds: float, *, exclude: Sequence[str] = ()
 ) -> list[Claimed]:
-    """Lease up to `limit` due messages to `owner`."""
+    """Lease up to `limit` due messages to `owner` (with their destinations' versions)."""
     now = time.time()
-    due = (
-        select(messages.c.event_id)
-        .where(messages.c.state.in_(CLAIMABLE), messages.c.next_attempt_at <= now)
-        .order_by(messages.c.next_attempt_at)
-        .limit(limit)
-    )
+    params: dict[str, Any] = {
+        "c_now": now,
+        "c_limit": limit,
+        "c_owner": owner,
+        "c_expires": now + lease_seconds,
+    }
     if exclude:
-        due = due.where(messages.c.destination_id.not_in(list(exclude)))
-    if engine.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    stmt = (
-        update(messages)
-        # The state check again: a fence should the subquery ever see a stale row.
-        .where(messages.c.event_id.in_(due.scalar_subquery()), messages.c.state.in_(CLAIMABLE))
-        .values(
-            state="delivering",
-            lease_owner=owner,
-            lease_expires_at=now + lease_seconds,
-            updated_at=now,
-        )
-        .returning(*_CLAIM_COLUMNS)
-    )
+        params["c_exclude"] = list(exclude)
+    stmt = _claim_statement(engine.dialect.name, bool(exclude))
     with transaction(engine) as conn:
-        rows = conn.execute(stmt).all()
+        rows = conn.execute(stmt, params).all()
+        versions: dict[str, int] = {}
+        if rows:
+            ids = sorted({r.destination_id for r in rows})
+            versions = {r.id: r.version for r in conn.execute(_VERSIONS, {"v_ids": ids})}
     return [
         Claimed(
             event_id=r.event_id,
@@ -170,6 +212,7 @@ def claim(
             chunked=r.chunked,
             envelope=bytes(r.envelope) if r.envelope is not None else None,
             attempts=r.attempts,
+            destination_version=versions.get(r.destination_id),
         )
         for r in rows
     ]
@@ -267,12 +310,25 @@ _FINISH = (
         next_attempt_at=bindparam("b_next"),
         delivered_at=bindparam("b_delivered_at"),
         updated_at=bindparam("b_now"),
+        # The delivery record stays; a delivered message's body is no longer needed.
+        body=case((bindparam("b_keep_body", type_=Boolean), messages.c.body), else_=None),
     )
 )
-_DROP_BODY = (
-    update(messages)
-    .where(messages.c.event_id == bindparam("b_event_id"), messages.c.state == "delivered")
-    .values(body=None)
+_DROP_CHUNKS = delete(message_chunks).where(message_chunks.c.event_id == bindparam("b_event_id"))
+_HEALTHY = (
+    update(destinations)
+    .where(
+        destinations.c.id == bindparam("h_id"),
+        destinations.c.failing_since.is_not(None),
+        destinations.c.version == bindparam("h_version"),
+    )
+    .values(
+        failing_since=None,
+        diagnosis=None,
+        last_error_code=None,
+        probe_attempts=0,
+        next_probe_at=None,
+    )
 )
 
 
@@ -295,6 +351,7 @@ def finish(engine: Engine, owner: str, worker: str, outcomes: Sequence[Outcome])
             "b_next": o.next_attempt_at if o.next_attempt_at is not None else now,
             "b_delivered_at": o.finished_at if o.state == "delivered" else None,
             "b_now": now,
+            "b_keep_body": o.state != "delivered",
         }
         for o in outcomes
     ]
@@ -319,13 +376,7 @@ def finish(engine: Engine, owner: str, worker: str, outcomes: Sequence[Outcome])
         result = conn.execute(_FINISH, params)
         conn.execute(insert(attempts), attempt_rows)
         if delivered:
-            # The delivery record stays; the body is no longer needed.
-            conn.execute(_DROP_BODY, delivered)
-            conn.execute(
-                delete(message_chunks).where(
-                    message_chunks.c.event_id.in_([d["b_event_id"] for d in delivered])
-                )
-            )
+            conn.execute(_DROP_CHUNKS, delivered)
         for destination_id, version in sorted(proven):
             assert destination_id is not None and version is not None
             _healthy(conn, destination_id, now, version=version)
@@ -402,20 +453,20 @@ def _healthy(
     so every successful flush of deliveries can call it: a success on a failing
     destination (a probe, or one written by another node) resumes it at once.
     """
-    stmt = update(destinations).where(
-        destinations.c.id == destination_id, destinations.c.failing_since.is_not(None)
-    )
     if version is not None:
-        stmt = stmt.where(destinations.c.version == version)
-    cleared = conn.execute(
-        stmt.values(
-            failing_since=None,
-            diagnosis=None,
-            last_error_code=None,
-            probe_attempts=0,
-            next_probe_at=None,
-        )
-    ).rowcount
+        cleared = conn.execute(_HEALTHY, {"h_id": destination_id, "h_version": version}).rowcount
+    else:
+        cleared = conn.execute(
+            update(destinations)
+            .where(destinations.c.id == destination_id, destinations.c.failing_since.is_not(None))
+            .values(
+                failing_since=None,
+                diagnosis=None,
+                last_error_code=None,
+                probe_attempts=0,
+                next_probe_at=None,
+            )
+        ).rowcount
     if cleared or version is None:
         conn.execute(
             update(messages)
