@@ -220,8 +220,16 @@ def test_make_run_runs_the_demo() -> None:
     recipe = match[1]
     assert re.search(r"\bs3dest demo\s*$", recipe, re.M), recipe
     # make itself agrees (-n: print the commands, run nothing).
+    # Run as a top-level make: inside `make test` MAKELEVEL/MAKEFLAGS would make this a sub-make
+    # that prints "Entering directory" lines around the recipe.
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}}
     dry = subprocess.run(
-        ["make", "-n", "run"], cwd=REPO, capture_output=True, text=True, timeout=60
+        ["make", "--no-print-directory", "-n", "run"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.strip().splitlines()[-1] == ".venv/bin/s3dest demo", dry.stdout
