@@ -5,7 +5,9 @@ The public surface for producers and embedders; see README.md for the service it
 
 from __future__ import annotations
 
-from s3dest.client import ApiError, Client
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from s3dest.errors import (
     Conflict,
     DeliveryError,
@@ -21,8 +23,33 @@ from s3dest.errors import (
     StorageUnavailable,
     TransientDeliveryError,
 )
-from s3dest.keys import DEFAULT_KEY_TEMPLATE, KeyTemplate
-from s3dest.messages import IncomingMessage, MessageData, ResultItem
+
+if TYPE_CHECKING:
+    from s3dest.client import ApiError, Client
+    from s3dest.keys import DEFAULT_KEY_TEMPLATE, KeyTemplate
+    from s3dest.messages import IncomingMessage, MessageData, ResultItem
+
+# Imported on first use: `import s3dest` (and so every CLI command) would otherwise pay for
+# httpx and pydantic, about 0.5 s, before doing anything.
+_LAZY = {
+    "ApiError": "s3dest.client",
+    "Client": "s3dest.client",
+    "DEFAULT_KEY_TEMPLATE": "s3dest.keys",
+    "KeyTemplate": "s3dest.keys",
+    "IncomingMessage": "s3dest.messages",
+    "MessageData": "s3dest.messages",
+    "ResultItem": "s3dest.messages",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 's3dest' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

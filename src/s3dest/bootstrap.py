@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine
 
-from s3dest.api.state import AppState
-from s3dest.delivery.ingest import Ingestor
 from s3dest.destinations.secrets import SecretBox
 from s3dest.settings import Settings
 from s3dest.store.engine import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from s3dest.api.state import AppState
 
 
 def open_engine(settings: Settings, *, migrate: bool = True) -> Engine:
@@ -24,6 +27,10 @@ def open_box(settings: Settings) -> SecretBox:
 
 
 def open_state(settings: Settings) -> AppState:
+    # Imported here: CLI commands that only need the engine skip pydantic models and httpx.
+    from s3dest.api.state import AppState
+    from s3dest.delivery.ingest import Ingestor
+
     engine = open_engine(settings)
     return AppState(
         settings=settings, engine=engine, box=open_box(settings), ingestor=Ingestor(engine)

@@ -74,6 +74,25 @@ from moto.server import main
 main(sys.argv[2:])
 """
 
+# The same moto application served by uvicorn (WSGI interface) instead of werkzeug's development
+# server. werkzeug answers every request with `Connection: close`, so each PUT pays a TCP
+# connect; real S3 keeps connections alive. Benchmarks use this to measure the client, not
+# werkzeug. (moto's own request handler, which only preserves underscores in header names, is
+# not used here.)
+_KEEPALIVE_LAUNCHER = """
+import logging, os, sys, threading, time
+def _watchdog(parent):
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=_watchdog, args=(int(sys.argv[1]),), daemon=True).start()
+import uvicorn
+from moto.server import DomainDispatcherApplication, create_backend_app
+app = DomainDispatcherApplication(create_backend_app)
+uvicorn.run(app, host=sys.argv[3], port=int(sys.argv[5]), interface="wsgi",
+            log_level="warning", access_log=False, timeout_keep_alive=30)
+"""
+
 
 class MotoUnavailableError(RuntimeError):
     """moto (with its server extra) or boto3 is not installed."""
@@ -249,12 +268,18 @@ def _probe(host: str, port: int) -> bool:
 
 
 def _launch(
-    host: str, port: int, log_path: str, env: dict[str, str], timeout: float
+    host: str,
+    port: int,
+    log_path: str,
+    env: dict[str, str],
+    timeout: float,
+    keepalive: bool = False,
 ) -> subprocess.Popen[bytes] | None:
     """Start moto and wait until it answers; None if it exited (e.g. port taken)."""
+    launcher = _KEEPALIVE_LAUNCHER if keepalive else _LAUNCHER
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, str(os.getpid()), "-H", host, "-p", str(port)],
+            [sys.executable, "-c", launcher, str(os.getpid()), "-H", host, "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -318,8 +343,12 @@ def start_moto_server(
     port: int | None = None,
     log_path: str | None = None,
     startup_timeout: float = 20.0,
+    keepalive: bool = False,
 ) -> S3Server:
-    """Start a moto S3 server enforcing IAM; the caller must `S3Server.stop()` it."""
+    """Start a moto S3 server enforcing IAM; the caller must `S3Server.stop()` it.
+
+    keepalive=True serves moto under uvicorn, which keeps connections open as S3 does
+    (werkzeug's development server closes every one)."""
     _check_server_deps()
     owns_log = log_path is None
     if log_path is None:
@@ -334,7 +363,7 @@ def start_moto_server(
     chosen = port
     for _ in range(attempts):
         chosen = port if port is not None else _free_port(host)
-        proc = _launch(host, chosen, log_path, env, startup_timeout)
+        proc = _launch(host, chosen, log_path, env, startup_timeout, keepalive)
         if proc is not None:
             break
     endpoint = f"http://{host}:{chosen}"
