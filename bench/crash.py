@@ -2,6 +2,7 @@
 delivers, restart it, repeat; then check that every message that got a 202 is in the bucket.
 
     python -m bench.crash [--cycles 20] [--db sqlite|postgres|both] [--batch 50] [--seed N]
+                          [--rate MSGS_PER_S]
 
 Starts a moto server (IAM enforced, bucket versioning on so that a message written twice
 shows as two versions of its key) and `s3dest serve`. A sender thread posts batches all the
@@ -76,11 +77,15 @@ def _message(n: int) -> dict[str, Any]:
 
 
 class _Sender(threading.Thread):
-    """Posts batches without pause; remembers the event ids of every 202."""
+    """Posts batches (without pause, or at `rate` messages/s); remembers the event ids of
+    every 202."""
 
-    def __init__(self, url: str, api_key: str, batch: int, figures: CrashFigures) -> None:
+    def __init__(
+        self, url: str, api_key: str, batch: int, figures: CrashFigures, rate: float = 0
+    ) -> None:
         super().__init__(name="crash-sender", daemon=True)
         self.url, self.api_key, self.batch, self.figures = url, api_key, batch, figures
+        self.interval = batch / rate if rate > 0 else 0.0
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.n = 0
@@ -88,7 +93,11 @@ class _Sender(threading.Thread):
     def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.api_key}"}
         with httpx.Client(base_url=self.url, headers=headers, timeout=30) as http:
+            next_send = time.monotonic()
             while not self.stop.is_set():
+                if self.interval:
+                    next_send += self.interval
+                    self.stop.wait(max(0.0, next_send - time.monotonic()))
                 body = {"messages": [_message(self.n + i) for i in range(self.batch)]}
                 self.n += self.batch
                 try:
@@ -136,6 +145,7 @@ def crash_run(
     batch: int = 50,
     seed: int | None = None,
     settle_timeout: float = 600,
+    rate: float = 0,
 ) -> CrashFigures:
     """Set up a project and destination in `env`, run `cycles` kill -9/restart cycles under
     load, then wait for the queue to drain and check every acknowledged message."""
@@ -158,7 +168,7 @@ def crash_run(
                 secretAccessKey=creds.secret_access_key,
                 endpointUrl=s3.endpoint,
             )
-        sender = _Sender(server.url, api_key, batch, figures)
+        sender = _Sender(server.url, api_key, batch, figures, rate)
         sender.start()
         for _ in range(cycles):
             time.sleep(rng.uniform(0.3, 3.0))
@@ -225,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--rate", type=float, default=0, help="messages/s to send (0: as fast as accepted)"
+    )
     args = parser.parse_args(argv)
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     s3 = start_moto_server()
@@ -234,7 +247,13 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="s3dest-crash-") as tmp, _database(kind) as url:
                 env = S3destEnv(data_dir=Path(tmp) / "data", database_url=url)
                 figures = crash_run(
-                    env, Path(tmp), s3, cycles=args.cycles, batch=args.batch, seed=args.seed
+                    env,
+                    Path(tmp),
+                    s3,
+                    cycles=args.cycles,
+                    batch=args.batch,
+                    seed=args.seed,
+                    rate=args.rate,
                 )
                 print(figures.line(kind), flush=True)
                 if figures.missing:

@@ -164,7 +164,7 @@ def assert_all_delivered(
 
 
 @pytest.mark.timeout(1200)  # the machine is shared: generous, never a timing assertion
-def test_10k_messages_over_http_reach_the_bucket(
+def test_thousands_of_messages_over_http_reach_the_bucket(
     s3dest_server: S3destProcess,
     project: tuple[str, str],
     s3_server: S3Server,
@@ -172,7 +172,10 @@ def test_10k_messages_over_http_reach_the_bucket(
     database_url: str | None,
 ) -> None:
     _, api_key = project
-    n = 10_000
+    # The 10,000 on the embedded default; PostgreSQL's queue runs the same path with
+    # 2,000 here (moto absorbs ~130 PUTs/s, so each 10,000 costs the suite ~3 minutes) and is
+    # driven harder by the multi-node, crash and fault tests and by bench/pipeline.py.
+    n = 2_000 if database_url else 10_000
     started = time.monotonic()
     with s3dest_server.client(api_key) as client:
         create_destination(client, s3_server, bucket)

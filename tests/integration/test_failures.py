@@ -227,7 +227,7 @@ def test_sigterm_finishes_or_releases_in_flight_work(
     try:
         with process.client(api_key) as client:
             create_destination(client, s3_server, bucket)
-            ids = send_in_batches(client, (message(i) for i in range(3000)), size=500)
+            ids = send_in_batches(client, (message(i) for i in range(600)), size=200)
             wait_until(
                 lambda: client.message(ids[0])["state"] == "delivered", 60, "delivery started"
             )
