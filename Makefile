@@ -41,7 +41,7 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 test: $(DEV_STAMP) lint typecheck
-	$(BIN)/pytest -q -n 3 --dist loadfile
+	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
 
 clean:
 	rm -rf $(VENV) .s3dest .pytest_cache .mypy_cache .ruff_cache

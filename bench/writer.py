@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import obstore
 from bench._common import (
     Check,
     LoadSampler,
@@ -30,7 +31,6 @@ from bench._common import (
     machine_line,
     print_checks,
     run_measured,
-    start_keepalive_proxy,
     write_big_message,
 )
 
@@ -38,7 +38,14 @@ from s3dest.devtools.moto import Credentials, S3Server, start_moto_server
 from s3dest.keys import EventMetadata, KeyTemplate
 from s3dest.messages import EventStamp, encode_body, new_stamp
 from s3dest.s3.metadata import object_metadata
-from s3dest.s3.writer import ObjectRequest, S3Destination, put_object, put_object_async
+from s3dest.s3.writer import (
+    ObjectRequest,
+    S3Destination,
+    _attributes,
+    _cache,
+    put_object,
+    put_object_async,
+)
 
 PROJECT_ID = "0199e0a2-6c1e-7c3a-9d1e-5f0b2a7c4d11"
 DESTINATION_ID = "0199e0a2-6c1e-7c3a-9d1e-5f0b2a7c4d12"
@@ -190,6 +197,34 @@ def bench_small(
     sync_ms, sync_wall = _timed(lambda: sync_loop(messages[warmup:]), n)
     load.sample()
 
+    # (a4) obstore alone, no s3dest code: the same store, body and headers, sync and async.
+    # This is the floor the writer sits on at this endpoint.
+    store = _cache.get(dest)
+    raw_requests = [_request(template, m, "raw/") for m in messages]
+    attributes = [_attributes(dest, r) for r in raw_requests]
+
+    def raw_loop(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            r = raw_requests[i]
+            obstore.put(store, r.key, r.body, attributes=attributes[i], use_multipart=False)
+
+    async def raw_async(start: int, stop: int) -> None:
+        it = iter(range(start, stop))
+
+        async def lane() -> None:
+            for i in it:
+                r = raw_requests[i]
+                await obstore.put_async(
+                    store, r.key + "a", r.body, attributes=attributes[i], use_multipart=False
+                )
+
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+
+    raw_loop(0, warmup)
+    raw_sync_ms, raw_sync_wall = _timed(lambda: raw_loop(warmup, warmup + n), n)
+    raw_async_ms, raw_async_wall = _timed(lambda: asyncio.run(raw_async(warmup, warmup + n)), n)
+    load.sample()
+
     # (a3) the per-message work without the PUT (render + encode + metadata), for reference.
     prep_ms, _ = _timed(lambda: [_request(template, d, "x/") for d in messages[warmup:]], n)
 
@@ -217,6 +252,8 @@ def bench_small(
         (f"s3dest writer, async ({concurrency} in flight)", async_ms, async_wall),
         ("s3dest writer, sync put_object", sync_ms, sync_wall),
         ("  of which render + encode + metadata", prep_ms, None),
+        (f"obstore alone, async ({concurrency} in flight)", raw_async_ms, raw_async_wall),
+        ("obstore alone, sync put", raw_sync_ms, raw_sync_wall),
         ("boto3 put_object loop", boto_ms, boto_wall),
     ]
     for name, ms, wall in rows:
@@ -298,9 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--skip-small", action="store_true")
     parser.add_argument(
-        "--no-proxy",
+        "--no-keepalive",
         action="store_true",
-        help="skip the second pass through a keep-alive proxy (moto closes every connection)",
+        help="skip the second pass against moto served with keep-alive (uvicorn)",
     )
     args = parser.parse_args(argv)
 
@@ -313,12 +350,16 @@ def main(argv: list[str] | None = None) -> int:
             small = (args.messages, args.concurrency, args.warmup)
             direct = bench_small(s3, s3.endpoint, "moto direct", *small)
             checks += direct.checks()
-            if not args.no_proxy:
-                proxy = start_keepalive_proxy(s3.endpoint)
+            if not args.no_keepalive:
+                # werkzeug (moto's server) closes every connection; real S3 keeps them open.
+                # The same moto application under uvicorn shows the writer with keep-alive.
+                s3_kept = start_moto_server(keepalive=True)
                 try:
-                    kept = bench_small(s3, proxy.endpoint, "keep-alive proxy → moto", *small)
+                    kept = bench_small(
+                        s3_kept, s3_kept.endpoint, "moto under uvicorn, keep-alive", *small
+                    )
                 finally:
-                    proxy.stop()
+                    s3_kept.stop()
                 checks += kept.checks()
         if not args.skip_large:
             with tempfile.TemporaryDirectory(prefix="s3dest-bench-") as tmp:
