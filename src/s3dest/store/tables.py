@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -118,6 +119,17 @@ messages = Table(
     Column("updated_at", Float, nullable=False),
 )
 Index("ix_messages_claim", messages.c.state, messages.c.next_attempt_at)
+# The claim's index: only due-able rows, in due order, so a claim reads `limit` index
+# entries whatever the backlog. (With `state IN (…) ORDER BY next_attempt_at` on the index
+# above, both databases sorted every queued row on every claim.) Queries that want it must
+# spell the predicate with literals, as DUE_STATES_SQL does.
+DUE_STATES_SQL = "state IN ('queued', 'retrying')"
+Index(
+    "ix_messages_due",
+    messages.c.next_attempt_at,
+    sqlite_where=text(DUE_STATES_SQL),
+    postgresql_where=text(DUE_STATES_SQL),
+)
 Index("ix_messages_destination_state", messages.c.destination_id, messages.c.state)
 Index("ix_messages_project_updated", messages.c.project_id, messages.c.updated_at)
 
