@@ -138,7 +138,8 @@ def parse_incoming(obj: Any, *, prefix: str = "") -> IncomingMessage:
             "a message must be a JSON object",
             {prefix or "message": f"expected an object, got {type(obj).__name__}"},
         )
-    _check_encodable(obj, prefix or "message")
+    # Checked as the body will be written, one level deeper: {"data": {...}}.
+    _check_encodable({"data": obj}, prefix or "message")
     try:
         return IncomingMessage.model_validate(obj)
     except ValidationError as exc:
