@@ -31,6 +31,7 @@ from bench._common import (
     machine_line,
     print_checks,
     run_measured,
+    start_keepalive_proxy,
     write_big_message,
 )
 
@@ -335,9 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--skip-small", action="store_true")
     parser.add_argument(
-        "--no-keepalive",
+        "--no-proxy",
         action="store_true",
-        help="skip the second pass against moto served with keep-alive (uvicorn)",
+        help="skip the second pass through a keep-alive proxy (moto closes every connection)",
     )
     args = parser.parse_args(argv)
 
@@ -350,16 +351,12 @@ def main(argv: list[str] | None = None) -> int:
             small = (args.messages, args.concurrency, args.warmup)
             direct = bench_small(s3, s3.endpoint, "moto direct", *small)
             checks += direct.checks()
-            if not args.no_keepalive:
-                # werkzeug (moto's server) closes every connection; real S3 keeps them open.
-                # The same moto application under uvicorn shows the writer with keep-alive.
-                s3_kept = start_moto_server(keepalive=True)
+            if not args.no_proxy:
+                proxy = start_keepalive_proxy(s3.endpoint)
                 try:
-                    kept = bench_small(
-                        s3_kept, s3_kept.endpoint, "moto under uvicorn, keep-alive", *small
-                    )
+                    kept = bench_small(s3, proxy.endpoint, "keep-alive proxy → moto", *small)
                 finally:
-                    s3_kept.stop()
+                    proxy.stop()
                 checks += kept.checks()
         if not args.skip_large:
             with tempfile.TemporaryDirectory(prefix="s3dest-bench-") as tmp:
