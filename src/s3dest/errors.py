@@ -29,12 +29,19 @@ from typing import Literal
 DeliveryErrorKind = Literal["transient", "destination", "message"]
 
 
+def utf8_safe(text: str) -> str:
+    """`text` with lone surrogates escaped (\\udxxx): error messages echo user input (a JSON
+    escape can decode to one), and they must be writable as UTF-8 to responses and logs."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class S3destError(Exception):
     """Root of every error s3dest raises on purpose."""
 
     code: str = "error"
 
     def __init__(self, message: str) -> None:
+        message = utf8_safe(message)
         super().__init__(message)
         self.message = message
 
@@ -46,7 +53,9 @@ class InvalidInput(S3destError):
 
     def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.fields: dict[str, str] = dict(fields or {})
+        self.fields: dict[str, str] = {
+            utf8_safe(k): utf8_safe(v) for k, v in (fields or {}).items()
+        }
 
 
 class MessageInvalid(InvalidInput):
