@@ -342,6 +342,14 @@ _FINISH = (
     )
 )
 _DROP_CHUNKS = delete(message_chunks).where(message_chunks.c.event_id == bindparam("b_event_id"))
+# What a destination's failure leaves behind, cleared when it is healthy again.
+_NOT_FAILING: dict[str, Any] = {
+    "failing_since": None,
+    "diagnosis": None,
+    "last_error_code": None,
+    "probe_attempts": 0,
+    "next_probe_at": None,
+}
 _HEALTHY = (
     update(destinations)
     .where(
@@ -349,13 +357,7 @@ _HEALTHY = (
         destinations.c.failing_since.is_not(None),
         destinations.c.version == bindparam("h_version"),
     )
-    .values(
-        failing_since=None,
-        diagnosis=None,
-        last_error_code=None,
-        probe_attempts=0,
-        next_probe_at=None,
-    )
+    .values(**_NOT_FAILING)
 )
 
 
@@ -486,13 +488,7 @@ def _healthy(
         cleared = conn.execute(
             update(destinations)
             .where(destinations.c.id == destination_id, destinations.c.failing_since.is_not(None))
-            .values(
-                failing_since=None,
-                diagnosis=None,
-                last_error_code=None,
-                probe_attempts=0,
-                next_probe_at=None,
-            )
+            .values(**_NOT_FAILING)
         ).rowcount
     if cleared or version is None:
         conn.execute(
