@@ -1,21 +1,29 @@
 """The worker loop: claim → build request → send → record, with bounded concurrency.
 
 Retries, holds and parking are decided here from the error's classification; the sender
-(`s3dest.s3.writer`) makes exactly one attempt. Database calls run in a thread so the
-event loop keeps the PUTs flowing.
+(`s3dest.s3.writer`) makes exactly one attempt.
+
+The event loop only coordinates: it claims, keeps leases, flushes outcomes and holds. The
+PUTs themselves run on a pool of sender threads with obstore's blocking call. Measured
+against the moto server, an awaited `put_async` costs 0.70–0.80 ms of CPU per PUT and a
+blocking `put` from a thread 0.44–0.62 ms: the difference is the hand-off between
+obstore's runtime and the event loop on every PUT. The threads record their outcomes
+themselves and wake the loop once per batch of free slots, not once per message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -26,7 +34,7 @@ from s3dest.delivery.retry import Backoff
 from s3dest.destinations.runtime import DestinationRuntime, runtime_for
 from s3dest.destinations.secrets import SecretBox
 from s3dest.errors import DeliveryError, KeyTemplateInvalid, S3destError
-from s3dest.s3.writer import ObjectRequest, put_object_async
+from s3dest.s3.writer import ObjectRequest, put_object
 from s3dest.settings import Settings
 from s3dest.store import queue
 from s3dest.store.destinations import DestinationRow, get_destination_by_id
@@ -36,11 +44,30 @@ log = logging.getLogger("s3dest.delivery")
 _FLUSH_SECONDS = 0.1
 
 
-@dataclass
+@dataclass(eq=False)
 class _DestinationState:
     runtime: DestinationRuntime
-    semaphore: asyncio.Semaphore
     failed_at: float = 0.0  # local: when this worker last saw a destination error
+    # Sender threads busy with this destination, and the jobs waiting for one of its slots
+    # (both guarded by the worker's lock).
+    active: int = 0
+    waiting: deque[_Job] = field(default_factory=deque)
+
+
+@dataclass(eq=False)
+class _Job:
+    """One claimed message on its way through a sender thread."""
+
+    item: queue.Claimed
+    state: _DestinationState | None
+    claim_time: float
+    # Set by the loop when the lease was lost (or at shutdown): do not start, do not record.
+    cancelled: bool = False
+    finished: bool = False
+
+
+class _Cancelled(Exception):
+    """A streamed upload stops between chunks: its lease went to another worker."""
 
 
 @dataclass
@@ -62,18 +89,27 @@ class Worker:
         self.retry = Backoff(settings.retry_base_seconds, settings.retry_max_seconds)
         self.probe = Backoff(settings.probe_base_seconds, settings.probe_max_seconds)
         self.stats = WorkerStats()
-        self._global = asyncio.Semaphore(settings.worker_concurrency)
         self._claim_at = max(1, settings.worker_concurrency // 4)
         self._destinations: dict[str, _DestinationState] = {}
+        self._senders = ThreadPoolExecutor(
+            max_workers=settings.worker_concurrency, thread_name_prefix="s3dest-put"
+        )
+        # Shared with the sender threads, guarded by _lock: jobs submitted and not finished
+        # (bounded by worker_concurrency), outcomes and holds waiting to be recorded, stats.
+        self._lock = threading.Lock()
+        self._active = 0
+        self._wake_pending = False
+        self._abandon = False  # shutting down: queued jobs are given back, not started
         self._outcomes: list[queue.Outcome] = []
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._stopping = asyncio.Event()
-        self._wakeup = asyncio.Event()
-        # Leases this worker holds: event id → (its task, when the lease was last set).
-        # Kept until the outcome is recorded; the lease keeper extends the old ones.
-        self._leases: dict[str, tuple[asyncio.Task[None], float]] = {}
         # destination id → (diagnosis, S3 code, destination version that failed)
         self._pending_holds: dict[str, tuple[str, str | None, int]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        # Leases this worker holds: event id → (its job, when the lease was last set). Kept
+        # until the outcome is recorded; the lease keeper extends the old ones. Only the
+        # event loop's thread touches it.
+        self._leases: dict[str, tuple[_Job, float]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def stop(self) -> None:
@@ -86,13 +122,13 @@ class Worker:
 
     async def run(self) -> None:
         log.info("worker started", extra={"worker": self.name})
+        self._loop = asyncio.get_running_loop()
         last_reap = 0.0
         last_probe = 0.0
         flusher = asyncio.create_task(self._flush_loop())
         keeper = asyncio.create_task(self._lease_loop())
         try:
             while not self._stopping.is_set():
-                free = self.settings.worker_concurrency - len(self._in_flight)
                 try:
                     now = time.monotonic()
                     if now - last_reap > max(1.0, self.settings.lease_seconds / 4):
@@ -101,12 +137,13 @@ class Worker:
                     if now - last_probe > 1.0:
                         last_probe = now
                         await asyncio.to_thread(queue.release_probes, self.engine)
-                    free = self.settings.worker_concurrency - len(self._in_flight)
+                    active = self._active
+                    free = self.settings.worker_concurrency - active
                     claimed: list[queue.Claimed] = []
                     # Claim in batches: while PUTs are in flight, wait until a quarter of
                     # the slots are free, so a busy worker does not spend a transaction
                     # (and an fsync) on every message it finishes.
-                    if free > 0 and (not self._in_flight or free >= self._claim_at):
+                    if free > 0 and (active == 0 or free >= self._claim_at):
                         claimed = await asyncio.to_thread(
                             queue.claim,
                             self.engine,
@@ -116,14 +153,7 @@ class Worker:
                         )
                     if claimed:
                         await self._refresh_destinations(claimed)
-                        claim_time = time.time()
-                        leased_at = time.monotonic()
-                        for item in claimed:
-                            task = asyncio.create_task(self._deliver(item, claim_time))
-                            self._in_flight.add(task)
-                            task.add_done_callback(self._finished)
-                            task.add_done_callback(functools.partial(self._ended, item.event_id))
-                            self._leases[item.event_id] = (task, leased_at)
+                        self._dispatch(claimed)
                         if len(claimed) >= min(free, self.settings.claim_batch):
                             continue  # more is probably waiting
                 except S3destError as exc:
@@ -141,13 +171,14 @@ class Worker:
 
     async def _shutdown(self, flusher: asyncio.Task[None], keeper: asyncio.Task[None]) -> None:
         # Graceful: let in-flight PUTs finish (bounded), then give back what is left.
-        if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=self.settings.request_timeout_seconds)
-        unfinished = list(self._in_flight)
-        for task in unfinished:
-            task.cancel()
-        if unfinished:
-            await asyncio.wait(unfinished, timeout=5)
+        deadline = time.monotonic() + self.settings.request_timeout_seconds
+        while self._active and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        with self._lock:
+            self._abandon = True  # jobs not started yet are released below, not sent
+        for job, _ in self._leases.values():
+            job.cancelled = True  # a streamed upload stops at its next chunk
+        self._senders.shutdown(wait=False, cancel_futures=True)
         keeper.cancel()
         flusher.cancel()
         for task in (keeper, flusher):
@@ -157,19 +188,17 @@ class Worker:
         released = await asyncio.to_thread(queue.release, self.engine, self.name)
         log.info("worker stopped", extra={"worker": self.name, "released": released})
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        # Enough slots free for a batch claim: wake the loop (it sleeps until then).
-        if self.settings.worker_concurrency - len(self._in_flight) >= self._claim_at:
-            self._wakeup.set()
+    def _wake_from_thread(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._woken)
 
-    def _ended(self, event_id: str, task: asyncio.Task[None]) -> None:
-        # An attempt that ends without an outcome (cancelled) keeps no lease alive: the
-        # message goes back to the queue when its lease expires.
-        if task.cancelled() or task.exception() is not None:
-            entry = self._leases.get(event_id)
-            if entry is not None and entry[0] is task:
-                del self._leases[event_id]
+    def _woken(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+        self._wakeup.set()
 
     # ------------------------------------------------------------------ leases
     async def _lease_loop(self) -> None:
@@ -177,7 +206,9 @@ class Worker:
 
         A lease is renewed once a third of it has passed, so a live worker never loses a
         message to the reaper; if the lease was lost anyway (the process stalled longer
-        than the lease), the attempt is cancelled: another worker owns it now.
+        than the lease), the attempt is cancelled: another worker owns it now. A job not
+        started yet is never started; a streamed upload stops at its next chunk; a small
+        PUT already on the wire completes, and its outcome is not recorded.
         """
         lease = self.settings.lease_seconds
         period = max(0.05, lease / 6)
@@ -198,14 +229,21 @@ class Worker:
                 entry = self._leases.get(event_id)
                 if entry is None:
                     continue
-                task, _ = entry
+                job, _ = entry
                 if event_id in held:
-                    self._leases[event_id] = (task, now)
-                elif not task.done():
+                    self._leases[event_id] = (job, now)
+                elif not job.finished:
                     # Lost (reaped while this process stalled): stop, do not race the new owner.
                     log.warning("lease lost", extra={"eventId": event_id, "worker": self.name})
-                    task.cancel()
+                    job.cancelled = True
                     self._leases.pop(event_id, None)
+
+    def _forget_lease(self, job: _Job) -> None:
+        # An attempt that ended without an outcome keeps no lease alive: the message goes
+        # back to the queue when its lease expires (or at release on shutdown).
+        entry = self._leases.get(job.item.event_id)
+        if entry is not None and entry[0] is job:
+            del self._leases[job.item.event_id]
 
     # ------------------------------------------------------------------ destinations
     async def _refresh_destinations(self, claimed: list[queue.Claimed]) -> None:
@@ -228,11 +266,7 @@ class Worker:
                 if runtime is None:
                     continue
                 if state is None:
-                    state = _DestinationState(
-                        runtime=runtime,
-                        semaphore=asyncio.Semaphore(self.settings.per_destination_concurrency),
-                    )
-                    self._destinations[destination_id] = state
+                    self._destinations[destination_id] = _DestinationState(runtime=runtime)
                 else:
                     state.runtime = runtime
                     state.failed_at = 0.0
@@ -248,33 +282,93 @@ class Worker:
             log.error("destination unusable", extra={"destinationId": row.id, "error": exc.message})
             return None
 
+    # ------------------------------------------------------------------ dispatch
+    def _dispatch(self, claimed: list[queue.Claimed]) -> None:
+        """Hand claimed messages to the sender threads, at most per_destination_concurrency
+        of one destination at a time; the rest wait for that destination's next free slot."""
+        claim_time = time.time()
+        leased_at = time.monotonic()
+        limit = self.settings.per_destination_concurrency
+        start: list[_Job] = []
+        with self._lock:
+            for item in claimed:
+                state = self._destinations.get(item.destination_id)
+                job = _Job(item=item, state=state, claim_time=claim_time)
+                self._leases[item.event_id] = (job, leased_at)
+                self._active += 1
+                if state is not None and state.active >= limit:
+                    state.waiting.append(job)
+                    continue
+                if state is not None:
+                    state.active += 1
+                start.append(job)
+        for job in start:
+            self._submit(job)
+
+    def _submit(self, job: _Job) -> None:
+        try:
+            self._senders.submit(self._send, job)
+        except RuntimeError:  # the pool was shut down: the lease is released at shutdown
+            self._ended(job, recorded=False)
+
+    def _send(self, job: _Job) -> None:
+        """Run in a sender thread: one attempt, its outcome recorded for the next flush."""
+        recorded = False
+        try:
+            if not (job.cancelled or self._abandon):
+                recorded = self._deliver(job)
+        except Exception:  # a bug here must not kill the thread or lose the message
+            log.exception("unexpected delivery error", extra={"eventId": job.item.event_id})
+        finally:
+            self._ended(job, recorded)
+
+    def _ended(self, job: _Job, recorded: bool) -> None:
+        job.finished = True
+        state = job.state
+        following: _Job | None = None
+        with self._lock:
+            self._active -= 1
+            if state is not None:
+                if state.waiting:
+                    following = state.waiting.popleft()
+                else:
+                    state.active -= 1
+            free = self.settings.worker_concurrency - self._active
+            wake = not self._wake_pending and (free >= self._claim_at or self._active == 0)
+            if wake:
+                self._wake_pending = True
+        if not recorded and self._loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._forget_lease, job)
+        if following is not None:
+            self._submit(following)  # it inherits this job's slot of the destination
+        if wake:
+            self._wake_from_thread()
+
     # ------------------------------------------------------------------ delivery
-    async def _deliver(self, item: queue.Claimed, claim_time: float) -> None:
-        state = self._destinations.get(item.destination_id)
+    def _deliver(self, job: _Job) -> bool:
+        """One attempt; returns whether an outcome was recorded."""
+        item, state = job.item, job.state
         started = time.time()
         if state is None:
-            self._record_error(
-                item,
+            return self._record_error(
+                job,
                 started,
-                None,
                 "message",
                 "the destination could not be loaded (deleted, or its secret "
                 "cannot be decrypted with the configured keys); replay once fixed",
                 None,
             )
-            return
-        if state.failed_at > claim_time:
+        if state.failed_at > job.claim_time:
             # Claimed before this worker saw the destination fail: hold without a PUT.
-            self._record_error(
-                item,
+            return self._record_error(
+                job,
                 started,
-                state,
                 "destination",
                 state.runtime.row.diagnosis or "destination failing",
                 None,
                 attempted=False,
             )
-            return
         runtime = state.runtime
         stored = StoredMessage(
             event_id=item.event_id,
@@ -290,50 +384,47 @@ class Worker:
         try:
             built = build_request(stored, runtime.template)
             key = built.key
-            body = item.body if item.body is not None else self._chunks(item.event_id)
-            async with self._global, state.semaphore:
-                started = time.time()
-                outcome = await put_object_async(
-                    runtime.s3,
-                    ObjectRequest(
-                        key=key,
-                        body=body,
-                        metadata=built.metadata,
-                        event_id=item.event_id,
-                    ),
-                )
-        except DeliveryError as exc:
-            self._record_error(
-                item, started, state, exc.kind, exc.diagnosis, key, s3_code=exc.s3_code
+            body = item.body if item.body is not None else self._chunks(job)
+            started = time.time()
+            outcome = put_object(
+                runtime.s3,
+                ObjectRequest(key=key, body=body, metadata=built.metadata, event_id=item.event_id),
             )
-            return
+        except DeliveryError as exc:
+            if job.cancelled:
+                return False
+            return self._record_error(
+                job, started, exc.kind, exc.diagnosis, key, s3_code=exc.s3_code
+            )
         except Exception as exc:  # a bug or a foreign error: never lose the message
+            if job.cancelled:
+                return False
             log.exception("unexpected delivery error", extra={"eventId": item.event_id})
-            self._record_error(
-                item,
+            return self._record_error(
+                job,
                 started,
-                state,
                 "transient",
                 f"unexpected error while writing ({type(exc).__name__}); retrying",
                 key,
             )
-            return
+        if job.cancelled:
+            return False  # the lease is another worker's now; it records its own attempt
         finished = time.time()
-        self._outcomes.append(
-            queue.Outcome(
-                event_id=item.event_id,
-                state="delivered",
-                started_at=started,
-                finished_at=finished,
-                bucket=runtime.s3.bucket,
-                key=key,
-                etag=outcome.etag,
-                version=outcome.version,
-                destination_id=item.destination_id,
-                destination_version=runtime.row.version,
-            )
+        delivered = queue.Outcome(
+            event_id=item.event_id,
+            state="delivered",
+            started_at=started,
+            finished_at=finished,
+            bucket=runtime.s3.bucket,
+            key=key,
+            etag=outcome.etag,
+            version=outcome.version,
+            destination_id=item.destination_id,
+            destination_version=runtime.row.version,
         )
-        self.stats.delivered += 1
+        with self._lock:
+            self._outcomes.append(delivered)
+            self.stats.delivered += 1
         metrics.delivered.labels(item.destination_id).inc()
         metrics.latency.observe(max(0.0, finished - item.accepted_at))
         log.info(
@@ -348,29 +439,27 @@ class Worker:
                 "latencyMs": round((finished - item.accepted_at) * 1000, 1),
             },
         )
-        if len(self._outcomes) >= 256:
-            self._wakeup.set()
+        return True
 
-    async def _chunks(self, event_id: str) -> AsyncIterator[bytes]:
-        iterator = queue.read_chunks(self.engine, event_id)
-        while True:
-            chunk = await asyncio.to_thread(next, iterator, None)
-            if chunk is None:
-                return
+    def _chunks(self, job: _Job) -> Iterator[bytes]:
+        """A stored large body, read from the database as the upload needs it."""
+        for chunk in queue.read_chunks(self.engine, job.item.event_id):
+            if job.cancelled:
+                raise _Cancelled(job.item.event_id)
             yield chunk
 
     def _record_error(
         self,
-        item: queue.Claimed,
+        job: _Job,
         started: float,
-        state: _DestinationState | None,
         kind: str,
         reason: str,
         key: str | None,
         *,
         s3_code: str | None = None,
         attempted: bool = True,
-    ) -> None:
+    ) -> bool:
+        item, state = job.item, job.state
         finished = time.time()
         bucket = state.runtime.s3.bucket if state else None
         attempt = item.attempts + 1
@@ -387,21 +476,12 @@ class Worker:
                 error_kind=kind,
                 next_attempt_at=finished + delay,
             )
-            self.stats.retried += 1
             metrics.retried.labels(item.destination_id).inc()
         elif kind == "destination":
             outcome = queue.Outcome(
                 item.event_id, "held", started, finished, bucket, key, error=reason, error_kind=kind
             )
-            self.stats.held += 1
             metrics.held.labels(item.destination_id).inc()
-            if state is not None and attempted:
-                state.failed_at = finished
-                self._pending_holds[item.destination_id] = (
-                    reason,
-                    s3_code,
-                    state.runtime.row.version,
-                )
         else:
             outcome = queue.Outcome(
                 item.event_id,
@@ -413,9 +493,22 @@ class Worker:
                 error=reason,
                 error_kind=kind,
             )
-            self.stats.parked += 1
             metrics.parked.labels(item.destination_id).inc()
-        self._outcomes.append(outcome)
+        with self._lock:
+            self._outcomes.append(outcome)
+            if kind == "transient":
+                self.stats.retried += 1
+            elif kind == "destination":
+                self.stats.held += 1
+                if state is not None and attempted:
+                    state.failed_at = finished
+                    self._pending_holds[item.destination_id] = (
+                        reason,
+                        s3_code,
+                        state.runtime.row.version,
+                    )
+            else:
+                self.stats.parked += 1
         log.warning(
             outcome.state,
             extra={
@@ -429,7 +522,7 @@ class Worker:
                 "s3Code": s3_code,
             },
         )
-        self._wakeup.set()
+        return True
 
     # ------------------------------------------------------------------ recording
     async def _flush_loop(self) -> None:
@@ -441,10 +534,11 @@ class Worker:
             await self._flush()
 
     async def _flush(self) -> None:
-        if not self._outcomes and not self._pending_holds:
-            return
-        outcomes, self._outcomes = self._outcomes, []
-        holds, self._pending_holds = self._pending_holds, {}
+        with self._lock:
+            if not self._outcomes and not self._pending_holds:
+                return
+            outcomes, self._outcomes = self._outcomes, []
+            holds, self._pending_holds = self._pending_holds, {}
 
         def write() -> None:
             # A delivery on a failing destination clears the failure inside `finish`;
@@ -465,9 +559,10 @@ class Worker:
         except S3destError as exc:
             # The database is away: keep the outcomes and try again; leases protect us.
             log.error("cannot record outcomes", extra={"error": exc.message})
-            self._outcomes = outcomes + self._outcomes
-            for key, value in holds.items():
-                self._pending_holds.setdefault(key, value)
+            with self._lock:
+                self._outcomes = outcomes + self._outcomes
+                for key, value in holds.items():
+                    self._pending_holds.setdefault(key, value)
             await asyncio.sleep(0.5)
             return
         for outcome in outcomes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -68,10 +68,11 @@ class S3Destination:
 
 @dataclass(frozen=True, slots=True)
 class ObjectRequest:
-    """One object to write. The body is bytes, or a file streamed as a multipart upload."""
+    """One object to write. The body is bytes, or a file or stream of chunks written as a
+    multipart upload."""
 
     key: str
-    body: bytes | Path | AsyncIterator[bytes]
+    body: bytes | Path | Iterator[bytes] | AsyncIterator[bytes]
     metadata: dict[str, str]
     event_id: str
 
