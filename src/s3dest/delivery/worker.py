@@ -17,13 +17,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue as thread_queue
 import socket
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -91,9 +91,11 @@ class Worker:
         self.stats = WorkerStats()
         self._claim_at = max(1, settings.worker_concurrency // 4)
         self._destinations: dict[str, _DestinationState] = {}
-        self._senders = ThreadPoolExecutor(
-            max_workers=settings.worker_concurrency, thread_name_prefix="s3dest-put"
-        )
+        # Sender threads take jobs from one queue; started as work needs them, up to
+        # worker_concurrency (a thread is busy for one PUT at a time).
+        self._jobs: thread_queue.SimpleQueue[_Job | None] = thread_queue.SimpleQueue()
+        self._senders: list[threading.Thread] = []
+        self._idle_senders = 0
         # Shared with the sender threads, guarded by _lock: jobs submitted and not finished
         # (bounded by worker_concurrency), outcomes and holds waiting to be recorded, stats.
         self._lock = threading.Lock()
@@ -178,7 +180,8 @@ class Worker:
             self._abandon = True  # jobs not started yet are released below, not sent
         for job, _ in self._leases.values():
             job.cancelled = True  # a streamed upload stops at its next chunk
-        self._senders.shutdown(wait=False, cancel_futures=True)
+        for _ in self._senders:
+            self._jobs.put(None)  # each sender ends when it takes one
         keeper.cancel()
         flusher.cancel()
         for task in (keeper, flusher):
@@ -306,10 +309,29 @@ class Worker:
             self._submit(job)
 
     def _submit(self, job: _Job) -> None:
-        try:
-            self._senders.submit(self._send, job)
-        except RuntimeError:  # the pool was shut down: the lease is released at shutdown
-            self._ended(job, recorded=False)
+        with self._lock:
+            start = (
+                self._idle_senders == 0 and len(self._senders) < self.settings.worker_concurrency
+            )
+            if start:
+                sender = threading.Thread(
+                    target=self._sender, name=f"s3dest-put-{len(self._senders)}", daemon=True
+                )
+                self._senders.append(sender)
+        if start:
+            sender.start()
+        self._jobs.put(job)
+
+    def _sender(self) -> None:
+        while True:
+            with self._lock:
+                self._idle_senders += 1
+            job = self._jobs.get()
+            with self._lock:
+                self._idle_senders -= 1
+            if job is None:
+                return
+            self._send(job)
 
     def _send(self, job: _Job) -> None:
         """Run in a sender thread: one attempt, its outcome recorded for the next flush."""
