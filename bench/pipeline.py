@@ -82,9 +82,12 @@ PROFILE_CATEGORIES: list[tuple[str, list[str]]] = [
     ("worker: lease keeper", ["_lease_loop", "extend_lease"]),
     ("worker: reaper + probes", ["reap_expired_leases", "release_probes"]),
     ("worker: key render + metadata + body decode", ["build_request (s3dest/"]),
-    ("worker: obstore put call (Python side)", ["put_object_async (s3dest/"]),
+    ("worker: obstore put (HTTP, signing; GIL released while waiting)", ["put_object (s3dest/"]),
     ("worker: rest of _deliver", ["_deliver (s3dest/"]),
-    ("asyncio loop + thread-pool hand-offs", ["(asyncio/", "(concurrent/futures/", "threading"]),
+    (
+        "asyncio loop + thread hand-offs",
+        ["(asyncio/", "(concurrent/futures/", "threading", "_submit", "_sender", "_ended"],
+    ),
 ]
 WARMUP = 200  # messages sent and delivered before the measurement starts
 
@@ -246,7 +249,8 @@ class PipelineFigures:
 
 
 def _thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
-    """(user, system) CPU seconds by thread kind: main (uvicorn loop), tokio (obstore), other."""
+    """(user, system) CPU seconds by thread kind, from the names s3dest gives its threads
+    (s3dest.osthread): main (uvicorn loop), sender threads, worker loop, tokio, other."""
     out: dict[str, tuple[float, float]] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for tid in os.listdir(f"/proc/{pid}/task"):
@@ -260,10 +264,14 @@ def _thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
         user, system = int(fields[11]) / tick, int(fields[12]) / tick
         if int(tid) == pid:
             kind = "main thread (uvicorn event loop: HTTP, FastAPI)"
+        elif name.startswith("s3dest-put"):
+            kind = "sender threads (PUT: obstore HTTP + signing, render, outcome, log line)"
+        elif name.startswith("s3dest-worker"):
+            kind = "worker loop (claims, leases, outcome flushes)"
         elif name.startswith("tokio"):
-            kind = "tokio threads (obstore: HTTP to S3, signing)"
+            kind = "tokio threads (obstore: socket I/O)"
         else:
-            kind = "other Python threads (ingest + worker + DB calls)"
+            kind = "other threads (ingest handlers, database calls)"
         u, s_ = out.get(kind, (0.0, 0.0))
         out[kind] = (u + user, s_ + system)
     return out

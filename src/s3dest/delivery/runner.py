@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from s3dest.delivery.worker import Worker
 from s3dest.destinations.secrets import SecretBox
+from s3dest.osthread import name_os_thread
 from s3dest.settings import Settings
 
 log = logging.getLogger("s3dest.delivery")
@@ -33,6 +34,7 @@ class WorkerThread:
         self._ready.wait(timeout=10)
 
     def _run(self) -> None:
+        name_os_thread("s3dest-worker")
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)

@@ -34,6 +34,7 @@ from s3dest.delivery.retry import Backoff
 from s3dest.destinations.runtime import DestinationRuntime, runtime_for
 from s3dest.destinations.secrets import SecretBox
 from s3dest.errors import DeliveryError, KeyTemplateInvalid, S3destError
+from s3dest.osthread import name_os_thread
 from s3dest.s3.writer import ObjectRequest, put_object
 from s3dest.settings import Settings
 from s3dest.store import queue
@@ -323,6 +324,7 @@ class Worker:
         self._jobs.put(job)
 
     def _sender(self) -> None:
+        name_os_thread("s3dest-put")
         while True:
             with self._lock:
                 self._idle_senders += 1
