@@ -3,7 +3,8 @@
     proxy = FaultProxy(s3_server.endpoint, rates={"reset": 0.04, "slow_down": 0.04}, seed=7)
     proxy.start()                      # proxy.url: point the destination's endpointUrl here
     ...
-    proxy.stats()                      # what it injected, per kind and stage; PUTs per key
+    proxy.stats()                      # what it injected, per kind and stage; PUTs per key;
+                                       # the most PUTs it had in flight at once
     proxy.stop()
 
 The proxy listens on a free loopback port and forwards every request (method, path, query,
@@ -29,6 +30,14 @@ Each fault is injected at a `stage`:
     before   the request never reaches S3 (a retry writes the object for the first time)
     after    the request reached S3 and succeeded there, but the client sees a failure —
              the source of at-least-once duplicates (a retry writes the object again)
+
+``put_delay_seconds`` (0 by default) holds every PUT that long before forwarding it, so the
+PUTs a client has in flight overlap in the proxy. The proxy counts the PUTs in flight at once —
+from the moment it has read the request head until it starts to answer, reset or drop it —
+overall and per bucket (the first path segment: s3dest addresses S3 path-style,
+``/bucket/key``), and keeps the maxima (`FaultStats.max_in_flight`,
+`FaultStats.max_in_flight_by_bucket`): a client's concurrency bounds, as S3 would see them.
+A stalled PUT counts until the stall ends, also after the client gave up on it.
 
 ``after_fraction`` is the share of faults injected after forwarding. The proxy counts what it
 injected per (kind, stage), and how many PUTs per object path S3 acknowledged, so a test can
@@ -120,6 +129,9 @@ class FaultStats:
     slow_by_path: dict[str, int]  # object path → such slow, successful PUTs
     after_faults_by_path: dict[str, int]  # object path → after-forward faults on 2xx PUTs
     trace: dict[str, list[tuple[float, str]]]  # object path → PUT events, for explanations
+    # The most PUTs in flight through the proxy at once, overall and per bucket.
+    max_in_flight: int = 0
+    max_in_flight_by_bucket: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_injected(self) -> int:
@@ -180,6 +192,25 @@ class _State:
     # object path → (seconds since start, what happened) for every PUT, to explain duplicates
     trace: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    # PUTs in flight now and the most at once, overall and per bucket.
+    in_flight: int = 0
+    in_flight_by_bucket: Counter[str] = field(default_factory=Counter)
+    max_in_flight: int = 0
+    max_in_flight_by_bucket: dict[str, int] = field(default_factory=dict)
+
+    def put_began(self, bucket: str) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.in_flight_by_bucket[bucket] += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.max_in_flight_by_bucket[bucket] = max(
+                self.max_in_flight_by_bucket.get(bucket, 0), self.in_flight_by_bucket[bucket]
+            )
+
+    def put_ended(self, bucket: str) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            self.in_flight_by_bucket[bucket] -= 1
 
     def note(self, path: str, event: str) -> None:
         """Record an event of a PUT on `path` (call with the lock held)."""
@@ -227,6 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self._upstream: http.client.HTTPConnection | None = None
+        self._put_bucket: str | None = None  # the bucket of the PUT in flight, if any
         self.server.proxy._track(self.connection, add=True)
 
     def finish(self) -> None:
@@ -256,9 +288,32 @@ class _Handler(BaseHTTPRequestHandler):
     def _object_path(self) -> str:
         return urllib.parse.unquote(self.path.split("?", 1)[0])
 
+    def _bucket(self) -> str:
+        """The first path segment: the bucket of a path-style request."""
+        return self._object_path().lstrip("/").split("/", 1)[0]
+
     # -- one request ---------------------------------------------------------------------
 
     def _handle(self) -> None:
+        if self.command != "PUT":
+            self._proxy_request()
+            return
+        self._put_bucket = self._bucket()
+        self.server.proxy._state.put_began(self._put_bucket)
+        try:
+            self._proxy_request()
+        finally:
+            self._answering()
+
+    def _answering(self) -> None:
+        """The PUT leaves the in-flight count: called before the first byte of its answer
+        (or the reset) goes back, so a client that starts its next PUT as soon as it hears
+        back is never seen with one more in flight than it has. Idempotent."""
+        bucket, self._put_bucket = self._put_bucket, None
+        if bucket is not None:
+            self.server.proxy._state.put_ended(bucket)
+
+    def _proxy_request(self) -> None:
         proxy = self.server.proxy
         started = time.monotonic()
         body, chunked = self._read_body()
@@ -266,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault[1] == "before":
             self._inject(fault, None)
             return
+        if self.command == "PUT" and proxy.put_delay_seconds > 0:
+            proxy._stopping.wait(proxy.put_delay_seconds)
         try:
             answer = self._forward(body, chunked)
         except (OSError, http.client.HTTPException):
@@ -352,6 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         reason: str | None = None,
         close: bool = False,
     ) -> None:
+        self._answering()
         self.send_response_only(status, reason)
         for name, value in headers:
             self.send_header(name, value)
@@ -406,6 +464,7 @@ class _Handler(BaseHTTPRequestHandler):
         ]
 
     def _reset(self) -> None:
+        self._answering()
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
@@ -421,6 +480,7 @@ class _Handler(BaseHTTPRequestHandler):
         lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         data = head + body[: len(body) // 2] if body else head[: len(head) // 2]
+        self._answering()
         with contextlib.suppress(OSError):
             self.wfile.write(data)
             self.wfile.flush()
@@ -449,6 +509,7 @@ class FaultProxy:
         upstream_timeout: float = 60.0,
         methods: tuple[str, ...] = ("PUT",),
         seed: int | None = None,
+        put_delay_seconds: float = 0.0,
     ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme != "http" or not parsed.hostname:
@@ -459,6 +520,9 @@ class FaultProxy:
         self.client_timeout = client_timeout
         self.slow_margin = slow_margin
         self.upstream_timeout = upstream_timeout
+        if put_delay_seconds < 0:
+            raise ValueError("put_delay_seconds must be >= 0")
+        self.put_delay_seconds = put_delay_seconds  # each PUT waits this long, then goes on
         self._state = _State(rng=random.Random(seed), methods=frozenset(methods))
         self.set_rates(rates or {}, after_fraction=after_fraction)
         self._stopping = threading.Event()
@@ -538,6 +602,8 @@ class FaultProxy:
                 slow_by_path=dict(s.slow_by_path),
                 after_faults_by_path=dict(s.after_faults_by_path),
                 trace={k: list(v) for k, v in s.trace.items()},
+                max_in_flight=s.max_in_flight,
+                max_in_flight_by_bucket=dict(s.max_in_flight_by_bucket),
             )
 
 
