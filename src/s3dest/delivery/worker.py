@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import queue as thread_queue
@@ -97,6 +98,7 @@ class Worker:
         self._jobs: thread_queue.SimpleQueue[_Job | None] = thread_queue.SimpleQueue()
         self._senders: list[threading.Thread] = []
         self._idle_senders = 0
+        self._queued_jobs = 0  # submitted, not yet taken by a sender
         # Shared with the sender threads, guarded by _lock: jobs submitted and not finished
         # (bounded by worker_concurrency), outcomes and holds waiting to be recorded, stats.
         self._lock = threading.Lock()
@@ -148,11 +150,14 @@ class Worker:
                     # (and an fsync) on every message it finishes.
                     if free > 0 and (active == 0 or free >= self._claim_at):
                         claimed = await asyncio.to_thread(
-                            queue.claim,
-                            self.engine,
-                            self.name,
-                            min(free, self.settings.claim_batch),
-                            self.settings.lease_seconds,
+                            functools.partial(
+                                queue.claim,
+                                self.engine,
+                                self.name,
+                                min(free, self.settings.claim_batch),
+                                self.settings.lease_seconds,
+                                exclude=self._saturated(),
+                            )
                         )
                     if claimed:
                         await self._refresh_destinations(claimed)
@@ -287,6 +292,13 @@ class Worker:
             return None
 
     # ------------------------------------------------------------------ dispatch
+    def _saturated(self) -> list[str]:
+        """Destinations using all their slots: not claimed for, so their backlog does not
+        take this worker's slots from the others."""
+        limit = self.settings.per_destination_concurrency
+        with self._lock:
+            return [d for d, state in self._destinations.items() if state.active >= limit]
+
     def _dispatch(self, claimed: list[queue.Claimed]) -> None:
         """Hand claimed messages to the sender threads, at most per_destination_concurrency
         of one destination at a time; the rest wait for that destination's next free slot."""
@@ -311,8 +323,10 @@ class Worker:
 
     def _submit(self, job: _Job) -> None:
         with self._lock:
+            self._queued_jobs += 1
             start = (
-                self._idle_senders == 0 and len(self._senders) < self.settings.worker_concurrency
+                self._queued_jobs > self._idle_senders
+                and len(self._senders) < self.settings.worker_concurrency
             )
             if start:
                 sender = threading.Thread(
@@ -331,6 +345,8 @@ class Worker:
             job = self._jobs.get()
             with self._lock:
                 self._idle_senders -= 1
+                if job is not None:
+                    self._queued_jobs -= 1
             if job is None:
                 return
             self._send(job)
