@@ -14,6 +14,7 @@ fresh server and database; the median of the runs is printed last.
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import subprocess
 import sys
@@ -105,7 +106,7 @@ def one_run(args: argparse.Namespace, bodies: list[bytes], warm: list[bytes], n:
             cpu1, wall1 = proc_cpu_seconds(run.pid), time.perf_counter()
             load.sample()
             if spy is not None:
-                spy.terminate()
+                spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                 spy.wait(30)
             if errors:
                 raise RuntimeError(f"errors: {errors[:3]}")
