@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -501,8 +502,9 @@ class Ingestor:
             raise MessageInvalid(_summary(errors), errors)
         with transaction(self.engine) as conn:
             queue.enqueue(conn, [p.row for p in prepared])
-        for p in prepared:
-            metrics.accepted.labels(p.destination_id).inc()
+        per_destination = Counter(p.destination_id for p in prepared)
+        for destination_id, count in per_destination.items():
+            metrics.accepted.labels(destination_id).inc(count)
         if self.on_accept is not None:
             self.on_accept()
         return [
