@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
@@ -63,6 +63,9 @@ class ProjectView:
 
     by_ref: dict[str, _Destination]
     manifest: Manifest | None
+    # metadata_problems() of the object metadata fields, for the messages of this batch
+    # (they mostly share them): the fields of `_metadata` -> problems.
+    metadata_checked: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
 
 
 _manifest_cache: dict[str, Manifest] = {}
@@ -162,8 +165,21 @@ def _check_envelope(
             "say where the message goes: `destination` (name or id), or `integration` with "
             "an amp.yaml that routes its objectName"
         )
-    meta = _metadata(project_id, message, destination.id if destination else "")
-    for name, problem in metadata_problems(_s3_headers(meta)).items():
+    destination_id = destination.id if destination else ""
+    checked = (
+        project_id,
+        message.installationId,
+        message.connectionId or "",
+        destination_id,
+        message.operationId or "",
+        message.objectName,
+        message.topic or "",
+    )
+    problems = view.metadata_checked.get(checked)
+    if problems is None:
+        problems = metadata_problems(_s3_headers(_metadata(project_id, message, destination_id)))
+        view.metadata_checked[checked] = problems
+    for name, problem in problems.items():
         fields[f"{p}{_FIELD_OF_HEADER.get(name, name)}"] = problem
     selected = route.selected_fields if route is not None else None
     return _Routed(destination=destination, selected=selected or None)
