@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -236,7 +235,9 @@ class _UUID7Generator:
         value |= counter << 64
         value |= 0b10 << 62
         value |= rand_b
-        return str(uuid.UUID(int=value))
+        # str(uuid.UUID(int=value)), without building the UUID object.
+        h = f"{value:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _uuid7 = _UUID7Generator()

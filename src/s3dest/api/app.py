@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +27,10 @@ def create_app(state: AppState, *, workers: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Everything loaded so far (modules, models, the app) lives as long as the process:
+        # leave it out of the collector's full passes, which otherwise walk it all again
+        # and again as each request's objects come and go.
+        gc.freeze()
         if runner is not None:
             runner.start()
         try:

