@@ -9,7 +9,8 @@ No HTTP, no S3: `queue.enqueue` in batches of 100 (as ingest does) and a loop of
 batch (`steady`, a pipeline keeping up) or after all of them (`backlog`) — on a table
 that already holds `--prefill` delivered messages. Printed per message and phase: Python CPU
 (time.process_time) and, for PostgreSQL, the server's CPU (postmaster, backends and reaped
-children from /proc) and commits (pg_stat_database.xact_commit). Each run uses a fresh
+children from /proc) and commits (pg_stat_database.xact_commit; pool pre-ping's `SELECT 1`
+counts as one). Each run uses a fresh
 database; the medians of the runs come last.
 """
 
@@ -162,17 +163,23 @@ def run_steady(engine: Engine, pg: Any, messages: int, batch: int) -> dict[str, 
     """A short backlog, as in a pipeline keeping up: enqueue 100, drain them, repeat."""
     py0, pg0, c0 = time.process_time(), _server_cpu(pg), _commits(engine)
     done = delivered = 0
+    enqueue_py = enqueue_pg = 0.0
     while done < messages:
-        now = time.time()
-        rows = [_row(now) for _ in range(min(100, messages - done))]
+        rows = [_row(time.time()) for _ in range(min(100, messages - done))]
+        a_py, a_pg = time.process_time(), _server_cpu(pg)
         with transaction(engine) as conn:
             queue.enqueue(conn, rows)
+        b_py, b_pg = time.process_time(), _server_cpu(pg)
+        enqueue_py += b_py - a_py
+        enqueue_pg += b_pg - a_pg
         done += len(rows)
         delivered += _drain(engine, batch)
     py1, pg1, c1 = time.process_time(), _server_cpu(pg), _commits(engine)
     assert delivered == messages, (delivered, messages)
     ms = 1000 / messages
     return {
+        "enqueue_py": enqueue_py * ms,
+        "enqueue_pg": enqueue_pg * ms,
         "total_py": (py1 - py0) * ms,
         "total_pg": (pg1 - pg0) * ms,
         "commits": (c1 - c0) / messages,

@@ -83,8 +83,62 @@ class Outcome:
 
 def enqueue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert accepted messages (inside the caller's transaction)."""
-    if rows:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        # One INSERT … SELECT FROM unnest(arrays) for the batch: psycopg's executemany
+        # ran one INSERT per row (pipelined, but each parsed, planned and executed).
+        names = _enqueue_columns(rows[0])
+        defaults = [_MESSAGE_DEFAULTS.get(name) for name in names]
+        params = {
+            f"m_{name}": [row.get(name, default) for row in rows]
+            for name, default in zip(names, defaults, strict=True)
+        }
+        conn.exec_driver_sql(_pg_enqueue_statement(names), params)
+    else:
         conn.execute(insert(messages), list(rows))
+
+
+# Scalar Python-side defaults of `messages` (what insert() fills in for a missing key).
+_MESSAGE_DEFAULTS: dict[str, Any] = {
+    c.name: c.default.arg  # type: ignore[attr-defined]
+    for c in messages.columns
+    if c.default is not None and c.default.is_scalar
+}
+_PG_ARRAY_TYPES = {
+    "BIGINT": "BIGINT[]",
+    "INTEGER": "INTEGER[]",
+    "FLOAT": "FLOAT8[]",
+    "BOOLEAN": "BOOLEAN[]",
+    "BYTEA": "BYTEA[]",
+}
+_PG_ENQUEUE: dict[tuple[str, ...], str] = {}
+
+
+def _enqueue_columns(row: dict[str, Any]) -> tuple[str, ...]:
+    present = set(row) | set(_MESSAGE_DEFAULTS)
+    return tuple(c.name for c in messages.columns if c.name in present)
+
+
+def _pg_enqueue_statement(names: tuple[str, ...]) -> str:
+    """psycopg SQL (binary arrays, as in _PG_FINISH) inserting rows of these columns."""
+    stmt = _PG_ENQUEUE.get(names)
+    if stmt is None:
+        from sqlalchemy.dialects import postgresql
+
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        arrays = ", ".join(
+            f"CAST(%(m_{name})b AS "
+            + _PG_ARRAY_TYPES.get(
+                messages.c[name].type.compile(dialect=dialect).split("(")[0], "TEXT[]"
+            )
+            + ")"
+            for name in names
+        )
+        columns = ", ".join(names)
+        stmt = f"INSERT INTO messages ({columns}) SELECT * FROM unnest({arrays})"
+        _PG_ENQUEUE[names] = stmt
+    return stmt
 
 
 def write_chunks(conn: Connection, event_id: str, chunks: Iterable[bytes]) -> int:
@@ -395,30 +449,32 @@ _HEALTHY = (
 # PostgreSQL: a whole batch of outcomes in ONE statement (arrays, unnest), where an
 # executemany ran one UPDATE and one DELETE per outcome and one INSERT per attempt. Chunks
 # are dropped only for messages this lease delivered that have chunks (RETURNING tells).
-_PG_FINISH = text(
+# psycopg's own placeholders: %(x)b sends the arrays in binary, which psycopg builds ~5×
+# faster than text arrays (bytea ~60× faster). SQLAlchemy's text() cannot ask for that.
+_PG_FINISH = (
     "WITH v AS (SELECT * FROM unnest("
-    "CAST(:ids AS TEXT[]), CAST(:states AS TEXT[]), CAST(:buckets AS TEXT[]), "
-    "CAST(:keys AS TEXT[]), CAST(:etags AS TEXT[]), CAST(:versions AS TEXT[]), "
-    "CAST(:errors AS TEXT[]), CAST(:kinds AS TEXT[]), CAST(:nexts AS FLOAT8[]), "
-    "CAST(:delivered AS FLOAT8[])) AS v(event_id, state, bucket, object_key, etag, "
+    "CAST(%(ids)b AS TEXT[]), CAST(%(states)b AS TEXT[]), CAST(%(buckets)b AS TEXT[]), "
+    "CAST(%(keys)b AS TEXT[]), CAST(%(etags)b AS TEXT[]), CAST(%(versions)b AS TEXT[]), "
+    "CAST(%(errors)b AS TEXT[]), CAST(%(kinds)b AS TEXT[]), CAST(%(nexts)b AS FLOAT8[]), "
+    "CAST(%(delivered)b AS FLOAT8[])) AS v(event_id, state, bucket, object_key, etag, "
     "version_id, last_error, last_error_kind, next_attempt_at, delivered_at)), "
     "done AS (UPDATE messages AS m SET state = v.state, attempts = m.attempts + 1, "
     "lease_owner = NULL, lease_expires_at = NULL, bucket = v.bucket, "
     "object_key = v.object_key, etag = v.etag, version_id = v.version_id, "
     "last_error = v.last_error, last_error_kind = v.last_error_kind, "
     "next_attempt_at = v.next_attempt_at, delivered_at = v.delivered_at, "
-    "updated_at = :now, "
+    "updated_at = %(now)s, "
     # The delivery record stays; a delivered message's body is no longer needed.
     "body = CASE WHEN v.state = 'delivered' THEN NULL ELSE m.body END "
-    "FROM v WHERE m.event_id = v.event_id AND m.lease_owner = :owner "
+    "FROM v WHERE m.event_id = v.event_id AND m.lease_owner = %(owner)s "
     "AND m.state = 'delivering' RETURNING m.event_id, m.chunked, m.state), "
     "dropped AS (DELETE FROM message_chunks AS c USING done WHERE c.event_id = done.event_id "
     "AND done.chunked AND done.state = 'delivered'), "
     "tried AS (INSERT INTO delivery_attempts "
     "(event_id, worker, started_at, finished_at, outcome, error) "
-    "SELECT a.event_id, :worker, a.started_at, a.finished_at, a.outcome, a.error FROM unnest("
-    "CAST(:a_ids AS TEXT[]), CAST(:a_started AS FLOAT8[]), CAST(:a_finished AS FLOAT8[]), "
-    "CAST(:a_states AS TEXT[]), CAST(:a_errors AS TEXT[])) "
+    "SELECT a.event_id, %(worker)s, a.started_at, a.finished_at, a.outcome, a.error FROM unnest("
+    "CAST(%(a_ids)b AS TEXT[]), CAST(%(a_started)b AS FLOAT8[]), CAST(%(a_finished)b AS FLOAT8[]), "
+    "CAST(%(a_states)b AS TEXT[]), CAST(%(a_errors)b AS TEXT[])) "
     "AS a(event_id, started_at, finished_at, outcome, error)) "
     "SELECT count(*) FROM done"
 )
@@ -494,7 +550,7 @@ def _finish_postgresql(
         "a_states": [o.state for o in outcomes],
         "a_errors": [o.error for o in outcomes],
     }
-    return int(conn.execute(_PG_FINISH, params).scalar_one())
+    return int(conn.exec_driver_sql(_PG_FINISH, params).scalar_one())
 
 
 def _finish_portable(
