@@ -265,6 +265,7 @@ def _pg_claim_statement(exclude: bool) -> Any:
     # The destinations' versions come with the claim (a CTE) instead of from a second query.
     columns = ", ".join(c.name for c in _CLAIM_COLUMNS)
     not_excluded = "AND destination_id <> ALL(CAST(:c_exclude AS TEXT[])) " if exclude else ""
+    not_due = ", ".join(f"'{state}'" for state in STATES if state not in CLAIMABLE)
     stmt = text(
         "WITH claimed AS ("
         "UPDATE messages SET state = 'delivering', lease_owner = :c_owner, "
@@ -273,8 +274,11 @@ def _pg_claim_statement(exclude: bool) -> Any:
         # The predicate as literals, so the planner sees it matches ix_messages_due's.
         f"SELECT event_id FROM messages WHERE {DUE_STATES_SQL} AND next_attempt_at <= :c_now "
         f"{not_excluded}ORDER BY next_attempt_at LIMIT :c_limit FOR UPDATE SKIP LOCKED)) "
-        # The state check again: a fence should the subquery ever see a stale row.
-        f"AND {DUE_STATES_SQL} "
+        # The state check again: a fence should the subquery ever see a stale row. Spelled
+        # as the complement so that the planner cannot match it to ix_messages_due's
+        # predicate: with stale statistics it then walked the whole due set to find the
+        # claimed ids, instead of looking them up by primary key.
+        f"AND state NOT IN ({not_due}) "
         f"RETURNING {columns}) "
         f"SELECT claimed.*, destinations.version AS destination_version FROM claimed "
         "LEFT JOIN destinations ON destinations.id = claimed.destination_id"
