@@ -263,7 +263,7 @@ def _pg_claim_statement(exclude: bool) -> Any:
     # The destinations' versions come with the claim (a CTE) instead of from a second query.
     columns = ", ".join(c.name for c in _CLAIM_COLUMNS)
     not_excluded = "AND destination_id <> ALL(CAST(:c_exclude AS TEXT[])) " if exclude else ""
-    not_due = ", ".join(f"'{state}'" for state in STATES if state not in CLAIMABLE)
+    due = ", ".join(f"'{state}'" for state in CLAIMABLE)
     stmt = text(
         "WITH claimed AS ("
         "UPDATE messages SET state = 'delivering', lease_owner = :c_owner, "
@@ -272,11 +272,12 @@ def _pg_claim_statement(exclude: bool) -> Any:
         # The predicate as literals, so the planner sees it matches ix_messages_due's.
         f"SELECT event_id FROM messages WHERE {DUE_STATES_SQL} AND next_attempt_at <= :c_now "
         f"{not_excluded}ORDER BY next_attempt_at LIMIT :c_limit FOR UPDATE SKIP LOCKED)) "
-        # The state check again: a fence should the subquery ever see a stale row. Spelled
-        # as the complement so that the planner cannot match it to ix_messages_due's
-        # predicate: with stale statistics it then walked the whole due set to find the
-        # claimed ids, instead of looking them up by primary key.
-        f"AND state NOT IN ({not_due}) "
+        # The state check again: a fence should the subquery ever see a stale row. On
+        # `state || ''`, an expression no partial index's predicate mentions: on `state`
+        # itself, the planner (with stale statistics) proved the fence implies the predicate
+        # of ix_messages_due or of the pending-only indexes and walked that whole index to
+        # find the claimed ids, instead of looking them up by primary key.
+        f"AND state || '' IN ({due}) "
         f"RETURNING {columns}) "
         f"SELECT claimed.*, destinations.version AS destination_version FROM claimed "
         "LEFT JOIN destinations ON destinations.id = claimed.destination_id"
@@ -444,7 +445,9 @@ _PG_FINISH = (
     # The delivery record stays; a delivered message's body is no longer needed.
     "body = CASE WHEN v.state = 'delivered' THEN NULL ELSE m.body END "
     "FROM v WHERE m.event_id = v.event_id AND m.lease_owner = %(owner)s "
-    "AND m.state = 'delivering' RETURNING m.event_id, m.chunked, m.state), "
+    # `state || ''`, as in the claim: the primary key finds the rows, not a walk of every
+    # message in flight (or of the backlog) through a partial index's predicate.
+    "AND m.state || '' = 'delivering' RETURNING m.event_id, m.chunked, m.state), "
     "dropped AS (DELETE FROM message_chunks AS c USING done WHERE c.event_id = done.event_id "
     "AND done.chunked AND done.state = 'delivered'), "
     "tried AS (INSERT INTO delivery_attempts "
