@@ -153,6 +153,42 @@ def test_finish_is_fenced_on_the_lease_owner(engine: Engine) -> None:
     assert record["delivered_at"] is not None
 
 
+def test_a_claim_leases_no_more_than_its_limit_whatever_the_statistics(engine: Engine) -> None:
+    # Statistics taken while nothing was due (as autovacuum mostly sees a queue that keeps
+    # up) once made PostgreSQL re-run the claim's LIMIT … SKIP LOCKED subquery per row:
+    # one claim leased the whole backlog.
+    _enqueue(engine, [_row(i, state="delivered") for i in range(2000)])
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "VACUUM ANALYZE messages"
+            )
+    _enqueue(engine, [_row(i) for i in range(2000, 2300)])
+    assert len(queue.claim(engine, "w", 10, 60)) == 10
+    assert len(queue.claim(engine, "w", 10, 60, exclude=["d-2"])) == 10
+
+
+def test_a_lost_lease_leaves_the_chunks_to_the_new_owner(engine: Engine) -> None:
+    parts = [bytes([i]) * 100 for i in range(3)]
+    with transaction(engine) as conn:
+        queue.write_chunks(conn, "e-00001", iter(parts))
+        queue.enqueue(conn, [_row(1, body=None, body_size=300, chunked=True), _row(2)])
+    first = queue.claim(engine, "slow", 2, 0.01)
+    time.sleep(0.05)
+    assert queue.reap_expired_leases(engine) == 2
+    again = queue.claim(engine, "fast", 2, 60)
+    # The stale delivery neither writes the record nor takes the body from the new owner.
+    assert queue.finish(engine, "slow", "slow", [_done(i.event_id) for i in first]) == 0
+    assert list(queue.read_chunks(engine, "e-00001")) == parts
+    assert queue.finish(engine, "fast", "fast", [_done(i.event_id) for i in again]) == 2
+    assert list(queue.read_chunks(engine, "e-00001")) == []
+    record = queue.get_record(engine, PROJECT, "e-00001")
+    assert record["state"] == "delivered" and [h["worker"] for h in record["history"]] == [
+        "slow",
+        "fast",
+    ]
+
+
 def test_retrying_waits_for_its_time_and_release_gives_back(engine: Engine) -> None:
     _enqueue(engine, [_row(1), _row(2)])
     a, b = queue.claim(engine, "w", 2, 60)

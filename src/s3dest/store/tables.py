@@ -118,7 +118,16 @@ messages = Table(
     Column("delivered_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
 )
-Index("ix_messages_claim", messages.c.state, messages.c.next_attempt_at)
+# On PostgreSQL the state indexes leave delivered messages out (migration 0003): every
+# claim and outcome changes `state`, so no update is HOT and each one writes to every index;
+# this way recording a delivery writes to two indexes fewer, and these stay backlog-sized.
+PENDING_SQL = "state <> 'delivered'"
+Index(
+    "ix_messages_claim",
+    messages.c.state,
+    messages.c.next_attempt_at,
+    postgresql_where=text(PENDING_SQL),
+)
 # The claim's index: only due-able rows, in due order, so a claim reads `limit` index
 # entries whatever the backlog. (With `state IN (…) ORDER BY next_attempt_at` on the index
 # above, both databases sorted every queued row on every claim.) Queries that want it must
@@ -130,7 +139,12 @@ Index(
     sqlite_where=text(DUE_STATES_SQL),
     postgresql_where=text(DUE_STATES_SQL),
 )
-Index("ix_messages_destination_state", messages.c.destination_id, messages.c.state)
+Index(
+    "ix_messages_destination_state",
+    messages.c.destination_id,
+    messages.c.state,
+    postgresql_where=text(PENDING_SQL),
+)
 Index("ix_messages_project_updated", messages.c.project_id, messages.c.updated_at)
 
 # Bodies larger than the inline limit, in ordered chunks: streamed in and out, never
