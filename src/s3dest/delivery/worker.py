@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import queue as thread_queue
@@ -150,14 +149,11 @@ class Worker:
                     # (and an fsync) on every message it finishes.
                     if free > 0 and (active == 0 or free >= self._claim_at):
                         claimed = await asyncio.to_thread(
-                            functools.partial(
-                                queue.claim,
-                                self.engine,
-                                self.name,
-                                min(free, self.settings.claim_batch),
-                                self.settings.lease_seconds,
-                                exclude=self._saturated(),
-                            )
+                            queue.claim,
+                            self.engine,
+                            self.name,
+                            min(free, self.settings.claim_batch),
+                            self.settings.lease_seconds,
                         )
                     if claimed:
                         await self._refresh_destinations(claimed)
@@ -292,16 +288,14 @@ class Worker:
             return None
 
     # ------------------------------------------------------------------ dispatch
-    def _saturated(self) -> list[str]:
-        """Destinations using all their slots: not claimed for, so their backlog does not
-        take this worker's slots from the others."""
-        limit = self.settings.per_destination_concurrency
-        with self._lock:
-            return [d for d, state in self._destinations.items() if state.active >= limit]
-
     def _dispatch(self, claimed: list[queue.Claimed]) -> None:
         """Hand claimed messages to the sender threads, at most per_destination_concurrency
-        of one destination at a time; the rest wait for that destination's next free slot."""
+        of one destination at a time; the rest wait for that destination's next free slot.
+
+        Waiting messages count against worker_concurrency, so a claim comes only once a
+        quarter of the slots is free. (Claiming with the busy destinations excluded was
+        tried: with one busy destination every finished PUT woke the loop into a claim that
+        found nothing, 0.8-1.9 ms of CPU per message.)"""
         claim_time = time.time()
         leased_at = time.monotonic()
         limit = self.settings.per_destination_concurrency
