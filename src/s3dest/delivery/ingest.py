@@ -63,9 +63,9 @@ class ProjectView:
 
     by_ref: dict[str, _Destination]
     manifest: Manifest | None
-    # metadata_problems() of the object metadata fields, for the messages of this batch
-    # (they mostly share them): the fields of `_metadata` -> problems.
-    metadata_checked: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
+    # metadata_problems() of the object metadata, for the messages of this batch (they
+    # mostly share it): `_metadata(...)` (frozen, hashable) -> problems.
+    metadata_checked: dict[EventMetadata, dict[str, str]] = field(default_factory=dict)
 
 
 _manifest_cache: dict[str, Manifest] = {}
@@ -165,20 +165,11 @@ def _check_envelope(
             "say where the message goes: `destination` (name or id), or `integration` with "
             "an amp.yaml that routes its objectName"
         )
-    destination_id = destination.id if destination else ""
-    checked = (
-        project_id,
-        message.installationId,
-        message.connectionId or "",
-        destination_id,
-        message.operationId or "",
-        message.objectName,
-        message.topic or "",
-    )
-    problems = view.metadata_checked.get(checked)
+    meta = _metadata(project_id, message, destination.id if destination else "")
+    problems = view.metadata_checked.get(meta)
     if problems is None:
-        problems = metadata_problems(_s3_headers(_metadata(project_id, message, destination_id)))
-        view.metadata_checked[checked] = problems
+        problems = metadata_problems(_s3_headers(meta))
+        view.metadata_checked[meta] = problems
     for name, problem in problems.items():
         fields[f"{p}{_FIELD_OF_HEADER.get(name, name)}"] = problem
     selected = route.selected_fields if route is not None else None

@@ -74,15 +74,6 @@ class _Cancelled(Exception):
     """A streamed upload stops between chunks: its lease went to another worker."""
 
 
-@dataclass
-class WorkerStats:
-    delivered: int = 0
-    retried: int = 0
-    held: int = 0
-    parked: int = 0
-    attempts: list[float] = field(default_factory=list)
-
-
 class Worker:
     def __init__(self, engine: Engine, settings: Settings, box: SecretBox) -> None:
         self.engine = engine
@@ -92,7 +83,6 @@ class Worker:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.retry = Backoff(settings.retry_base_seconds, settings.retry_max_seconds)
         self.probe = Backoff(settings.probe_base_seconds, settings.probe_max_seconds)
-        self.stats = WorkerStats()
         # A claim costs about 1.5 ms of CPU on SQLite before its first row (transaction,
         # commit, fsync) and ~50 us per row: claim half the slots at a time, not a quarter.
         self._claim_at = max(1, settings.worker_concurrency // 2)
@@ -102,9 +92,8 @@ class Worker:
         self._jobs: thread_queue.SimpleQueue[_Job | None] = thread_queue.SimpleQueue()
         self._senders: list[threading.Thread] = []
         self._idle_senders = 0
-        self._queued_jobs = 0  # submitted, not yet taken by a sender
         # Shared with the sender threads, guarded by _lock: jobs submitted and not finished
-        # (bounded by worker_concurrency), outcomes and holds waiting to be recorded, stats.
+        # (bounded by worker_concurrency), outcomes and holds waiting to be recorded.
         self._lock = threading.Lock()
         self._active = 0
         self._wake_pending = False
@@ -322,9 +311,10 @@ class Worker:
 
     def _submit(self, job: _Job) -> None:
         with self._lock:
-            self._queued_jobs += 1
+            # A new sender when the jobs already waiting (this one included) outnumber the
+            # idle senders, up to worker_concurrency threads.
             start = (
-                self._queued_jobs > self._idle_senders
+                self._jobs.qsize() + 1 > self._idle_senders
                 and len(self._senders) < self.settings.worker_concurrency
             )
             if start:
@@ -346,8 +336,6 @@ class Worker:
                 job = self._jobs.get()
                 with self._lock:
                     self._idle_senders -= 1
-                    if job is not None:
-                        self._queued_jobs -= 1
                 if job is None:
                     return
             # The destination's next waiting message runs on this thread at once: no
@@ -466,7 +454,6 @@ class Worker:
         )
         with self._lock:
             self._outcomes.append(delivered)
-            self.stats.delivered += 1
         metrics.delivered.labels(item.destination_id).inc()
         metrics.latency.observe(max(0.0, finished - item.accepted_at))
         log.info(
@@ -538,19 +525,13 @@ class Worker:
             metrics.parked.labels(item.destination_id).inc()
         with self._lock:
             self._outcomes.append(outcome)
-            if kind == "transient":
-                self.stats.retried += 1
-            elif kind == "destination":
-                self.stats.held += 1
-                if state is not None and attempted:
-                    state.failed_at = finished
-                    self._pending_holds[item.destination_id] = (
-                        reason,
-                        s3_code,
-                        state.runtime.row.version,
-                    )
-            else:
-                self.stats.parked += 1
+            if kind == "destination" and state is not None and attempted:
+                state.failed_at = finished
+                self._pending_holds[item.destination_id] = (
+                    reason,
+                    s3_code,
+                    state.runtime.row.version,
+                )
         log.warning(
             outcome.state,
             extra={
