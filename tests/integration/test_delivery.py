@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from tests.support.moto_server import S3Server
 from tests.support.s3dest_server import S3destProcess
@@ -285,3 +286,20 @@ def test_metrics(
     assert 0 < total < 30 * 300  # plausible: positive, and each under five minutes
     assert metric(text, "s3dest_accept_to_delivered_seconds_bucket", le="+Inf") == 30
     assert len(ids) == 30
+
+    # One structured log line per delivery outcome (written in batches by the worker).
+    lines = [orjson.loads(line) for line in s3dest_server.log().splitlines() if line[:1] == "{"]
+    outcomes = [entry for entry in lines if entry["logger"] == "s3dest.delivery"]
+    delivered = {e["eventId"]: e for e in outcomes if e["msg"] == "delivered"}
+    assert sorted(delivered) == sorted(ids)
+    assert len([e for e in outcomes if e["msg"] == "delivered"]) == 30
+    for event_id, entry in delivered.items():
+        assert entry["level"] == "info" and entry["destinationId"] == good["id"]
+        assert entry["bucket"] == bucket and event_id in entry["key"]
+        assert entry["etag"] and entry["attempt"] == 1 and entry["latencyMs"] >= 0
+        assert entry["ts"] > 1.7e9
+    parked_lines = [e for e in outcomes if e["msg"] == "parked"]
+    assert sorted(e["eventId"] for e in parked_lines) == sorted(parked)
+    for entry in parked_lines:
+        assert entry["level"] == "warning" and entry["errorKind"] == "message"
+        assert "groupRef" in entry["error"] or "template" in entry["error"], entry["error"]

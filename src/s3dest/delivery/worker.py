@@ -22,13 +22,13 @@ import socket
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from s3dest import bodies, metrics
+from s3dest import bodies, logs, metrics
 from s3dest.delivery.request import StoredMessage, build_request
 from s3dest.delivery.retry import Backoff
 from s3dest.destinations.runtime import DestinationRuntime, runtime_for
@@ -70,6 +70,25 @@ class _Job:
     finished: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """What one attempt tells `/metrics` and the log, applied at the next flush (from
+    one thread, in one pass, instead of on every sender thread)."""
+
+    state: str  # delivered | retrying | held | parked
+    destination_id: str
+    latency: float | None  # accept → delivered, for delivered messages
+    line: logs.BatchEntry
+
+
+_COUNTERS = {
+    "delivered": metrics.delivered,
+    "retrying": metrics.retried,
+    "held": metrics.held,
+    "parked": metrics.parked,
+}
+
+
 class _Cancelled(Exception):
     """A streamed upload stops between chunks: its lease went to another worker."""
 
@@ -99,6 +118,7 @@ class Worker:
         self._wake_pending = False
         self._abandon = False  # shutting down: queued jobs are given back, not started
         self._outcomes: list[queue.Outcome] = []
+        self._reports: list[_Report] = []
         # destination id → (diagnosis, S3 code, destination version that failed)
         self._pending_holds: dict[str, tuple[str, str | None, int]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -452,22 +472,25 @@ class Worker:
             destination_id=item.destination_id,
             destination_version=runtime.row.version,
         )
-        with self._lock:
-            self._outcomes.append(delivered)
-        metrics.delivered.labels(item.destination_id).inc()
-        metrics.latency.observe(max(0.0, finished - item.accepted_at))
-        log.info(
+        latency = max(0.0, finished - item.accepted_at)
+        line = logs.BatchEntry(
+            logging.INFO,
             "delivered",
-            extra={
+            finished,
+            {
                 "eventId": item.event_id,
                 "destinationId": item.destination_id,
                 "bucket": runtime.s3.bucket,
                 "key": key,
                 "etag": outcome.etag,
                 "attempt": item.attempts + 1,
-                "latencyMs": round((finished - item.accepted_at) * 1000, 1),
+                "latencyMs": round(latency * 1000, 1),
             },
         )
+        report = _Report("delivered", item.destination_id, latency, line)
+        with self._lock:
+            self._outcomes.append(delivered)
+            self._reports.append(report)
         return True
 
     def _chunks(self, job: _Job) -> Iterator[bytes]:
@@ -505,12 +528,10 @@ class Worker:
                 error_kind=kind,
                 next_attempt_at=finished + delay,
             )
-            metrics.retried.labels(item.destination_id).inc()
         elif kind == "destination":
             outcome = queue.Outcome(
                 item.event_id, "held", started, finished, bucket, key, error=reason, error_kind=kind
             )
-            metrics.held.labels(item.destination_id).inc()
         else:
             outcome = queue.Outcome(
                 item.event_id,
@@ -522,19 +543,11 @@ class Worker:
                 error=reason,
                 error_kind=kind,
             )
-            metrics.parked.labels(item.destination_id).inc()
-        with self._lock:
-            self._outcomes.append(outcome)
-            if kind == "destination" and state is not None and attempted:
-                state.failed_at = finished
-                self._pending_holds[item.destination_id] = (
-                    reason,
-                    s3_code,
-                    state.runtime.row.version,
-                )
-        log.warning(
+        line = logs.BatchEntry(
+            logging.WARNING,
             outcome.state,
-            extra={
+            finished,
+            {
                 "eventId": item.event_id,
                 "destinationId": item.destination_id,
                 "bucket": bucket,
@@ -545,6 +558,17 @@ class Worker:
                 "s3Code": s3_code,
             },
         )
+        report = _Report(outcome.state, item.destination_id, None, line)
+        with self._lock:
+            self._outcomes.append(outcome)
+            self._reports.append(report)
+            if kind == "destination" and state is not None and attempted:
+                state.failed_at = finished
+                self._pending_holds[item.destination_id] = (
+                    reason,
+                    s3_code,
+                    state.runtime.row.version,
+                )
         return True
 
     # ------------------------------------------------------------------ recording
@@ -556,12 +580,27 @@ class Worker:
             await asyncio.sleep(_FLUSH_SECONDS)
             await self._flush()
 
+    @staticmethod
+    def _report(reports: list[_Report]) -> None:
+        counts: Counter[tuple[str, str]] = Counter()
+        for report in reports:
+            counts[report.state, report.destination_id] += 1
+            if report.latency is not None:
+                metrics.latency.observe(report.latency)
+        for (state, destination_id), count in counts.items():
+            _COUNTERS[state].labels(destination_id).inc(count)
+        logs.log_batch(log, [report.line for report in reports])
+
     async def _flush(self) -> None:
         with self._lock:
             if not self._outcomes and not self._pending_holds:
                 return
             outcomes, self._outcomes = self._outcomes, []
             holds, self._pending_holds = self._pending_holds, {}
+            reports, self._reports = self._reports, []
+        # Counted and logged once, before the outcomes are written (as when the sender
+        # threads did it): a state read back from the API is never ahead of /metrics.
+        self._report(reports)
 
         def write() -> None:
             # A delivery on a failing destination clears the failure inside `finish`;
