@@ -13,7 +13,7 @@ import orjson
 
 from s3dest.errors import MessageDeliveryError
 from s3dest.keys import EventMetadata, KeyTemplate
-from s3dest.s3.metadata import object_metadata
+from s3dest.s3.metadata import object_metadata_unchecked
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +69,9 @@ class BuiltRequest:
 
 
 def build_request(message: StoredMessage, template: KeyTemplate) -> BuiltRequest:
-    """Render the key and metadata; KeyRenderError / MessageDeliveryError park the message."""
+    """Render the key and metadata; KeyRenderError / MessageDeliveryError park the message.
+    The metadata is checked once, by the writer (`s3.writer.prepare_put`)."""
     data = message_data(message)
     meta = event_metadata(message, data)
     key = template.render_message(meta, message.event_time_ns, data)
-    return BuiltRequest(key=key, metadata=object_metadata(meta))
+    return BuiltRequest(key=key, metadata=object_metadata_unchecked(meta))

@@ -193,6 +193,40 @@ def _check_key_representable(key: str) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedPut:
+    """A checked request with obstore's arguments, ready to send (see `prepare_put`)."""
+
+    dest: S3Destination
+    request: ObjectRequest
+    body: Any
+    kwargs: dict[str, Any]
+
+
+def prepare_put(dest: S3Destination, request: ObjectRequest) -> PreparedPut:
+    """Check the request and build the call; a MessageDeliveryError says what is wrong.
+
+    Apart from `send_put` so that a caller can prepare a batch of requests in one pass on
+    one thread and leave only the PUT itself to the threads that wait on S3.
+    """
+    body, kwargs = _put_args(dest, request)
+    return PreparedPut(dest, request, body, kwargs)
+
+
+def send_put(prepared: PreparedPut) -> PutOutcome:
+    """Write one prepared object (blocking). Raises a classified DeliveryError."""
+    dest, request = prepared.dest, prepared.request
+    try:
+        return _outcome(
+            obstore.put(_cache.get(dest), request.key, prepared.body, **prepared.kwargs)
+        )
+    except DeliveryError:
+        raise
+    except Exception as exc:  # translated exactly once, here
+        region = _probe_bucket_region(dest) if is_region_redirect(str(exc)) else None
+        return _handle(dest, request, exc, region)
+
+
 def _put_args(dest: S3Destination, request: ObjectRequest) -> tuple[Any, dict[str, Any]]:
     _check_key_representable(request.key)
     # Refuse bad metadata here, as a message error: non-ASCII values otherwise come back as
@@ -224,14 +258,7 @@ def _outcome(result: Any) -> PutOutcome:
 
 def put_object(dest: S3Destination, request: ObjectRequest) -> PutOutcome:
     """Write one object (blocking). Raises a classified DeliveryError."""
-    body, kwargs = _put_args(dest, request)
-    try:
-        return _outcome(obstore.put(_cache.get(dest), request.key, body, **kwargs))
-    except DeliveryError:
-        raise
-    except Exception as exc:  # translated exactly once, here
-        region = _probe_bucket_region(dest) if is_region_redirect(str(exc)) else None
-        return _handle(dest, request, exc, region)
+    return send_put(prepare_put(dest, request))
 
 
 async def put_object_async(dest: S3Destination, request: ObjectRequest) -> PutOutcome:
