@@ -24,6 +24,13 @@ DEST = "d-1"
 
 @pytest.fixture
 def engine(database_url: str | None, tmp_path: Path) -> Iterator[Engine]:
+    engine = _queue_engine(database_url, tmp_path)
+    yield engine
+    engine.dispose()
+
+
+def _queue_engine(database_url: str | None, tmp_path: Path) -> Engine:
+    """A migrated database with a project and two destinations (d-1, d-2)."""
     engine = make_engine(Settings(data_dir=tmp_path / "data", database_url=database_url))
     upgrade(engine)
     now = time.time()
@@ -51,8 +58,7 @@ def engine(database_url: str | None, tmp_path: Path) -> Iterator[Engine]:
                 for did in (DEST, "d-2")
             ],
         )
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def _row(n: int, destination: str = DEST, **extra: Any) -> dict[str, Any]:
@@ -107,6 +113,41 @@ def test_claim_leases_due_messages_once(engine: Engine) -> None:
     assert queue.claim(engine, "w3", 100, 60) == []
     assert _state(engine, first[0].event_id)[:2] == ("delivering", "w1")
     assert first[0].body == b'{"data":{}}' and first[0].attempts == 0
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = _queue_engine(None, tmp_path)
+    yield engine
+    engine.dispose()
+
+
+def test_the_sqlite_claim_returns_what_the_general_statement_returns(
+    sqlite_engine: Engine,
+) -> None:
+    """SQLite's claim is plain sqlite3 SQL (`_claim_sqlite`); the same messages claimed
+    through the SQLAlchemy statement every other claim uses come back field for field alike."""
+    engine = sqlite_engine
+    rows = [
+        _row(1),
+        _row(2, destination="d-2", attempts=3, connection_id="c-9", topic="contact.created"),
+        _row(3, body=None, body_size=40_000_000, chunked=True, envelope=b'{"a":1}'),
+    ]
+    _enqueue(engine, rows)
+    fast = sorted(queue.claim(engine, "w1", 10, 60), key=lambda c: c.event_id)
+    queue.release(engine, "w1")
+    with transaction(engine) as conn:
+        conn.execute(update(messages).values(next_attempt_at=0.0))
+    general = sorted(queue.claim(engine, "w2", 10, 60, exclude=["none"]), key=lambda c: c.event_id)
+    assert [c.event_id for c in fast] == ["e-00001", "e-00002", "e-00003"]
+    assert fast == general
+    assert (fast[1].attempts, fast[1].topic, fast[1].destination_version) == (
+        3,
+        "contact.created",
+        1,
+    )
+    assert fast[2].chunked is True and fast[2].body is None and fast[2].envelope == b'{"a":1}'
+    assert fast[0].chunked is False and isinstance(fast[0].body, bytes)
 
 
 def test_concurrent_claimers_never_share_a_message(engine: Engine) -> None:

@@ -305,6 +305,8 @@ def claim(
     if exclude:
         params["c_exclude"] = list(exclude)
     dialect = engine.dialect.name
+    if dialect == "sqlite" and not exclude:
+        return _claim_sqlite(engine, owner, limit, now, now + lease_seconds)
     stmt = _claim_statement(dialect, bool(exclude))
     with transaction(engine) as conn:
         rows = conn.execute(stmt, params).all()
@@ -331,6 +333,64 @@ def claim(
             destination_version=versions.get(r.destination_id),
         )
         for r in rows
+    ]
+
+
+# The worker's claim on SQLite, as plain sqlite3 SQL (the statement of
+# `_sqlite_claim_statement`): SQLAlchemy's statement execution and typed row processing cost
+# more than the UPDATE itself on a claim of 32 rows.
+_SQLITE_CLAIM = (
+    "UPDATE messages SET state = 'delivering', lease_owner = ?, lease_expires_at = ?, "
+    "updated_at = ? WHERE event_id IN ("
+    "SELECT event_id FROM messages INDEXED BY ix_messages_due "
+    f"WHERE {DUE_STATES_SQL} AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) "
+    "RETURNING event_id, project_id, destination_id, event_time_ns, accepted_at, connection_id, "
+    "topic, body, body_size, chunked, envelope, attempts"
+)
+_SQLITE_VERSIONS = (
+    "SELECT id, version FROM destinations WHERE id IN (SELECT value FROM json_each(?))"
+)
+
+
+def _claim_sqlite(
+    engine: Engine, owner: str, limit: int, now: float, expires: float
+) -> list[Claimed]:
+    with transaction(engine) as conn:
+        rows = conn.exec_driver_sql(_SQLITE_CLAIM, (owner, expires, now, now, limit)).all()
+        if not rows:
+            return []
+        ids = orjson.dumps(sorted({r[2] for r in rows})).decode()
+        versions: dict[str, int] = dict(conn.exec_driver_sql(_SQLITE_VERSIONS, (ids,)).all())
+    return [
+        Claimed(
+            event_id,
+            project_id,
+            destination_id,
+            event_time_ns,
+            accepted_at,
+            connection_id,
+            topic,
+            body,
+            body_size,
+            bool(chunked),
+            envelope,
+            attempts,
+            versions.get(destination_id),
+        )
+        for (
+            event_id,
+            project_id,
+            destination_id,
+            event_time_ns,
+            accepted_at,
+            connection_id,
+            topic,
+            body,
+            body_size,
+            chunked,
+            envelope,
+            attempts,
+        ) in rows
     ]
 
 
