@@ -420,6 +420,7 @@ def bench_s3dest(
             print(f"  {len(errors)} ingest requests were retried, e.g. {errors[0]}")
         _verify(s3, run, n + WARMUP, counts)
         _print_pipeline(figures, load)
+        _print_idle_cpu(run.pid)
         if profile_dir is not None:
             raw = profile_dir / f"s3dest-{db.kind}.txt"
             if raw.exists():
@@ -442,6 +443,19 @@ def bench_s3dest(
         if profiler is not None and profiler.poll() is None:
             profiler.kill()
         run.stop()
+
+
+IDLE_SECONDS = 10.0
+
+
+def _print_idle_cpu(pid: int) -> None:
+    """What the server costs with nothing to do (after the run, outside its figures): the
+    worker's queue polls, probes and lease keeping."""
+    time.sleep(2.0)  # the idle poll has backed off by now
+    cpu0, wall0 = proc_cpu_seconds(pid), time.perf_counter()
+    time.sleep(IDLE_SECONDS)
+    share = (proc_cpu_seconds(pid) - cpu0) / (time.perf_counter() - wall0)
+    print(f"  idle: {100 * share:.2f} % of a core over {IDLE_SECONDS:.0f} s with nothing to do")
 
 
 def _verify(s3: S3Server, run: ServerRun, expected: int, counts: dict[str, int]) -> None:
