@@ -85,10 +85,9 @@ class _Job:
 @dataclass(frozen=True, slots=True)
 class _Delivered:
     """A successful PUT as its sender thread saw it; turned into its outcome, metrics and
-    log line at the next flush."""
+    log line at the next flush (with `job.runtime`, the configuration it was sent with)."""
 
     job: _Job
-    runtime: DestinationRuntime
     put: PutOutcome
     started: float
     finished: float
@@ -494,8 +493,7 @@ class Worker:
                 None,
                 attempted=False,
             )
-        runtime = state.runtime
-        if job.runtime is not runtime:
+        if job.runtime is not state.runtime:
             self._prepare(job)  # the destination was changed (PATCH) while this job waited
         key = job.key
         try:
@@ -523,7 +521,7 @@ class Worker:
             )
         if job.cancelled:
             return False  # the lease is another worker's now; it records its own attempt
-        delivered = _Delivered(job, runtime, outcome, started, time.time())
+        delivered = _Delivered(job, outcome, started, time.time())
         with self._lock:
             self._delivered.append(delivered)
         return True
@@ -622,7 +620,9 @@ class Worker:
         outcomes: list[queue.Outcome] = []
         reports: list[_Report] = []
         for d in delivered:
-            item, bucket, finished = d.job.item, d.runtime.s3.bucket, d.finished
+            item, runtime, finished = d.job.item, d.job.runtime, d.finished
+            assert runtime is not None  # a job is only sent once prepared with a runtime
+            bucket = runtime.s3.bucket
             outcomes.append(
                 queue.Outcome(
                     event_id=item.event_id,
@@ -634,7 +634,7 @@ class Worker:
                     etag=d.put.etag,
                     version=d.put.version,
                     destination_id=item.destination_id,
-                    destination_version=d.runtime.row.version,
+                    destination_version=runtime.row.version,
                 )
             )
             latency = max(0.0, finished - item.accepted_at)
