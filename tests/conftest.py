@@ -11,6 +11,10 @@ PostgreSQL (throwaway cluster; skipped when not installed, an error when $CI is 
     pg_module_database_url  module    URL of a fresh empty database for the test module
     pg_database_url      function  URL of a fresh empty database for the test (dropped after)
     restart_postgres     function  the cluster's restart(mode="fast", downtime=0.0)
+Ceph RGW (a second, real S3 that keeps connections alive; skipped when Ceph is not installed,
+an error when $CI is set; ~11 s to boot, so one per session):
+    rgw_server           session   RgwServer: endpoint, region, admin keys, bucket, client(),
+                                   create_bucket(), putonly_user(bucket), admin(*args)
 Canned AWS errors:
     aws_errors_server    function  AwsErrorsServer: endpoint, respond_with(code, ...), requests
 
@@ -29,6 +33,7 @@ import pytest
 from tests.support.aws_errors_server import AwsErrorsServer
 from tests.support.moto_server import S3Server, start_moto_server
 from tests.support.postgres import PostgresCluster, postgres_available, start_postgres
+from tests.support.rgw import RgwServer, rgw_available, start_rgw
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 _POSTGRES_FIXTURES = {
@@ -42,8 +47,11 @@ _POSTGRES_FIXTURES = {
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if _POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if _POSTGRES_FIXTURES & fixtures:
             item.add_marker(pytest.mark.postgres)
+        if "rgw_server" in fixtures:
+            item.add_marker(pytest.mark.rgw)
 
 
 # -- S3 (moto) ---------------------------------------------------------------------------------
@@ -110,6 +118,23 @@ def restart_postgres(postgres_cluster: PostgresCluster) -> Iterator[Callable[...
     yield postgres_cluster.restart
     if not postgres_cluster.running:  # a failed restart must not take later tests down
         postgres_cluster.start()
+
+
+# -- Ceph RGW ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def rgw_server() -> Iterator[RgwServer]:
+    if not rgw_available():
+        reason = "Ceph RGW is not installed: radosgw ceph-mon ceph-osd ceph-common (see .ci/run)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = start_rgw()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # -- canned AWS errors -------------------------------------------------------------------------

@@ -1,0 +1,145 @@
+"""s3dest against a second, real S3 implementation: Ceph RGW (tests/support/rgw.py).
+
+moto is a model of S3; RGW is an independent server (its own signature checks, metadata
+handling and keep-alive connections). Writes use a write-only subuser, reads the admin key.
+The cluster is the session's `rgw_server` (one boot, ~11 s); under CI a missing Ceph fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from botocore.exceptions import ClientError
+from tests.support.rgw import RgwServer
+from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+
+from s3dest.devtools.moto import Credentials
+from s3dest.s3.writer import ObjectRequest, S3Destination, put_object
+
+
+@pytest.fixture(scope="module")
+def putonly(rgw_server: RgwServer) -> Credentials:
+    return rgw_server.putonly_user(rgw_server.bucket)
+
+
+def _metadata(event_id: str) -> dict[str, str]:
+    """The nine headers s3dest writes, lower-case, two of them empty (as for a read event)."""
+    return {
+        "projectid": "9482e676-4874-43a4-beea-fa8081d13a07",
+        "installationid": "085353b1-07f1-4209-b471-7e028c0a68c8",
+        "connectionid": "",
+        "destinationid": "5f0b2a7c-6c1e-7c3a-9d1e-0199e0a26c1e",
+        "operationid": "op-1",
+        "objectname": "contacts",
+        "event-id": event_id,
+        "timestamp": "1760410739",
+        "topic": "",
+    }
+
+
+def test_writer_put_reads_back_body_metadata_and_content_type(
+    rgw_server: RgwServer, putonly: Credentials
+) -> None:
+    event_id = str(uuid.uuid4())
+    # The default key template's shape, ':' included (it must be signed as RGW reads it).
+    key = f"contacts/2025-10-14T02:58:59.323405308Z_{event_id}.json"
+    body = orjson.dumps({"data": {"id": event_id, "name": "Zoë", "pad": "x" * 2000}})
+    request = ObjectRequest(key=key, body=body, metadata=_metadata(event_id), event_id=event_id)
+    dest = S3Destination(
+        bucket=rgw_server.bucket,
+        region=rgw_server.region,
+        access_key_id=putonly.access_key_id,
+        secret_access_key=putonly.secret_access_key,
+        endpoint_url=rgw_server.endpoint,
+    )
+    outcome = put_object(dest, request)
+    assert outcome.etag == f'"{hashlib.md5(body).hexdigest()}"'
+    assert not outcome.already_present
+
+    stored = rgw_server.client().get_object(Bucket=rgw_server.bucket, Key=key)
+    assert stored["Body"].read() == body
+    assert stored["ContentType"] == "application/json"
+    assert stored["ContentLength"] == len(body)
+    assert stored["ETag"] == outcome.etag
+    assert stored["Metadata"] == request.metadata  # all nine, the empty ones kept as ""
+    headers = stored["ResponseMetadata"]["HTTPHeaders"]
+    assert {h for h in headers if h.startswith("x-amz-meta-")} == {
+        f"x-amz-meta-{k}" for k in request.metadata
+    }
+    # The writer's key really is write-only: it cannot read back what it wrote.
+    with pytest.raises(ClientError) as denied:
+        rgw_server.client(credentials=putonly, max_attempts=1).get_object(
+            Bucket=rgw_server.bucket, Key=key
+        )
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+
+
+@pytest.fixture
+def s3dest_on_rgw(tmp_path: Path) -> Iterator[tuple[S3destProcess, str]]:
+    env = S3destEnv(data_dir=tmp_path / "data", extra={"S3DEST_SECRET_KEY": ""})
+    env.data_dir.mkdir(parents=True)
+    _, api_key = env.create_project("rgw")
+    process = serve(env, tmp_path)
+    try:
+        yield process, api_key
+    finally:
+        process.kill()
+
+
+def _message(n: int) -> dict[str, Any]:
+    return {
+        "destination": "rgw",
+        "action": "read",
+        "provider": "salesforce",
+        "installationId": "inst-1",
+        "groupRef": "group-1",
+        "objectName": "account",
+        "result": [{"fields": {"id": str(n), "name": f"Account {n}", "pad": "x" * 200}}],
+    }
+
+
+def test_serve_delivers_messages_to_rgw(
+    rgw_server: RgwServer, putonly: Credentials, s3dest_on_rgw: tuple[S3destProcess, str]
+) -> None:
+    server, api_key = s3dest_on_rgw
+    bucket = rgw_server.create_bucket()
+    with server.client(api_key) as client:
+        client.create_destination(
+            name="rgw",
+            bucket=bucket,
+            region=rgw_server.region,
+            accessKeyId=putonly.access_key_id,
+            secretAccessKey=putonly.secret_access_key,
+            endpointUrl=rgw_server.endpoint,
+        )
+        sent = [_message(n) for n in range(5)]
+        ids = [a["eventId"] for a in client.send_batch(sent)]
+        deadline = time.monotonic() + 120
+        while True:
+            got = [client.message(event_id) for event_id in ids]
+            if all(r["state"] == "delivered" for r in got):
+                break
+            assert time.monotonic() < deadline, [(r["state"], r["lastError"]) for r in got]
+            assert not [r for r in got if r["state"] in ("parked", "held")], got
+            time.sleep(0.2)
+
+    admin = rgw_server.client()
+    listed = admin.list_objects_v2(Bucket=bucket)
+    assert sorted(o["Key"] for o in listed["Contents"]) == sorted(r["key"] for r in got)
+    for event_id, message, record in zip(ids, sent, got, strict=True):
+        assert record["bucket"] == bucket and event_id in record["key"]
+        stored = admin.get_object(Bucket=bucket, Key=record["key"])
+        data = orjson.loads(stored["Body"].read())["data"]
+        assert data["result"] == message["result"]
+        assert stored["ContentType"] == "application/json"
+        assert stored["ETag"] == record["etag"]
+        assert stored["Metadata"]["event-id"] == event_id
+        assert stored["Metadata"]["objectname"] == "account"
+        assert stored["Metadata"]["installationid"] == "inst-1"
