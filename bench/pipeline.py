@@ -1,9 +1,12 @@
 """End-to-end benchmark (issue 4): s3dest over HTTP beside `s5cmd cp` and a boto3 loop.
 
     .venv/bin/python -m bench.pipeline [--db sqlite|postgres|both] [--messages 20000]
-                                       [--skip-large] [--profile DIR] [--keepalive-proxy]
+                                       [--s3 moto|rgw] [--skip-large] [--skip-floor]
+                                       [--profile DIR] [--keepalive-proxy]
 
-Against a local moto server (IAM enforced) started here:
+Against a local S3 server started here: moto (IAM enforced; the default) or, with
+`--s3 rgw`, a throwaway Ceph RGW (tests/support/rgw.py), which keeps connections alive as
+real S3 does (moto closes every one):
 
 1. s3dest: `s3dest serve` (API + workers in one process, default settings, durability on)
    with a destination on a put-only IAM user. N messages of ~1 KiB are sent over HTTP in
@@ -16,8 +19,11 @@ Against a local moto server (IAM enforced) started here:
 3. a plain boto3 `put_object` loop over the same N bodies; CPU from time.process_time.
 4. one 1 GiB message ingested over HTTP (streamed from a file) and delivered; peak RSS
    (VmHWM) of a fresh `s3dest serve` process.
+5. the client floor: blocking `obstore.put` of the same bodies and headers from 32 threads
+   (what s3dest's sender threads do, without any s3dest code); CPU per PUT from
+   time.process_time, printed beside s3dest's CPU per message with the ratio.
 
-moto is a separate process; its CPU is not counted for anyone.
+The S3 server is a separate process (RGW: three); its CPU is not counted for anyone.
 """
 
 from __future__ import annotations
@@ -34,10 +40,11 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -62,7 +69,7 @@ from bench._common import (
 )
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
-from s3dest.devtools.moto import S3Server, start_moto_server
+from s3dest.devtools.moto import Credentials, start_moto_server
 
 TARGET_RSS_MB = 300
 
@@ -90,6 +97,85 @@ PROFILE_CATEGORIES: list[tuple[str, list[str]]] = [
     ),
 ]
 WARMUP = 200  # messages sent and delivered before the measurement starts
+FLOOR_THREADS = 32  # s3dest's sender threads per destination
+
+
+class S3Server(Protocol):
+    """What the benchmark needs of an S3 server: moto's `S3Server` or `RgwServer`."""
+
+    endpoint: str
+    region: str
+    admin_access_key_id: str
+    admin_secret_access_key: str
+
+    def client(self) -> Any: ...
+    def create_bucket(self, name: str | None = None) -> str: ...
+    def putonly_user(self, bucket: str) -> Credentials: ...
+
+
+class ConnectionCensus:
+    """TCP connections to the S3 server's port while a measurement runs, from `ss`.
+
+    Every new connection takes a new ephemeral client port, so the number of distinct client
+    ports seen says how many connections were opened: about the number of threads when the
+    server keeps connections alive, about one per request when it closes them (moto), where
+    sampling every 0.25 s sees only a fraction and TIME-WAIT sockets pile up instead.
+    """
+
+    def __init__(self, endpoint: str) -> None:
+        self.port = int(endpoint.rstrip("/").rsplit(":", 1)[1])
+        self.ports: set[str] = set()
+        self.max_open = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.available = shutil.which("ss") is not None
+        self.time_wait_before = 0
+
+    def _ss(self, *args: str) -> list[str]:
+        result = subprocess.run(
+            ["ss", "-Htn", *args], capture_output=True, text=True, timeout=10, check=False
+        )
+        return [line for line in result.stdout.splitlines() if line.strip()]
+
+    def time_wait(self) -> int:
+        port = self.port
+        return len(self._ss("state", "time-wait", f"( sport = :{port} or dport = :{port} )"))
+
+    def sample(self) -> None:
+        lines = self._ss("state", "established", f"( dport = :{self.port} )")
+        self.samples += 1
+        self.max_open = max(self.max_open, len(lines))
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 4:
+                self.ports.add(fields[2])  # the client's address:port
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.25):
+            self.sample()
+
+    def __enter__(self) -> ConnectionCensus:
+        if self.available:
+            self.time_wait_before = self.time_wait()
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def summary(self, requests: int) -> str:
+        if not self.available:
+            return "S3 connections: `ss` not installed, not counted"
+        return (
+            f"S3 connections (ss, port {self.port}, {self.samples} samples): "
+            f"{len(self.ports)} distinct client connections seen for ~{requests} PUTs, "
+            f"at most {self.max_open} open at once; "
+            f"{self.time_wait() - self.time_wait_before} more sockets in TIME-WAIT than before"
+        )
 
 
 # ---------------------------------------------------------------------------- databases
@@ -389,10 +475,11 @@ def bench_s3dest(
         cpu0, db_cpu0 = proc_cpu_seconds(run.pid), db.server_cpu_seconds()
         wall0, since = time.perf_counter(), time.time()
         load.sample()
-        timings, errors = _send_all(run, bodies, senders)
-        ingest_done = time.perf_counter() - wall0
-        counts = _wait_delivered(db, run, WARMUP + n, load, 3600)
-        wall = time.perf_counter() - wall0
+        with ConnectionCensus(endpoint) as census:
+            timings, errors = _send_all(run, bodies, senders)
+            ingest_done = time.perf_counter() - wall0
+            counts = _wait_delivered(db, run, WARMUP + n, load, 3600)
+            wall = time.perf_counter() - wall0
         cpu, db_cpu = proc_cpu_seconds(run.pid) - cpu0, db.server_cpu_seconds() - db_cpu0
         threads1 = _thread_cpu(run.pid)
         if db.pg is not None:
@@ -420,6 +507,7 @@ def bench_s3dest(
             print(f"  {len(errors)} ingest requests were retried, e.g. {errors[0]}")
         _verify(s3, run, n + WARMUP, counts)
         _print_pipeline(figures, load)
+        print(f"  {census.summary(n)}")
         _print_idle_cpu(run.pid)
         if profile_dir is not None:
             raw = profile_dir / f"s3dest-{db.kind}.txt"
@@ -516,6 +604,110 @@ def _print_pipeline(f: PipelineFigures, load: LoadSampler) -> None:
         f"p99 {percentile(f.post_latencies, 99) * 1000:.0f} ms"
     )
     print(f"  s3dest peak RSS {f.peak_rss:.0f} MiB; {load.summary()}")
+
+
+# ---------------------------------------------------------------------------- obstore floor
+
+
+def _floor_attributes(i: int) -> dict[str, str]:
+    """Headers like s3dest's: content type, storage class and its nine metadata fields."""
+    event_id = str(uuid.UUID(int=i, version=4))
+    return {
+        "Content-Type": "application/json",
+        "Storage-Class": "STANDARD",
+        "projectid": "0199e0a2-6c1e-7c3a-9d1e-5f0b2a7c4d11",
+        "installationid": "inst-1",
+        "connectionid": "",
+        "destinationid": "0199e0a2-6c1e-7c3a-9d1e-5f0b2a7c4d12",
+        "operationid": "",
+        "objectname": "account",
+        "event-id": event_id,
+        "timestamp": "1760410739",
+        "topic": "",
+    }
+
+
+def bench_floor(s3: S3Server, endpoint: str, bodies: list[bytes]) -> float:
+    """Blocking obstore puts from FLOOR_THREADS threads, no s3dest code: CPU per PUT of this
+    process (obstore's tokio threads included) against the same server."""
+    n = len(bodies)
+    heading(f"obstore PUT floor: {n} blocking puts from {FLOOR_THREADS} threads, no s3dest code")
+    os.environ.setdefault("TOKIO_WORKER_THREADS", "1")  # as s3dest sets it (s3/writer.py)
+    from datetime import timedelta
+
+    import obstore
+    from obstore.store import S3Store
+
+    bucket = s3.create_bucket()
+    creds = s3.putonly_user(bucket)
+    store = S3Store(
+        bucket,
+        region=s3.region,
+        endpoint=endpoint.rstrip("/"),
+        access_key_id=creds.access_key_id,
+        secret_access_key=creds.secret_access_key,
+        checksum_algorithm="SHA256",
+        virtual_hosted_style_request=False,
+        client_options={
+            "timeout": timedelta(seconds=30),
+            "connect_timeout": timedelta(seconds=10),
+            "allow_http": endpoint.startswith("http://"),
+        },
+        retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=30)},
+    )
+    warmup = min(WARMUP, n)
+    jobs = [
+        (f"floor/2025-10-14T02:58:59.{i:09d}Z_{uuid.UUID(int=i, version=4)}.json", body, i)
+        for i, body in enumerate(bodies[:warmup] + bodies)
+    ]
+    attributes = [_floor_attributes(i) for _, _, i in jobs]
+    failures: list[BaseException] = []
+
+    def run(selected: list[tuple[str, bytes, int]]) -> None:
+        lock = threading.Lock()
+        it = iter(selected)
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    job = next(it, None)
+                if job is None:
+                    return
+                key, body, i = job
+                try:
+                    obstore.put(store, key, body, attributes=attributes[i], use_multipart=False)
+                except BaseException as exc:
+                    failures.append(exc)
+                    return
+
+        threads = [threading.Thread(target=worker) for _ in range(FLOOR_THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failures:
+            raise RuntimeError(f"obstore put failed: {failures[0]!r}")
+
+    run(jobs[:warmup])
+    load = LoadSampler()
+    load.sample()
+    with ConnectionCensus(endpoint) as census:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        run(jobs[warmup:])
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    load.sample()
+    keys = 0
+    for page in s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys += len(page.get("Contents", []))
+    print(
+        f"  {n / wall:.0f} PUTs/s ({wall:.1f} s); CPU {cpu:.2f} s = {cpu * 1000 / n:.3f} ms "
+        f"per PUT (this process, all threads); {keys} objects in the bucket"
+    )
+    print(f"  {census.summary(n)}")
+    print(f"  {load.summary()}")
+    if keys != n + warmup:
+        raise RuntimeError(f"floor: {keys} objects in the bucket, expected {n + warmup}")
+    return cpu * 1000 / n
 
 
 # ---------------------------------------------------------------------------- s5cmd, boto3
@@ -744,6 +936,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--skip-s5cmd", action="store_true")
     parser.add_argument("--skip-boto3", action="store_true")
+    parser.add_argument("--skip-floor", action="store_true", help="no bare obstore PUT loop")
+    parser.add_argument(
+        "--s3",
+        choices=["moto", "rgw"],
+        default="moto",
+        help="the S3 server: moto (IAM enforced, closes every connection) or a throwaway "
+        "Ceph RGW (keeps connections alive, as real S3 does; tests/support/rgw.py)",
+    )
     parser.add_argument("--large-bytes", type=int, default=2**30)
     parser.add_argument(
         "--rss-cap-mb",
@@ -761,16 +961,25 @@ def main(argv: list[str] | None = None) -> int:
         "(moto closes every connection; real S3 does not)",
     )
     args = parser.parse_args(argv)
+    if args.s3 == "rgw" and args.keepalive_proxy:
+        parser.error("--keepalive-proxy is for moto; RGW keeps connections alive itself")
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
 
     print(f"bench.pipeline — {machine_line()}")
-    s3 = start_moto_server()
+    s3: Any
+    if args.s3 == "rgw":
+        from tests.support.rgw import start_rgw
+
+        s3 = start_rgw()
+        print(f"Ceph RGW {s3.endpoint}, booted in {s3.boot_seconds:.1f} s ({s3.base_dir})")
+    else:
+        s3 = start_moto_server()
     proxy = start_keepalive_proxy(s3.endpoint) if args.keepalive_proxy else None
     endpoint = proxy.endpoint if proxy is not None else s3.endpoint
-    print(f"moto server {s3.endpoint}; clients use {endpoint}")
+    print(f"{args.s3} server {s3.endpoint}; clients use {endpoint}")
     checks: list[Check] = []
     results: dict[str, PipelineFigures] = {}
-    s5cmd_ms = boto_ms = None
+    s5cmd_ms = boto_ms = floor_ms = None
     large: dict[str, LargeFigures] = {}
     try:
         with (
@@ -790,6 +999,8 @@ def main(argv: list[str] | None = None) -> int:
                     args.profile,
                 )
             bodies = _bodies(args.messages)
+            if not args.skip_floor:
+                floor_ms = bench_floor(s3, endpoint, bodies)
             if not args.skip_s5cmd:
                 s5cmd_ms = bench_s5cmd(s3, endpoint, bodies, workdir)
             if not args.skip_boto3:
@@ -814,6 +1025,10 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "postgres":
             both = (f.cpu + f.db_cpu) * 1000 / f.messages
             print(f"  {'  + PostgreSQL server CPU':<34}{'':>8}{both:>12.3f}")
+    if floor_ms is not None:
+        print(f"  {f'obstore PUT floor ({FLOOR_THREADS} threads)':<34}{'':>8}{floor_ms:>12.3f}")
+        for kind, f in results.items():
+            print(f"  {'  s3dest on ' + kind + ' / floor':<34}{'':>8}{f.cpu_ms / floor_ms:>11.2f}x")
     if s5cmd_ms is not None:
         print(f"  {'s5cmd cp (per object)':<34}{'':>8}{s5cmd_ms:>12.3f}")
     if boto_ms is not None:
