@@ -19,7 +19,8 @@ pools of size 1, then ``radosgw`` and an S3 user with made-up keys (``radosgw-ad
 ``ms mon client mode = crc secure`` is needed or radosgw hangs at start. First boot takes
 about 11 s on an idle 2-core machine (most of it radosgw creating its pools);
 `RgwServer.stop` kills every daemon and deletes the directory. The daemons get SIGKILL if
-the thread that started them dies (PR_SET_PDEATHSIG), so none outlives a killed session.
+the thread that started them dies (``setpriv --pdeathsig``), so none outlives a killed
+session.
 
 Runs as root (CI) or as any user: every path the daemons touch is in the temp dir, and as
 root the daemons simply stay root (Ceph, unlike initdb, does not refuse it).
@@ -31,13 +32,11 @@ installs them); ``$S3DEST_CEPH_BIN`` points elsewhere.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import http.client
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import string
 import subprocess
@@ -139,9 +138,12 @@ def _free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+def _die_with_parent() -> list[str]:
+    """A prefix that makes the daemon get SIGKILL when the thread that started it exits
+    (PR_SET_PDEATHSIG, kept across exec), without running Python code between fork and
+    exec (a preexec_fn can deadlock in a process with other threads)."""
+    setpriv = shutil.which("setpriv")  # util-linux
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 def _made_up_key(length: int, alphabet: str) -> str:
@@ -286,13 +288,12 @@ class RgwServer:
         out = open(self.base_dir / f"{daemon}.out", "wb")  # noqa: SIM115 - the child keeps a copy
         try:
             self.processes[key] = subprocess.Popen(
-                [str(CEPH_BIN / argv[0]), "-c", str(self.conf), *argv[1:]],
+                [*_die_with_parent(), str(CEPH_BIN / argv[0]), "-c", str(self.conf), *argv[1:]],
                 cwd=self.base_dir,
                 env=_ceph_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # only prctl() between fork and exec
             )
         finally:
             out.close()
