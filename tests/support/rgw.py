@@ -55,6 +55,7 @@ __all__ = [
     "CEPH_BIN",
     "RgwServer",
     "RgwUnavailableError",
+    "remove_stale_clusters",
     "rgw_available",
     "running_rgw",
     "start_rgw",
@@ -144,6 +145,36 @@ def _die_with_parent() -> list[str]:
     exec (a preexec_fn can deadlock in a process with other threads)."""
     setpriv = shutil.which("setpriv")  # util-linux
     return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_clusters() -> list[Path]:
+    """Delete the directories of clusters whose daemons are all gone (their session was
+    killed before `stop`: the daemons died with it, the files stayed). A cluster counts as
+    gone when its monitor has written a pid file and no pid file names a live process."""
+    removed = []
+    for base in Path(tempfile.gettempdir()).glob("s3dest-rgw-*"):
+        run = base / "run"
+        try:
+            pid_files = list(run.glob("*.pid"))
+            if not (run / "mon.a.pid").exists():
+                continue  # booting (or not a cluster of ours)
+            pids = [int(f.read_text().strip() or 0) for f in pid_files]
+        except (OSError, ValueError):
+            continue
+        if not any(pid > 0 and _alive(pid) for pid in pids):
+            shutil.rmtree(base, ignore_errors=True)
+            removed.append(base)
+    return removed
 
 
 def _made_up_key(length: int, alphabet: str) -> str:
@@ -367,6 +398,7 @@ def start_rgw(*, debug: bool = False) -> RgwServer:
             "(apt-get install radosgw ceph-mon ceph-osd ceph-common, or set S3DEST_CEPH_BIN)"
         )
     started = time.monotonic()
+    remove_stale_clusters()
     base_dir = Path(tempfile.mkdtemp(prefix="s3dest-rgw-"))
     server: RgwServer | None = None
     try:
