@@ -77,8 +77,8 @@ TARGET_RSS_MB = 300
 PROFILE_CATEGORIES: list[tuple[str, list[str]]] = [
     ("logging (one JSON line per delivery)", ["(logging/", "JsonFormatter."]),
     ("metrics (prometheus_client)", ["(prometheus_client/"]),
-    ("ingest: validate + normalise (pydantic, providers)", ["prepare (s3dest/delivery/ingest.py"]),
-    ("ingest: routing view + INSERT + commit", ["Ingestor.ingest (s3dest/delivery/ingest.py"]),
+    ("ingest: validate + normalise (pydantic, providers)", ["prepare (s3dest/ingest/normalise.py"]),
+    ("ingest: routing view + INSERT + commit", ["Ingestor.ingest (s3dest/ingest/service.py"]),
     (
         "ingest: HTTP, body read, JSON parse, response (uvicorn/FastAPI)",
         ["(s3dest/api/", "(fastapi/", "(starlette/", "(uvicorn/", "(anyio/"],

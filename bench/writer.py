@@ -36,8 +36,8 @@ from bench._common import (
 )
 
 from s3dest.devtools.moto import Credentials, S3Server, start_moto_server
-from s3dest.keys import EventMetadata, KeyTemplate
-from s3dest.messages import EventStamp, encode_body, new_stamp
+from s3dest.keys import KeyTemplate
+from s3dest.messages import EventMetadata, EventStamp, encode_body, new_stamp
 from s3dest.s3.metadata import object_metadata
 from s3dest.s3.writer import (
     ObjectRequest,
@@ -69,20 +69,13 @@ def _messages(n: int) -> list[Stamped]:
 
 
 def _metadata(data: dict[str, Any], event_id: str, event_time_ns: int) -> EventMetadata:
-    # The same construction as s3dest.delivery.request.event_metadata.
-    def text(name: str) -> str:
-        value = data.get(name)
-        return "" if value is None else str(value)
-
-    return EventMetadata(
-        projectId=PROJECT_ID,
-        installationId=text("installationId"),
-        connectionId="",
-        destinationId=DESTINATION_ID,
-        operationId=text("operationId"),
-        objectName=text("objectName"),
+    return EventMetadata.of(
+        data,
+        project_id=PROJECT_ID,
+        destination_id=DESTINATION_ID,
         event_id=event_id,
-        timestamp=str(event_time_ns // 1_000_000_000),
+        event_time_ns=event_time_ns,
+        connection_id="",
         topic="",
     )
 

@@ -29,7 +29,7 @@ def open_box(settings: Settings) -> SecretBox:
 def open_state(settings: Settings) -> AppState:
     # Imported here: CLI commands that only need the engine skip pydantic models and httpx.
     from s3dest.api.state import AppState
-    from s3dest.delivery.ingest import Ingestor
+    from s3dest.ingest.service import Ingestor
 
     engine = open_engine(settings)
     return AppState(

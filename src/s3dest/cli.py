@@ -556,7 +556,7 @@ def put(
     create_only: bool,
 ) -> None:
     """Write one message ({"data": {...}}) to a bucket with the AWS_* credentials."""
-    from s3dest.oneshot import put_message_file
+    from s3dest.ingest.put import put_message_file
 
     try:
         result = put_message_file(

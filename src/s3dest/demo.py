@@ -103,7 +103,7 @@ def hubspot_contact_reads() -> list[dict[str, Any]]:
 
 def salesforce_account_events() -> list[dict[str, Any]]:
     """Salesforce Change Data Capture events for Account, with the record (raw)."""
-    from s3dest.samples import SUBSCRIBE_EXAMPLE
+    from s3dest.keys.samples import SUBSCRIBE_EXAMPLE
 
     base = SUBSCRIBE_EXAMPLE["data"]["result"][0]
     events = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -193,6 +194,88 @@ def data_dict(message: MessageData) -> dict[str, Any]:
 def encode_body(data: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON of ``{"data": data}``, keys in the order given."""
     return orjson.dumps({"data": data})
+
+
+# ---------------------------------------------------------------------------
+# Event metadata: the nine fields of SPEC §2, the same for the key and the object.
+
+
+def metadata_text(value: Any) -> str:
+    """A metadata field's text: "" when unknown (absent or null), else ``str(value)``."""
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class EventMetadata:
+    """The nine metadata fields of a message, as strings ("" when unknown).
+
+    Built with `EventMetadata.of`, which says where each field comes from; the key
+    template's ``metadata`` namespace and the object's ``x-amz-meta-*`` headers are both
+    made from it.
+    """
+
+    projectId: str
+    installationId: str
+    connectionId: str
+    destinationId: str
+    operationId: str
+    objectName: str
+    event_id: str
+    timestamp: str
+    topic: str
+
+    @classmethod
+    def of(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        destination_id: str,
+        event_id: str,
+        event_time_ns: int,
+        project_id: str | None = None,
+        connection_id: str | None = None,
+        topic: str | None = None,
+    ) -> EventMetadata:
+        """The metadata of one message.
+
+        installationId, operationId and objectName are the message data's; projectId,
+        connectionId and topic are the ones given (the API key's project; the envelope's
+        fields, which ingest keeps beside the body) or, when not given, data's too (a
+        message file, a preview). The timestamp is the event time in Unix seconds.
+        """
+        get = data.get
+        installation_id, operation_id, object_name = (
+            get("installationId"),
+            get("operationId"),
+            get("objectName"),
+        )
+        # Positional, in field order, and the text of each field inline: ingest builds one
+        # per message, and keyword arguments to a frozen dataclass cost a third more.
+        return cls(
+            metadata_text(get("projectId")) if project_id is None else project_id,
+            installation_id if type(installation_id) is str else metadata_text(installation_id),
+            metadata_text(get("connectionId")) if connection_id is None else connection_id,
+            destination_id,
+            operation_id if type(operation_id) is str else metadata_text(operation_id),
+            object_name if type(object_name) is str else metadata_text(object_name),
+            event_id,
+            str(event_time_ns // 1_000_000_000),
+            metadata_text(get("topic")) if topic is None else topic,
+        )
+
+    def namespace(self) -> dict[str, str]:
+        """The key template's ``metadata`` namespace."""
+        return {
+            "projectId": self.projectId,
+            "installationId": self.installationId,
+            "connectionId": self.connectionId,
+            "destinationId": self.destinationId,
+            "operationId": self.operationId,
+            "objectName": self.objectName,
+            "event-id": self.event_id,
+            "timestamp": self.timestamp,
+            "topic": self.topic,
+        }
 
 
 # ---------------------------------------------------------------------------

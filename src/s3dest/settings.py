@@ -44,7 +44,6 @@ class Settings:
     # Ingest
     max_request_bytes: int = 2 * 1024 * 1024 * 1024  # 2 GiB per request
     inline_body_bytes: int = 4 * 1024 * 1024  # larger bodies are stored in chunks
-    chunk_bytes: int = 1024 * 1024
     poll_interval_seconds: float = 0.05
 
     @property

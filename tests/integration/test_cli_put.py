@@ -16,9 +16,9 @@ import orjson
 from tests.support.aws_errors_server import AwsErrorsServer
 from tests.support.moto_server import Credentials, S3Server
 
+from s3dest.keys.samples import READ_EXAMPLE, SUBSCRIBE_EXAMPLE
 from s3dest.messages import parse_rfc3339_ns
 from s3dest.s3.writer import MULTIPART_THRESHOLD
-from s3dest.samples import READ_EXAMPLE, SUBSCRIBE_EXAMPLE
 
 UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 OPERATION_ID = "0199e0a8-149d-7ee9-9f50-0514403517f9"

@@ -15,8 +15,10 @@ import pytest
 from tests.support.moto_server import S3Server
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
-from s3dest.delivery.ingest import ProjectView, _Destination, prepare
+from s3dest.ingest.envelope import ProjectView
+from s3dest.ingest.normalise import prepare
 from s3dest.manifest import parse_manifest
+from s3dest.store.ingest import RoutingTarget as _Destination
 
 MiB = 1024 * 1024
 
@@ -219,8 +221,8 @@ def _as_request(example: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 def _both_paths(tmp_path: Path, message: Any) -> tuple[Any, Any]:
     """(small path result or error, streamed path result or error) for one message."""
-    from s3dest.delivery.ingest import prepare_large
     from s3dest.errors import MessageInvalid
+    from s3dest.ingest.large import prepare_large
 
     small: Any
     large: Any
@@ -241,7 +243,7 @@ def _both_paths(tmp_path: Path, message: Any) -> tuple[Any, Any]:
 
 
 def _sample_messages() -> list[Any]:
-    from s3dest.samples import READ_EXAMPLE, SUBSCRIBE_EXAMPLE
+    from s3dest.keys.samples import READ_EXAMPLE, SUBSCRIBE_EXAMPLE
 
     hubspot_raw_only = _as_request(READ_EXAMPLE, destination="big")
     hubspot_raw_only["result"] = [{"raw": item["raw"]} for item in hubspot_raw_only["result"]]
@@ -329,8 +331,8 @@ def test_streamed_message_errors_match_the_small_path(
     [b'{"destination": "big", "result": [', b"[1, 2", b'{"a": 1} {"b": 2}', b'"just a string"'],
 )
 def test_streamed_invalid_json_is_rejected(tmp_path: Path, body: bytes) -> None:
-    from s3dest.delivery.ingest import prepare_large
     from s3dest.errors import MessageInvalid
+    from s3dest.ingest.large import prepare_large
 
     source = tmp_path / "bad.json"
     source.write_bytes(body)

@@ -13,8 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from s3dest.delivery.ingest import ProjectView, _Destination, _ordered_data, prepare
 from s3dest.errors import MessageInvalid
+from s3dest.ingest.envelope import ProjectView
+from s3dest.ingest.normalise import ordered_data as _ordered_data
+from s3dest.ingest.normalise import prepare
 from s3dest.messages import (
     IncomingMessage,
     check_complete,
@@ -23,6 +25,7 @@ from s3dest.messages import (
     parse_incoming,
 )
 from s3dest.providers import normalize_result
+from s3dest.store.ingest import RoutingTarget as _Destination
 
 PROJECT = "p" * 36
 _DESTINATION = _Destination(id="d1", name="bench", hold=False)

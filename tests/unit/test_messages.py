@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from s3dest.errors import MessageInvalid
+from s3dest.keys.samples import READ_EXAMPLE, SUBSCRIBE_EXAMPLE
 from s3dest.messages import (
     data_dict,
     encode_body,
@@ -21,7 +22,6 @@ from s3dest.messages import (
     parse_rfc3339_ns,
     uuid7,
 )
-from s3dest.samples import READ_EXAMPLE, SUBSCRIBE_EXAMPLE
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from s3dest.delivery.ingest import Ingestor
 from s3dest.destinations.secrets import SecretBox
+from s3dest.ingest.service import Ingestor
 from s3dest.settings import Settings
 
 

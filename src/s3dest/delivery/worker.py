@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from s3dest import bodies, logs, metrics
-from s3dest.delivery.request import StoredMessage, build_request
+from s3dest import logs, metrics
 from s3dest.delivery.retry import Backoff
 from s3dest.destinations.runtime import DestinationRuntime, runtime_for
 from s3dest.destinations.secrets import SecretBox
 from s3dest.errors import DeliveryError, KeyTemplateInvalid, S3destError
+from s3dest.ingest import bodies
 from s3dest.osthread import name_os_thread
+from s3dest.s3.request import StoredMessage, build_request
 from s3dest.s3.writer import ObjectRequest, PreparedPut, PutOutcome, prepare_put, send_put
 from s3dest.settings import Settings
 from s3dest.store import queue

@@ -19,8 +19,8 @@ from s3dest.destinations.validation import (
     validate_destination,
 )
 from s3dest.errors import DeliveryError
-from s3dest.keys import EventMetadata, lint_key_template
-from s3dest.messages import new_stamp
+from s3dest.keys import lint_key_template
+from s3dest.messages import EventMetadata, new_stamp
 from s3dest.s3.metadata import object_metadata
 from s3dest.s3.writer import ObjectRequest, put_object
 from s3dest.store import destinations as store
@@ -172,15 +172,13 @@ def connection_test(
         + row.name.encode()
         + b'","note":"safe to delete"}'
     )
-    meta = EventMetadata(
-        projectId=project_id,
-        installationId="",
-        connectionId="",
-        destinationId=row.id,
-        operationId="",
-        objectName="s3dest-connection-test",
+    meta = EventMetadata.of(
+        {"objectName": "s3dest-connection-test"},
+        project_id=project_id,
+        destination_id=row.id,
         event_id=stamp.event_id,
-        timestamp=str(stamp.event_time_ns // 1_000_000_000),
+        event_time_ns=stamp.event_time_ns,
+        connection_id="",
         topic="",
     )
     try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from s3dest.errors import MessageDeliveryError
-from s3dest.keys import EventMetadata
+
+if TYPE_CHECKING:  # for annotations only: the writer does not need the message models
+    from s3dest.messages import EventMetadata
 
 # S3 counts the UTF-8 bytes of every user-defined key (without "x-amz-meta-") and value.
 METADATA_BUDGET_BYTES = 2048

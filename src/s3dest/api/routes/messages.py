@@ -13,12 +13,12 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from s3dest import bodies
 from s3dest.api.deps import CurrentProject, State
 from s3dest.api.errors import PayloadTooLarge, error_responses
 from s3dest.api.state import AppState
-from s3dest.delivery.ingest import Accepted
 from s3dest.errors import InvalidInput, MessageInvalid
+from s3dest.ingest import bodies
+from s3dest.ingest.service import Accepted
 from s3dest.messages import IncomingMessage
 from s3dest.settings import Settings
 from s3dest.store import queue

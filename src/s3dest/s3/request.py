@@ -1,7 +1,8 @@
 """Build the S3 request of one message: key, metadata and body, from what ingest stamped.
 
 Everything here is derived from the stored message (event-id, event time, body), never
-from the attempt, so every retry writes the same object.
+from the attempt, so every retry writes the same object. `build_request` is the one
+request builder: the worker, `s3dest put` and the connection test all use it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 import orjson
 
 from s3dest.errors import MessageDeliveryError
-from s3dest.keys import EventMetadata, KeyTemplate
+from s3dest.keys.template import KeyTemplate
+from s3dest.messages import EventMetadata
 from s3dest.s3.metadata import object_metadata_unchecked
 
 
@@ -24,24 +26,18 @@ class StoredMessage:
     event_time_ns: int
     connection_id: str
     topic: str
-    body: bytes | None  # compact {"data": ...}; None when chunked
+    body: bytes | None  # compact {"data": ...}; None when chunked (or given as `data`)
     envelope: bytes | None  # chunked messages: data without result
 
 
 def event_metadata(message: StoredMessage, data: dict[str, Any]) -> EventMetadata:
-    def text(name: str) -> str:
-        value = data.get(name)
-        return "" if value is None else str(value)
-
-    return EventMetadata(
-        projectId=message.project_id,
-        installationId=text("installationId"),
-        connectionId=message.connection_id,
-        destinationId=message.destination_id,
-        operationId=text("operationId"),
-        objectName=text("objectName"),
+    return EventMetadata.of(
+        data,
+        project_id=message.project_id,
+        destination_id=message.destination_id,
         event_id=message.event_id,
-        timestamp=str(message.event_time_ns // 1_000_000_000),
+        event_time_ns=message.event_time_ns,
+        connection_id=message.connection_id,
         topic=message.topic,
     )
 
@@ -68,10 +64,18 @@ class BuiltRequest:
     metadata: dict[str, str]
 
 
-def build_request(message: StoredMessage, template: KeyTemplate) -> BuiltRequest:
+def build_request(
+    message: StoredMessage, template: KeyTemplate, *, data: dict[str, Any] | None = None
+) -> BuiltRequest:
     """Render the key and metadata; KeyRenderError / MessageDeliveryError park the message.
-    The metadata is checked once, by the writer (`s3.writer.prepare_put`)."""
-    data = message_data(message)
+
+    `data` is the message's data namespace when the caller holds it already (`s3dest put`
+    has just validated the file; the connection test writes a fixed object); otherwise it
+    is read from the stored body. The metadata is not checked here: the writer checks it
+    (`s3.writer.prepare_put`), or the caller with `s3.metadata.check_metadata`.
+    """
+    if data is None:
+        data = message_data(message)
     meta = event_metadata(message, data)
     key = template.render_message(meta, message.event_time_ns, data)
     return BuiltRequest(key=key, metadata=object_metadata_unchecked(meta))

@@ -1,7 +1,8 @@
-"""Write one message file straight to a bucket (`s3dest put`), any size.
+"""Write one message file straight to a bucket, without the queue (`s3dest put`), any size.
 
 Small files are validated whole; large ones are streamed through `bodies` into a
-temporary file and uploaded in parts, so memory stays bounded.
+temporary file and uploaded in parts, so memory stays bounded. The key and metadata come
+from `build_request`, as the worker's do.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from s3dest.bodies import CompactResult, compact_chunks
 from s3dest.errors import MessageInvalid
-from s3dest.keys import EventMetadata, KeyTemplate
-from s3dest.messages import MessageData, encode_body, new_stamp, parse_data
-from s3dest.s3.metadata import object_metadata
+from s3dest.ingest.bodies import CompactResult, compact_chunks
+from s3dest.keys.template import KeyTemplate
+from s3dest.messages import MessageData, encode_body, metadata_text, new_stamp, parse_data
+from s3dest.s3.metadata import check_metadata
+from s3dest.s3.request import StoredMessage, build_request
 from s3dest.s3.writer import MULTIPART_THRESHOLD, ObjectRequest, S3Destination, put_object
 from s3dest.storage_class import canonical_storage_class
 
@@ -30,24 +32,6 @@ class PutResult:
     key: str
     etag: str | None
     event_id: str
-
-
-def _metadata(data: dict[str, Any], event_id: str, event_time_ns: int) -> EventMetadata:
-    def text(name: str) -> str:
-        value = data.get(name)
-        return "" if value is None else str(value)
-
-    return EventMetadata(
-        projectId=text("projectId"),
-        installationId=text("installationId"),
-        connectionId=text("connectionId"),
-        destinationId="",
-        operationId=text("operationId"),
-        objectName=text("objectName"),
-        event_id=event_id,
-        timestamp=str(event_time_ns // 1_000_000_000),
-        topic=text("topic"),
-    )
 
 
 def credentials_from_env() -> tuple[str, str, str | None]:
@@ -119,9 +103,20 @@ def _put(
     event_id: str,
     event_time_ns: int,
 ) -> PutResult:
-    meta = _metadata(data, event_id, event_time_ns)
-    key = template.render_message(meta, event_time_ns, data)
-    outcome = put_object(
-        dest, ObjectRequest(key=key, body=body, metadata=object_metadata(meta), event_id=event_id)
+    # A message file has no envelope: its projectId, connectionId and topic are its data's.
+    message = StoredMessage(
+        event_id=event_id,
+        project_id=metadata_text(data.get("projectId")),
+        destination_id="",
+        event_time_ns=event_time_ns,
+        connection_id=metadata_text(data.get("connectionId")),
+        topic=metadata_text(data.get("topic")),
+        body=None,
+        envelope=None,
     )
-    return PutResult(bucket=dest.bucket, key=key, etag=outcome.etag, event_id=event_id)
+    built = build_request(message, template, data=data)
+    check_metadata(built.metadata)
+    outcome = put_object(
+        dest, ObjectRequest(key=built.key, body=body, metadata=built.metadata, event_id=event_id)
+    )
+    return PutResult(bucket=dest.bucket, key=built.key, etag=outcome.etag, event_id=event_id)

@@ -10,8 +10,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from s3dest.keys import EventMetadata
-from s3dest.messages import parse_rfc3339_ns
+from s3dest.keys.context import key_context
+from s3dest.messages import EventMetadata, parse_rfc3339_ns
 
 SAMPLE_PROJECT_ID = "9482e676-4874-43a4-beea-fa8081d13a07"
 SAMPLE_DESTINATION_ID = "0199e0a8-0000-7000-8000-000000000001"
@@ -120,15 +120,12 @@ class SampleMessage:
 def _sample(example: dict[str, Any], event_id: str) -> SampleMessage:
     data = copy.deepcopy(example["data"])
     event_time_ns = parse_rfc3339_ns(data["operationTime"])
-    metadata = EventMetadata(
-        projectId=data.get("projectId", ""),
-        installationId=data.get("installationId", ""),
-        connectionId="",
-        destinationId=SAMPLE_DESTINATION_ID,
-        operationId=data.get("operationId", ""),
-        objectName=data.get("objectName", ""),
+    metadata = EventMetadata.of(
+        data,
+        destination_id=SAMPLE_DESTINATION_ID,
         event_id=event_id,
-        timestamp=str(event_time_ns // 1_000_000_000),
+        event_time_ns=event_time_ns,
+        connection_id="",
         topic="",
     )
     return SampleMessage(data=data, metadata=metadata, event_time_ns=event_time_ns)
@@ -140,3 +137,12 @@ def sample_read() -> SampleMessage:
 
 def sample_subscribe() -> SampleMessage:
     return _sample(SUBSCRIBE_EXAMPLE, SUBSCRIBE_EXAMPLE_EVENT_ID)
+
+
+def sample_contexts() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The key contexts of the read and the subscribe sample, in that order."""
+    read, subscribe = sample_read(), sample_subscribe()
+    return (
+        key_context(read.metadata, read.event_time_ns, read.data),
+        key_context(subscribe.metadata, subscribe.event_time_ns, subscribe.data),
+    )

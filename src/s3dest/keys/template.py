@@ -1,124 +1,27 @@
-"""Object key templates: compile once, build the context, render, lint.
+"""Object key templates: compile once per destination, render per message.
 
-A template is a JMESPath expression evaluated against three namespaces (SPEC §2):
-``metadata`` (the nine event metadata fields, all strings), ``time`` (the message's
-event time, UTC, zero-padded strings) and ``data`` (the message payload). Keys come from
-the event time stamped at ingest, never the attempt time, so every retry writes the same
-key.
+A template is a JMESPath expression evaluated against the namespaces of
+`s3dest.keys.context`; `check_key` holds the hard rules of a key s3dest writes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jmespath
 import jmespath.exceptions
 from jmespath.parser import ParsedResult
 
 from s3dest.errors import KeyRenderError, KeyTemplateInvalid
+from s3dest.keys.context import key_context, rfc3339_nano
+
+if TYPE_CHECKING:  # for annotations only: importing s3dest.keys stays free of pydantic
+    from s3dest.messages import EventMetadata
 
 DEFAULT_KEY_TEMPLATE = "join('', [time.rfc3339_nano, '_', metadata.\"event-id\", '.json'])"
 MAX_KEY_BYTES = 1024
-
-METADATA_FIELDS: tuple[str, ...] = (
-    "projectId",
-    "installationId",
-    "connectionId",
-    "destinationId",
-    "operationId",
-    "objectName",
-    "event-id",
-    "timestamp",
-    "topic",
-)
-TIME_FIELDS: tuple[str, ...] = (
-    "year",
-    "month",
-    "day",
-    "hour",
-    "minute",
-    "second",
-    "date",
-    "datetime",
-    "unix",
-    "rfc3339",
-    "rfc3339_nano",
-)
-NAMESPACES = ("metadata", "time", "data")
-
-# AWS: "characters to avoid" in object keys (plus non-printable ones, checked separately).
-_AVOID_CHARS = frozenset('\\{}^%`[]"<>~#|')
-
-
-@dataclass(frozen=True, slots=True)
-class EventMetadata:
-    """The nine metadata fields of a message, as strings ("" when unknown)."""
-
-    projectId: str
-    installationId: str
-    connectionId: str
-    destinationId: str
-    operationId: str
-    objectName: str
-    event_id: str
-    timestamp: str
-    topic: str
-
-    def namespace(self) -> dict[str, str]:
-        return {
-            "projectId": self.projectId,
-            "installationId": self.installationId,
-            "connectionId": self.connectionId,
-            "destinationId": self.destinationId,
-            "operationId": self.operationId,
-            "objectName": self.objectName,
-            "event-id": self.event_id,
-            "timestamp": self.timestamp,
-            "topic": self.topic,
-        }
-
-
-def time_namespace(event_time_ns: int) -> dict[str, str]:
-    seconds, nanos = divmod(event_time_ns, 1_000_000_000)
-    dt = datetime.fromtimestamp(seconds, UTC)
-    date = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
-    clock = f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
-    return {
-        "year": f"{dt.year:04d}",
-        "month": f"{dt.month:02d}",
-        "day": f"{dt.day:02d}",
-        "hour": f"{dt.hour:02d}",
-        "minute": f"{dt.minute:02d}",
-        "second": f"{dt.second:02d}",
-        "date": date,
-        "datetime": f"{date}T{clock}",
-        "unix": str(seconds),
-        "rfc3339": f"{date}T{clock}Z",
-        "rfc3339_nano": f"{date}T{clock}.{nanos:09d}Z",
-    }
-
-
-def rfc3339_nano(event_time_ns: int) -> str:
-    """``time.rfc3339_nano`` of `time_namespace`, alone."""
-    seconds, nanos = divmod(event_time_ns, 1_000_000_000)
-    dt = datetime.fromtimestamp(seconds, UTC)
-    return (
-        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T"
-        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{nanos:09d}Z"
-    )
-
-
-def key_context(metadata: EventMetadata, event_time_ns: int, data: Any) -> dict[str, Any]:
-    return {
-        "metadata": metadata.namespace(),
-        "time": time_namespace(event_time_ns),
-        "data": data,
-    }
 
 
 def _describe(value: Any) -> str:
@@ -342,143 +245,3 @@ def _field_paths(node: Any) -> list[tuple[str, ...]]:
 
     walk(node)
     return paths
-
-
-# ---------------------------------------------------------------------------
-# Validation against the page's sample messages.
-
-
-def _sample_contexts() -> tuple[dict[str, Any], dict[str, Any]]:
-    from s3dest.samples import sample_read, sample_subscribe
-
-    contexts = []
-    for sample in (sample_read(), sample_subscribe()):
-        contexts.append(key_context(sample.metadata, sample.event_time_ns, sample.data))
-    return contexts[0], contexts[1]
-
-
-def lint_key_template(source: str | None) -> list[str]:
-    """Validate a template (SPEC §2). Raises KeyTemplateInvalid; returns warnings."""
-    template = KeyTemplate(source)
-    read_ctx, subscribe_ctx = _sample_contexts()
-    warnings: list[str] = []
-    try:
-        read_key = template.render(read_ctx)
-    except KeyRenderError as exc:
-        raise KeyTemplateInvalid(
-            f"key template does not render for a sample read message: {exc.message}",
-            {"keyTemplate": f"does not render for a sample read message: {exc.message}"},
-        ) from None
-    keys = [read_key]
-    try:
-        keys.append(template.render(subscribe_ctx))
-    except KeyRenderError as exc:
-        warnings.append(
-            "uses a field absent in subscribe messages: rendering a sample subscribe message "
-            f"fails ({exc.message}); such messages would be parked"
-        )
-    for path in template.paths:
-        if (
-            path[0] == "data"
-            and _lookup(read_ctx, path) is not None
-            and _lookup(subscribe_ctx, path) is None
-            and not any("absent" in w for w in warnings)
-        ):
-            warnings.append(
-                f"uses {'.'.join(path)}, which subscribe messages do not have; "
-                "their keys would differ in shape"
-            )
-    if not any(
-        p in (("metadata", "event-id"), ("metadata", "operationId"), ("data", "operationId"))
-        for p in template.paths
-    ):
-        warnings.append(
-            'the key includes neither metadata."event-id" nor metadata.operationId: two '
-            "messages can get the same key and the later object overwrites the earlier"
-        )
-    for key in keys:
-        bad = sorted({ch for ch in key if ch in _AVOID_CHARS or ord(ch) >= 0x80})
-        if bad:
-            warnings.append(
-                f"the key {key!r} contains characters AWS advises to avoid in object keys: "
-                + " ".join(bad)
-            )
-            break
-    for key in keys:
-        if key.startswith("/"):
-            warnings.append(f"the key {key!r} starts with '/', which makes an empty first segment")
-            break
-        if "//" in key or key.endswith("/"):
-            warnings.append(
-                f"the key {key!r} has an empty path segment ('//' or a trailing '/'); "
-                "a field in the template is probably empty"
-            )
-            break
-    return warnings
-
-
-def _lookup(context: dict[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = context
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
-
-
-def preview_key(
-    source: str | None, message: dict[str, Any] | None, *, project_id: str
-) -> dict[str, Any]:
-    """Render a template against a given message (or the samples) for a live preview.
-
-    Raises KeyTemplateInvalid when the template is broken; returns the key for the given
-    message (or the read sample), the lint warnings, and both sample keys.
-    """
-    from s3dest.messages import new_stamp, parse_rfc3339_ns
-    from s3dest.samples import SAMPLE_DESTINATION_ID
-
-    warnings = lint_key_template(source)
-    template = KeyTemplate(source)
-    read_ctx, subscribe_ctx = _sample_contexts()
-    sample_keys: dict[str, str] = {"read": template.render(read_ctx)}
-    try:
-        sample_keys["subscribe"] = template.render(subscribe_ctx)
-    except KeyRenderError as exc:
-        sample_keys["subscribe"] = f"(fails: {exc.message})"
-    key = sample_keys["read"]
-    if message is not None:
-        data = message.get("data", message) if isinstance(message, dict) else message
-        if not isinstance(data, dict):
-            raise KeyTemplateInvalid(
-                "message must be an object", {"message": 'send {"data": {...}} or the data object'}
-            )
-        stamp = new_stamp()
-        event_time_ns = stamp.event_time_ns
-        operation_time = data.get("operationTime")
-        if isinstance(operation_time, str):
-            with contextlib.suppress(ValueError):
-                event_time_ns = parse_rfc3339_ns(operation_time)
-
-        def text(name: str) -> str:
-            value = data.get(name)
-            return "" if value is None else str(value)
-
-        metadata = EventMetadata(
-            projectId=project_id,
-            installationId=text("installationId"),
-            connectionId=text("connectionId"),
-            destinationId=SAMPLE_DESTINATION_ID,
-            operationId=text("operationId"),
-            objectName=text("objectName"),
-            event_id=text("eventId") or stamp.event_id,
-            timestamp=str(event_time_ns // 1_000_000_000),
-            topic=text("topic"),
-        )
-        try:
-            key = template.render_message(metadata, event_time_ns, data)
-        except KeyRenderError as exc:
-            raise KeyTemplateInvalid(
-                f"key template fails for this message: {exc.message}",
-                {"keyTemplate": f"fails for the given message: {exc.message}"},
-            ) from None
-    return {"key": key, "warnings": warnings, "sampleKeys": sample_keys}

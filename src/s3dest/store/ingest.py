@@ -1,0 +1,57 @@
+"""What ingest reads and writes: a project's routing, and the messages it accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from s3dest.store import queue
+from s3dest.store.engine import transaction
+from s3dest.store.tables import destinations, manifests
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTarget:
+    """A destination as routing sees it."""
+
+    id: str
+    name: str
+    hold: bool  # failing or disabled: new messages wait with the others
+
+
+def load_routing(engine: Engine, project_id: str) -> tuple[list[RoutingTarget], str | None]:
+    """The project's destinations and its amp.yaml source (None without one), read in one
+    transaction."""
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            select(
+                destinations.c.id,
+                destinations.c.name,
+                destinations.c.enabled,
+                destinations.c.failing_since,
+            ).where(destinations.c.project_id == project_id)
+        )
+        targets = [
+            RoutingTarget(id=r.id, name=r.name, hold=(not r.enabled) or r.failing_since is not None)
+            for r in rows
+        ]
+        source = conn.execute(
+            select(manifests.c.source).where(manifests.c.project_id == project_id)
+        ).scalar_one_or_none()
+    return targets, source
+
+
+def enqueue(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
+    """Make accepted messages durable, all or none, in one transaction."""
+    with transaction(engine) as conn:
+        queue.enqueue(conn, rows)
+
+
+def enqueue_chunked(engine: Engine, row: dict[str, Any], chunks: Iterable[bytes]) -> None:
+    """One large message: its body into ``message_chunks`` and its row, in one transaction."""
+    with transaction(engine) as conn:
+        queue.write_chunks(conn, row["event_id"], chunks)
+        queue.enqueue(conn, [row])
