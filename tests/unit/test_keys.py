@@ -26,7 +26,7 @@ from s3dest.keys.samples import READ_EXAMPLE, sample_read, sample_subscribe
 from s3dest.messages import new_stamp, parse_rfc3339_ns
 
 PAGE_DEFAULT_KEY = "2025-10-14T02:58:59.323405308Z_0199e0a8-149d-7ee9-9f50-0514403517f9.json"
-EVENT_ID = "0199e0a8-149d-7ee9-9f50-0514403517f9"  # the read example's (see samples.py)
+EVENT_ID = "0199e0a8-149d-7ee9-9f50-0514403517f9"  # the read example's (see keys/samples.py)
 OPERATION_ID = "0199e0a8-149d-7ee9-9f50-0514403517f9"
 INSTALLATION_ID = "085353b1-07f1-4209-b471-7e028c0a68c8"
 
