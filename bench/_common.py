@@ -480,7 +480,7 @@ def summarize_collapsed(path: Path, *, top: int = 15, indent: str = "") -> str:
 
 
 def _short_frame(frame: str) -> str:
-    # "claim (s3dest/store/queue.py:123)" -> "claim (s3dest/store/queue.py)"
+    # "claim (s3dest/store/queue/operations.py:123)" -> "claim (s3dest/store/queue/operations.py)"
     name, _, where = frame.partition(" (")
     where = where.rstrip(")")
     filename = where.rsplit(":", 1)[0]
@@ -495,7 +495,7 @@ def categorize_collapsed(
     path: Path, rules: Sequence[tuple[str, Sequence[str]]], *, other: str = "other"
 ) -> list[tuple[str, float]]:
     """Share of samples per category: a stack goes to the first rule with a marker (a
-    substring of a frame, e.g. ``"claim (s3dest/store/queue.py"``) in any of its frames."""
+    substring of a frame, e.g. ``"claim (s3dest/store/queue/"``) in any of its frames."""
     counts: dict[str, int] = {}
     total = 0
     for line in path.read_text(errors="replace").splitlines():

@@ -425,18 +425,21 @@ def deliveries() -> None:
 def deliveries_list(
     project: str | None, destination: str | None, state: str | None, limit: int
 ) -> None:
-    from s3dest.store import queue
-    from s3dest.store.destinations import get_destination
+    from s3dest.delivery import service as delivery
+    from s3dest.delivery.service import MessageState
 
     engine = _engine()
     project_id = _project_id(engine, project)
-    destination_id = get_destination(engine, project_id, destination).id if destination else None
-    for r in queue.list_records(
-        engine, project_id, destination_id=destination_id, state=state, limit=limit
+    for r in delivery.list(
+        engine,
+        project_id=project_id,
+        destination=destination,
+        state=MessageState(state) if state else None,
+        limit=limit,
     ):
         click.echo(
-            f"{r['event_id']}  {r['state']:10}  {r['object_key'] or '-'}"
-            + (f"  ({r['last_error']})" if r["last_error"] and r["state"] != "delivered" else "")
+            f"{r.event_id}  {r.state:10}  {r.object_key or '-'}"
+            + (f"  ({r.last_error})" if r.last_error and r.state != MessageState.DELIVERED else "")
         )
 
 
@@ -444,12 +447,12 @@ def deliveries_list(
 @project_option
 @click.argument("event_id")
 def deliveries_show(project: str | None, event_id: str) -> None:
-    from s3dest.api.routes.messages import public_record
-    from s3dest.store import queue
+    from s3dest.delivery import service as delivery
 
     engine = _engine()
     try:
-        _print(public_record(queue.get_record(engine, _project_id(engine, project), event_id)))
+        record = delivery.get(engine, project_id=_project_id(engine, project), event_id=event_id)
+        _print(delivery.public_record(record))
     except S3destError as exc:
         _fail(exc)
 
@@ -459,19 +462,18 @@ def deliveries_show(project: str | None, event_id: str) -> None:
 @click.argument("event_id", required=False)
 @click.option("--destination", default=None, help="replay every parked message of it")
 def deliveries_replay(project: str | None, event_id: str | None, destination: str | None) -> None:
-    from s3dest.store import queue
-    from s3dest.store.destinations import get_destination
+    from s3dest.delivery import service as delivery
 
     engine = _engine()
     project_id = _project_id(engine, project)
     try:
         if destination:
-            count = queue.replay_destination(
-                engine, get_destination(engine, project_id, destination).id
+            count = delivery.replay_destination(
+                engine, project_id=project_id, destination=destination
             )
             click.echo(f"replayed {count} parked message(s)")
         elif event_id:
-            queue.replay_message(engine, project_id, event_id)
+            delivery.replay_message(engine, project_id=project_id, event_id=event_id)
             click.echo(f"replayed {event_id}")
         else:
             raise click.UsageError("give an EVENT_ID or --destination")

@@ -1,7 +1,7 @@
 """The dashboard's pages: sign-in, destinations, deliveries, one message, the manifest.
 
 Every operation goes through the same services as the REST API (destinations.service,
-keys, store.queue, manifest_service); this module only turns forms into their inputs and
+keys, delivery.service, manifest_service); this module only turns forms into their inputs and
 their results into pages.
 """
 
@@ -31,6 +31,8 @@ from s3dest.dashboard.web import (
     safe_next,
     session_cookie,
 )
+from s3dest.delivery import service as delivery
+from s3dest.delivery.service import STATES, WAITING, MessageState
 from s3dest.destinations import service
 from s3dest.destinations.masking import mask_access_key_id
 from s3dest.destinations.validation import WRITE_MODES
@@ -40,13 +42,11 @@ from s3dest.manifest import parse_manifest
 from s3dest.manifest_service import apply_manifest, current_manifest
 from s3dest.s3.diagnosis import putobject_policy
 from s3dest.storage_class import STORAGE_CLASSES
-from s3dest.store import queue
 from s3dest.store.destinations import DestinationRow
 from s3dest.store.projects import authenticate
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
-STATES = queue.STATES
 MAX_MANIFEST_BYTES = 1024 * 1024
 
 
@@ -158,7 +158,7 @@ def checklist(row: DestinationRow) -> dict[str, Any]:
 def destinations_page(request: Request, session: SessionDep) -> Response:
     state = app_state(request)
     rows = service.list_(state.engine, session.project_id)
-    counts = queue.counts_by_state(state.engine, session.project_id)
+    counts = delivery.counts(state.engine, project_id=session.project_id)
     items = [
         {
             "d": service.public(row),
@@ -387,7 +387,7 @@ async def update_destination(ref: str, request: Request, session: SessionDep) ->
 def delete_destination_form(ref: str, request: Request, session: SessionDep) -> Response:
     state = app_state(request)
     row = service.get(state.engine, session.project_id, ref)
-    counts = queue.counts_by_state(state.engine, session.project_id).get(row.id, {})
+    counts = delivery.counts(state.engine, project_id=session.project_id).get(row.id, {})
     return render(
         request,
         "destination_delete.html",
@@ -395,7 +395,7 @@ def delete_destination_form(ref: str, request: Request, session: SessionDep) -> 
         nav="destinations",
         title=f"Delete {row.name}",
         destination=service.public(row),
-        pending=sum(counts.get(s, 0) for s in ("queued", "delivering", "retrying", "held")),
+        pending=sum(counts.get(s, 0) for s in WAITING),
         error=None,
     )
 
@@ -411,7 +411,7 @@ async def delete_destination(ref: str, request: Request, session: SessionDep) ->
             service.delete, state.engine, session.project_id, row.id, force=force
         )
     except Conflict as exc:
-        counts = queue.counts_by_state(state.engine, session.project_id).get(row.id, {})
+        counts = delivery.counts(state.engine, project_id=session.project_id).get(row.id, {})
         return render(
             request,
             "destination_delete.html",
@@ -420,7 +420,7 @@ async def delete_destination(ref: str, request: Request, session: SessionDep) ->
             nav="destinations",
             title=f"Delete {row.name}",
             destination=service.public(row),
-            pending=sum(counts.get(s, 0) for s in ("queued", "delivering", "retrying", "held")),
+            pending=sum(counts.get(s, 0) for s in WAITING),
             error=exc.message,
         )
     return redirect(request, "/destinations", flash=("ok", f"Destination {row.name} deleted."))
@@ -495,7 +495,12 @@ async def replay_destination(ref: str, request: Request, session: SessionDep) ->
     form = await csrf_form(request, session)
     state = app_state(request)
     row = await run_in_threadpool(service.get, state.engine, session.project_id, ref)
-    count = await run_in_threadpool(queue.replay_destination, state.engine, row.id)
+    count = await run_in_threadpool(
+        delivery.replay_destination,
+        state.engine,
+        project_id=session.project_id,
+        destination=row.id,
+    )
     state.wake_workers()
     noun = "message" if count == 1 else "messages"
     return redirect(
@@ -535,24 +540,26 @@ def deliveries_page(
     if state and state not in STATES:
         raise PageError(400, "Bad request", f"unknown state {state!r}; one of {', '.join(STATES)}")
     dest_id = selected.id if selected else None
-    counts = queue.counts_by_state(engine, pid)
+    counts = delivery.counts(engine, project_id=pid)
     totals = {s: sum(c.get(s, 0) for c in counts.values()) for s in STATES}
 
-    def records(state_name: str, limit: int) -> list[dict[str, Any]]:
-        found = queue.list_records(
-            engine, pid, destination_id=dest_id, state=state_name, limit=limit
+    def records(state_name: MessageState, limit: int) -> list[dict[str, Any]]:
+        found = delivery.list(
+            engine, project_id=pid, destination=dest_id, state=state_name, limit=limit
         )
-        return _decorate(found, names)
+        return _decorate([delivery.as_dict(r) for r in found], names)
 
     context: dict[str, Any] = {}
     if state:
-        context["filtered"] = records(state, 200)
+        context["filtered"] = records(MessageState(state), 200)
     else:
-        context["recent"] = records("delivered", 50)
-        context["failing"] = records("retrying", 100) + records("held", 100)
-        context["parked"] = records("parked", 100)
-        context["waiting"] = records("queued", 20) + records("delivering", 20)
-    parked_by_destination = {row.id: counts.get(row.id, {}).get("parked", 0) for row in rows}
+        context["recent"] = records(MessageState.DELIVERED, 50)
+        context["failing"] = records(MessageState.RETRYING, 100) + records(MessageState.HELD, 100)
+        context["parked"] = records(MessageState.PARKED, 100)
+        context["waiting"] = records(MessageState.QUEUED, 20) + records(MessageState.DELIVERING, 20)
+    parked_by_destination = {
+        row.id: counts.get(row.id, {}).get(MessageState.PARKED, 0) for row in rows
+    }
     return render(
         request,
         "deliveries.html",
@@ -574,7 +581,9 @@ def deliveries_page(
 @router.get("/messages/{event_id}")
 def message_page(event_id: str, request: Request, session: SessionDep) -> Response:
     app = app_state(request)
-    record = queue.get_record(app.engine, session.project_id, event_id)
+    record = delivery.as_dict(
+        delivery.get(app.engine, project_id=session.project_id, event_id=event_id)
+    )
     try:
         row: DestinationRow | None = service.get(
             app.engine, session.project_id, record["destination_id"]
@@ -603,7 +612,12 @@ async def replay_message(event_id: str, request: Request, session: SessionDep) -
     app = app_state(request)
     target = safe_next(form_text(form, "next"), f"/messages/{event_id}")
     try:
-        await run_in_threadpool(queue.replay_message, app.engine, session.project_id, event_id)
+        await run_in_threadpool(
+            delivery.replay_message,
+            app.engine,
+            project_id=session.project_id,
+            event_id=event_id,
+        )
     except Conflict as exc:
         return redirect(request, target, flash=("error", exc.message))
     app.wake_workers()

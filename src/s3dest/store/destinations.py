@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from s3dest.errors import Conflict, NotFound
 from s3dest.store.engine import transaction
+from s3dest.store.queue.health import resume_held
+from s3dest.store.queue.states import WAITING
 from s3dest.store.tables import destinations, messages
-
-PENDING_STATES = ("queued", "delivering", "retrying", "held")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +141,7 @@ def update_destination(
                 )
             )
             # Resume at once: held messages become due now.
-            conn.execute(
-                update(messages)
-                .where(messages.c.destination_id == current.id, messages.c.state == "held")
-                .values(state="queued", next_attempt_at=now, updated_at=now)
-            )
+            resume_held(conn, current.id, now)
             return _get(conn, project_id, current.id)
     except IntegrityError:
         raise Conflict(
@@ -159,7 +155,7 @@ def pending_count(conn: Connection, destination_id: str) -> int:
             select(func.count())
             .select_from(messages)
             .where(messages.c.destination_id == destination_id)
-            .where(messages.c.state.in_(PENDING_STATES))
+            .where(messages.c.state.in_(WAITING))
         ).scalar_one()
     )
 
@@ -176,7 +172,7 @@ def delete_destination(engine: Engine, project_id: str, ref: str, *, force: bool
             )
         conn.execute(
             delete(messages).where(
-                messages.c.destination_id == current.id, messages.c.state.in_(PENDING_STATES)
+                messages.c.destination_id == current.id, messages.c.state.in_(WAITING)
             )
         )
         conn.execute(delete(destinations).where(destinations.c.id == current.id))

@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 
 from s3dest.api.deps import CurrentProject, State
 from s3dest.api.errors import error_responses
+from s3dest.delivery import service as delivery
 from s3dest.destinations import service
 from s3dest.destinations.validation import DestinationCreate, DestinationUpdate
-from s3dest.store import queue
 
 router = APIRouter(prefix="/v1/destinations", tags=["destinations"], responses=error_responses(401))
 
@@ -117,7 +117,6 @@ def test_destination(ref: Ref, project: CurrentProject, state: State) -> Any:
 
 @router.post("/{ref}/replay", response_model=ReplayResult, responses=error_responses(404, 422))
 def replay_destination(ref: Ref, project: CurrentProject, state: State) -> Any:
-    row = service.get(state.engine, project.id, ref)
-    count = queue.replay_destination(state.engine, row.id)
+    count = delivery.replay_destination(state.engine, project_id=project.id, destination=ref)
     state.wake_workers()
     return {"replayed": count}

@@ -16,13 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from s3dest.api.deps import CurrentProject, State
 from s3dest.api.errors import PayloadTooLarge, error_responses
 from s3dest.api.state import AppState
+from s3dest.delivery import service as delivery
+from s3dest.delivery.service import MessageState, public_record
 from s3dest.errors import InvalidInput, MessageInvalid
 from s3dest.ingest import bodies
 from s3dest.ingest.service import Accepted
 from s3dest.messages import IncomingMessage
 from s3dest.settings import Settings
-from s3dest.store import queue
-from s3dest.store.destinations import get_destination
 
 router = APIRouter(tags=["messages"], responses=error_responses(401, 404, 409, 413, 422, 503))
 
@@ -97,46 +97,6 @@ class DeliveryList(BaseModel):
 
 class ReplayResult(BaseModel):
     replayed: int
-
-
-def _rfc3339_nano(ns: int) -> str:
-    from s3dest.keys import time_namespace
-
-    return time_namespace(ns)["rfc3339_nano"]
-
-
-def public_record(r: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        "eventId": r["event_id"],
-        "destinationId": r["destination_id"],
-        "state": r["state"],
-        "eventTime": _rfc3339_nano(r["event_time_ns"]),
-        "acceptedAt": r["accepted_at"],
-        "objectName": r["object_name"],
-        "size": r["body_size"],
-        "attempts": r["attempts"],
-        "nextAttemptAt": r["next_attempt_at"] if r["state"] in ("queued", "retrying") else None,
-        "bucket": r["bucket"],
-        "key": r["object_key"],
-        "etag": r["etag"],
-        "versionId": r["version_id"],
-        "lastError": r["last_error"],
-        "lastErrorKind": r["last_error_kind"],
-        "deliveredAt": r["delivered_at"],
-        "updatedAt": r["updated_at"],
-    }
-    if "history" in r:
-        out["history"] = [
-            {
-                "worker": h["worker"],
-                "startedAt": h["started_at"],
-                "finishedAt": h["finished_at"],
-                "outcome": h["outcome"],
-                "error": h["error"],
-            }
-            for h in r["history"]
-        ]
-    return out
 
 
 def _too_large(size: int, limit: int, *, declared: bool) -> PayloadTooLarge:
@@ -318,14 +278,14 @@ async def ingest(request: Request, project: CurrentProject, state: State) -> Any
 
 @router.get("/v1/messages/{event_id}", response_model=MessageRecord)
 def get_message(event_id: str, project: CurrentProject, state: State) -> Any:
-    return public_record(queue.get_record(state.engine, project.id, event_id))
+    return public_record(delivery.get(state.engine, project_id=project.id, event_id=event_id))
 
 
 @router.post("/v1/messages/{event_id}/replay", response_model=MessageRecord)
 def replay_message(event_id: str, project: CurrentProject, state: State) -> Any:
-    queue.replay_message(state.engine, project.id, event_id)
+    delivery.replay_message(state.engine, project_id=project.id, event_id=event_id)
     state.wake_workers()
-    return public_record(queue.get_record(state.engine, project.id, event_id))
+    return public_record(delivery.get(state.engine, project_id=project.id, event_id=event_id))
 
 
 @router.get("/v1/deliveries", response_model=DeliveryList)
@@ -337,10 +297,11 @@ def deliveries(
     | None = Query(None, alias="state"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
-    destination_id = None
-    if destination:
-        destination_id = get_destination(state.engine, project.id, destination).id
-    rows = queue.list_records(
-        state.engine, project.id, destination_id=destination_id, state=state_filter, limit=limit
+    rows = delivery.list(
+        state.engine,
+        project_id=project.id,
+        destination=destination,
+        state=MessageState(state_filter) if state_filter else None,
+        limit=limit,
     )
     return {"deliveries": [public_record(r) for r in rows]}

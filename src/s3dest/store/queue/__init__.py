@@ -1,0 +1,77 @@
+"""The durable queue: enqueue, claim with a lease, ack, retry, hold, park, replay.
+
+States (`MessageState`): queued → delivering → delivered; delivering → retrying
+(transient) → delivering…; delivering → held (destination failing) → queued when it is
+fixed or probed; delivering → parked (message error) → queued on replay.
+
+- `operations`: the broker's operations — enqueue, claim with a lease, extend, release,
+  reap, finish (the SQL of the hot ones in `_sqlite` and `_postgres`);
+- `health`: hold a failing destination's messages, probe it, resume it;
+- `records`: typed delivery records, counts, the queue's depth;
+- `replay`: parked messages queued again.
+
+``from s3dest.store import queue; queue.claim(...)``: the public names are all here.
+"""
+
+from __future__ import annotations
+
+from s3dest.store.queue.health import (
+    hold_destination,
+    hold_pending,
+    mark_healthy,
+    release_probes,
+)
+from s3dest.store.queue.operations import (
+    Claimed,
+    Outcome,
+    claim,
+    enqueue,
+    extend_leases,
+    finish,
+    read_chunks,
+    reap_expired_leases,
+    release,
+    write_chunks,
+)
+from s3dest.store.queue.records import (
+    Attempt,
+    DeliveryRecord,
+    counts_by_state,
+    get_record,
+    list_records,
+    pending_counts,
+    queue_depth,
+)
+from s3dest.store.queue.replay import replay_destination, replay_message
+from s3dest.store.queue.states import CLAIMABLE, PENDING, STATES, WAITING, MessageState
+
+__all__ = [
+    "CLAIMABLE",
+    "PENDING",
+    "STATES",
+    "WAITING",
+    "Attempt",
+    "Claimed",
+    "DeliveryRecord",
+    "MessageState",
+    "Outcome",
+    "claim",
+    "counts_by_state",
+    "enqueue",
+    "extend_leases",
+    "finish",
+    "get_record",
+    "hold_destination",
+    "hold_pending",
+    "list_records",
+    "mark_healthy",
+    "pending_counts",
+    "queue_depth",
+    "read_chunks",
+    "reap_expired_leases",
+    "release",
+    "release_probes",
+    "replay_destination",
+    "replay_message",
+    "write_chunks",
+]
