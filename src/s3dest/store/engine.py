@@ -134,6 +134,12 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         raise StorageUnavailable(_storage_message(exc)) from None
 
 
+def ping(engine: Engine) -> None:
+    """The database answers (StorageUnavailable if not): the liveness check."""
+    with transaction(engine) as conn:
+        conn.execute(text("SELECT 1"))
+
+
 def _storage_message(exc: OperationalError | InterfaceError) -> str:
     text_ = str(exc.orig)
     lowered = text_.lower()

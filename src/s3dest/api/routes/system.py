@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from s3dest.api.deps import CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.metrics import registry
-from s3dest.store.engine import transaction
+from s3dest.store.engine import ping
 
 router = APIRouter(tags=["system"])
 
@@ -17,8 +16,7 @@ router = APIRouter(tags=["system"])
 @router.get("/healthz")
 def healthz(state: State) -> dict[str, str]:
     """Liveness: the process answers and its database does too (no auth)."""
-    with transaction(state.engine) as conn:
-        conn.execute(text("SELECT 1"))
+    ping(state.engine)
     return {"status": "ok"}
 
 
