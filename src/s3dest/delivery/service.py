@@ -27,7 +27,9 @@ __all__ = [
     "counts",
     "get",
     "list",
+    "pending_counts",
     "public_record",
+    "queue_depth",
     "replay_destination",
     "replay_message",
 ]
@@ -66,6 +68,16 @@ def replay_destination(engine: Engine, *, project_id: str, destination: str) -> 
 def counts(engine: Engine, *, project_id: str) -> dict[str, dict[str, int]]:
     """destination id → state → number of the project's messages."""
     return queue.counts_by_state(engine, project_id)
+
+
+def queue_depth(engine: Engine) -> int:
+    """Messages of every project waiting to be delivered (the s3dest_queue_depth gauge)."""
+    return queue.queue_depth(engine)
+
+
+def pending_counts(engine: Engine) -> dict[tuple[str, str], int]:
+    """(destination id, state) → messages of every project not delivered yet (s3dest_messages)."""
+    return queue.pending_counts(engine)
 
 
 def public_record(record: DeliveryRecord) -> dict[str, Any]:
