@@ -18,7 +18,7 @@ __all__ = ["install"]
 
 def install(app: FastAPI) -> None:
     """Add the dashboard's pages, its JSON helpers (/ui/api/) and static files (/ui/static/)."""
-    from s3dest.dashboard.routes import router
+    from s3dest.dashboard.pages import routers
 
     state: AppState = app.state.s3dest
     app.state.s3dest_dashboard = Dashboard(
@@ -26,5 +26,6 @@ def install(app: FastAPI) -> None:
         env=make_env(),
         static_version=static_version(),
     )
-    app.include_router(router)
+    for router in routers:
+        app.include_router(router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="dashboard-static")

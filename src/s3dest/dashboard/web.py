@@ -15,10 +15,10 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -394,6 +394,22 @@ class PageRoute(APIRoute):
                 )
 
         return handler
+
+
+# -- the signed-in session -----------------------------------------------------------------
+
+
+def current_session(request: Request) -> Session:
+    """The signed-in session, or NeedSignIn (→ the sign-in page)."""
+    state = app_state(request)
+    session = dashboard(request).signer.session(state.engine, request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        raise NeedSignIn()
+    request.state.session = session
+    return session
+
+
+SessionDep = Annotated[Session, Depends(current_session)]
 
 
 # -- misc ----------------------------------------------------------------------------------

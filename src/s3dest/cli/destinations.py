@@ -1,0 +1,168 @@
+"""`s3dest destinations`: the S3 destinations of a project."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from s3dest.cli import common
+from s3dest.cli.common import F
+
+
+def _destination_options(create: bool) -> Callable[[F], F]:
+    def decorate(fn: F) -> F:
+        options = [
+            click.option("--name", required=create),
+            click.option("--bucket", required=create),
+            click.option("--region", required=create),
+            click.option(
+                "--access-key-id", envvar="AWS_ACCESS_KEY_ID" if create else None, required=create
+            ),
+            click.option(
+                "--secret-access-key",
+                envvar="AWS_SECRET_ACCESS_KEY" if create else None,
+                required=create,
+                help="default: $AWS_SECRET_ACCESS_KEY",
+            ),
+            click.option("--session-token", default=None),
+            click.option("--key-template", default=None),
+            click.option("--storage-class", default=None),
+            click.option("--endpoint-url", default=None),
+            click.option(
+                "--write-mode", type=click.Choice(["overwrite", "create-only"]), default=None
+            ),
+            click.option("--enabled/--disabled", default=None),
+        ]
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def _destination_body(**kwargs: Any) -> dict[str, Any]:
+    names = {
+        "name": "name",
+        "bucket": "bucket",
+        "region": "region",
+        "access_key_id": "accessKeyId",
+        "secret_access_key": "secretAccessKey",
+        "session_token": "sessionToken",
+        "key_template": "keyTemplate",
+        "storage_class": "storageClass",
+        "endpoint_url": "endpointUrl",
+        "write_mode": "writeMode",
+        "enabled": "enabled",
+    }
+    return {names[k]: v for k, v in kwargs.items() if k in names and v is not None}
+
+
+@click.group()
+def destinations() -> None:
+    """S3 destinations of a project."""
+
+
+@destinations.command("create")
+@common.project_option
+@_destination_options(create=True)
+@common.reports_errors()
+def destinations_create(project: str | None, **kwargs: Any) -> None:
+    from s3dest.bootstrap import open_box
+    from s3dest.destinations import service
+
+    engine = common.engine()
+    saved = service.create(
+        engine,
+        open_box(common.settings()),
+        common.project_id(engine, project),
+        _destination_body(**kwargs),
+    )
+    common.print_json(service.public(saved.row, saved.warnings))
+
+
+@destinations.command("list")
+@common.project_option
+def destinations_list(project: str | None) -> None:
+    from s3dest.destinations import service
+
+    engine = common.engine()
+    for row in service.list_(engine, common.project_id(engine, project)):
+        line = f"{row.id}  {row.name:24}  s3://{row.bucket} ({row.region})  {row.status}"
+        click.echo(line)
+        if row.diagnosis:
+            click.echo(f"    {row.diagnosis.splitlines()[0]}")
+
+
+@destinations.command("show")
+@common.project_option
+@click.argument("ref")
+@common.reports_errors()
+def destinations_show(project: str | None, ref: str) -> None:
+    from s3dest.destinations import service
+
+    engine = common.engine()
+    common.print_json(service.public(service.get(engine, common.project_id(engine, project), ref)))
+
+
+@destinations.command("update")
+@common.project_option
+@click.argument("ref")
+@_destination_options(create=False)
+@click.option("--clear-session-token", is_flag=True)
+@click.option("--clear-key-template", is_flag=True)
+@common.reports_errors()
+def destinations_update(
+    project: str | None,
+    ref: str,
+    clear_session_token: bool,
+    clear_key_template: bool,
+    **kwargs: Any,
+) -> None:
+    """Change some fields (re-validated as a whole). Rotate a secret with --secret-access-key."""
+    from s3dest.bootstrap import open_box
+    from s3dest.destinations import service
+
+    body = _destination_body(**kwargs)
+    if clear_session_token:
+        body["sessionToken"] = None
+    if clear_key_template:
+        body["keyTemplate"] = None
+    engine = common.engine()
+    saved = service.update_(
+        engine, open_box(common.settings()), common.project_id(engine, project), ref, body
+    )
+    common.print_json(service.public(saved.row, saved.warnings))
+
+
+@destinations.command("delete")
+@common.project_option
+@click.argument("ref")
+@click.option("--force", is_flag=True, help="also discard messages still waiting for it")
+@common.reports_errors()
+def destinations_delete(project: str | None, ref: str, force: bool) -> None:
+    from s3dest.destinations import service
+
+    engine = common.engine()
+    service.delete(engine, common.project_id(engine, project), ref, force=force)
+    click.echo("deleted")
+
+
+@destinations.command("test")
+@common.project_option
+@click.argument("ref")
+@common.reports_errors()
+def destinations_test(project: str | None, ref: str) -> None:
+    """Write one small test object (PutObject only) and explain any failure."""
+    from s3dest.bootstrap import open_box
+    from s3dest.destinations import service
+
+    engine = common.engine()
+    result = service.connection_test(
+        engine, open_box(common.settings()), common.project_id(engine, project), ref
+    )
+    common.print_json(result.as_dict())
+    if not result.ok:
+        sys.exit(1)

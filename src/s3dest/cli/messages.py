@@ -1,0 +1,81 @@
+"""`s3dest send` (messages to a server) and `s3dest put` (one message straight to a bucket)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from s3dest.cli import common
+
+
+def _read_messages(path: Path) -> list[Any]:
+    text = path.read_bytes()
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # JSON Lines: one message per line.
+        value = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    value.append(orjson.loads(line))
+                except orjson.JSONDecodeError as exc:
+                    raise click.UsageError(f"{path} line {number}: not JSON ({exc})") from None
+    if isinstance(value, dict) and "messages" in value:
+        value = value["messages"]
+    return value if isinstance(value, list) else [value]
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", envvar="S3DEST_URL", default="http://127.0.0.1:8080", show_default=True)
+@click.option("--api-key", envvar="S3DEST_API_KEY", required=True, help="or $S3DEST_API_KEY")
+@click.option("--batch-size", default=500, show_default=True)
+@common.reports_errors()
+def send(file: Path, url: str, api_key: str, batch_size: int) -> None:
+    """Send FILE (a message, a list, {"messages": [...]}, or JSON Lines) to a server."""
+    from s3dest.client import Client
+
+    messages = _read_messages(file)
+    with Client(url, api_key) as client:
+        for start in range(0, len(messages), batch_size):
+            for accepted in client.send_batch(messages[start : start + batch_size]):
+                click.echo(f"{accepted['eventId']}  -> {accepted['destinationId']}")
+
+
+@click.command()
+@click.argument("message_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--bucket", required=True)
+@click.option("--region", required=True)
+@click.option("--key-template", default=None)
+@click.option("--storage-class", default=None)
+@click.option("--endpoint-url", default=None, envvar="AWS_ENDPOINT_URL")
+@click.option("--create-only", is_flag=True, help="never overwrite (If-None-Match: *)")
+@common.reports_errors(diagnosis=True)
+def put(
+    message_file: Path,
+    bucket: str,
+    region: str,
+    key_template: str | None,
+    storage_class: str | None,
+    endpoint_url: str | None,
+    create_only: bool,
+) -> None:
+    """Write one message ({"data": {...}}) to a bucket with the AWS_* credentials."""
+    from s3dest.ingest.put import put_message_file
+
+    result = put_message_file(
+        message_file,
+        bucket=bucket,
+        region=region,
+        key_template=key_template,
+        storage_class=storage_class,
+        endpoint_url=endpoint_url,
+        create_only=create_only,
+    )
+    click.echo(f"bucket: {result.bucket}")
+    click.echo(f"key:    {result.key}")
+    click.echo(f"etag:   {result.etag}")

@@ -1,0 +1,57 @@
+"""`s3dest serve`, `s3dest worker` and `s3dest demo`: the long-running commands."""
+
+from __future__ import annotations
+
+import signal
+
+import click
+
+from s3dest.cli import common
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--no-workers", is_flag=True, help="serve the API only; run `s3dest worker` apart")
+@common.reports_errors()
+def serve(host: str, port: int, no_workers: bool) -> None:
+    """Serve the REST API and dashboard (and deliver, unless --no-workers)."""
+    import uvicorn
+
+    from s3dest.api.app import create_app
+    from s3dest.bootstrap import open_state
+
+    state = open_state(common.settings())
+    app = create_app(state, workers=not no_workers)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@click.command()
+def worker() -> None:
+    """Deliver queued messages (no API). Stops gracefully on SIGTERM/SIGINT."""
+    import asyncio
+
+    from s3dest.bootstrap import open_box, open_engine
+    from s3dest.delivery.worker import Worker
+
+    settings = common.settings()
+    engine = open_engine(settings)
+    instance = Worker(engine, settings, open_box(settings))
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, instance.stop)
+        await instance.run()
+
+    asyncio.run(run())
+
+
+@click.command()
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--no-wait", is_flag=True, help="exit after printing what landed")
+def demo(port: int, no_wait: bool) -> None:
+    """Start a local S3 server and s3dest, feed sample data, show what lands."""
+    from s3dest.demo import run_demo
+
+    run_demo(port=port, wait=not no_wait)

@@ -1,0 +1,20 @@
+"""The dashboard's pages, one module each, and `routers` in the order they are mounted.
+
+Every operation goes through the same services as the REST API (destinations.service,
+keys, delivery.service, manifest_service); a page only turns forms into their inputs and their
+results into HTML.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from s3dest.dashboard.pages import auth, deliveries, destination_form, destinations, manifest
+
+routers: tuple[APIRouter, ...] = (
+    auth.router,
+    destinations.router,
+    destination_form.router,
+    deliveries.router,
+    manifest.router,
+)

@@ -1,0 +1,258 @@
+"""The destination form: new and edit, with the key template's live preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from s3dest.dashboard.pages.destinations import checklist
+from s3dest.dashboard.session import Session
+from s3dest.dashboard.web import (
+    PageError,
+    PageRoute,
+    SessionDep,
+    app_state,
+    check_csrf_header,
+    csrf_form,
+    form_text,
+    redirect,
+    render,
+)
+from s3dest.destinations import service
+from s3dest.destinations.validation import WRITE_MODES
+from s3dest.errors import Conflict, InvalidInput, KeyTemplateInvalid
+from s3dest.keys import DEFAULT_KEY_TEMPLATE, preview_key
+from s3dest.storage_class import STORAGE_CLASSES
+from s3dest.store.destinations import DestinationRow
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _form_context(
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    message: str | None = None,
+    project_id: str,
+) -> dict[str, Any]:
+    template = values.get("keyTemplate") or None
+    preview: dict[str, Any]
+    try:
+        result = preview_key(template, None, project_id=project_id)
+        preview = {"ok": True, "sampleKeys": result["sampleKeys"], "warnings": result["warnings"]}
+    except KeyTemplateInvalid as exc:
+        preview = {"ok": False, "error": exc.fields.get("keyTemplate", exc.message)}
+    return {
+        "values": values,
+        "errors": errors or {},
+        "message": message,
+        "storage_classes": STORAGE_CLASSES,
+        "write_modes": WRITE_MODES,
+        "default_template": DEFAULT_KEY_TEMPLATE,
+        "preview": preview,
+    }
+
+
+_TEXT_FIELDS = ("name", "bucket", "region", "keyTemplate", "endpointUrl")
+
+
+def _posted_values(form: Any) -> dict[str, Any]:
+    """What the form showed (never the secrets), to render it again after an error."""
+    values: dict[str, Any] = {name: form_text(form, name) for name in _TEXT_FIELDS}
+    values["accessKeyIdInput"] = form_text(form, "accessKeyId")
+    values["storageClass"] = form_text(form, "storageClass") or "STANDARD"
+    values["writeMode"] = form_text(form, "writeMode") or "overwrite"
+    values["enabled"] = form.get("enabled") is not None
+    return values
+
+
+async def _refused(
+    request: Request, session: Session, form: Any, exc: InvalidInput | Conflict, **page: Any
+) -> Response:
+    """The form again after a refused save: what was posted (never the secrets), and why."""
+    errors = exc.fields if isinstance(exc, InvalidInput) else {"name": exc.message}
+    message = exc.message
+    context = await run_in_threadpool(
+        lambda: _form_context(
+            values=_posted_values(form),
+            errors=errors,
+            message=message,
+            project_id=session.project_id,
+        )
+    )
+    return render(
+        request,
+        "destination_form.html",
+        session=session,
+        status=409 if isinstance(exc, Conflict) else 422,
+        nav="destinations",
+        **page,
+        **context,
+    )
+
+
+@router.get("/destinations/new")
+def new_destination_form(request: Request, session: SessionDep) -> Response:
+    values = {
+        "name": "",
+        "bucket": "",
+        "region": "",
+        "accessKeyIdInput": "",
+        "keyTemplate": "",
+        "endpointUrl": "",
+        "storageClass": "STANDARD",
+        "writeMode": "overwrite",
+        "enabled": True,
+    }
+    return render(
+        request,
+        "destination_form.html",
+        session=session,
+        nav="destinations",
+        title="New destination",
+        mode="create",
+        destination=None,
+        **_form_context(values=values, project_id=session.project_id),
+    )
+
+
+@router.post("/destinations/new")
+async def create_destination(request: Request, session: SessionDep) -> Response:
+    form = await csrf_form(request, session)
+    state = app_state(request)
+    body: dict[str, Any] = {
+        "name": form_text(form, "name"),
+        "bucket": form_text(form, "bucket"),
+        "region": form_text(form, "region"),
+        "accessKeyId": form_text(form, "accessKeyId"),
+        "secretAccessKey": form_text(form, "secretAccessKey"),
+        "storageClass": form_text(form, "storageClass") or None,
+        "writeMode": form_text(form, "writeMode") or "overwrite",
+        "enabled": form.get("enabled") is not None,
+    }
+    for optional in ("sessionToken", "keyTemplate", "endpointUrl"):
+        text = form_text(form, optional)
+        if text.strip():
+            body[optional] = text
+    try:
+        saved = await run_in_threadpool(
+            service.create, state.engine, state.box, session.project_id, body
+        )
+    except (InvalidInput, Conflict) as exc:
+        return await _refused(
+            request, session, form, exc, title="New destination", mode="create", destination=None
+        )
+    state.wake_workers()
+    flashes = [("ok", f"Destination {saved.row.name} created.")]
+    flashes += [("warning", warning) for warning in saved.warnings]
+    return redirect(request, f"/destinations#dest-{saved.row.id}", flash=flashes)
+
+
+def _edit_values(row: DestinationRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "bucket": row.bucket,
+        "region": row.region,
+        "accessKeyIdInput": "",
+        "keyTemplate": row.key_template or "",
+        "endpointUrl": row.endpoint_url or "",
+        "storageClass": row.storage_class,
+        "writeMode": row.write_mode,
+        "enabled": row.enabled,
+    }
+
+
+@router.get("/destinations/{ref}/edit")
+def edit_destination_form(ref: str, request: Request, session: SessionDep) -> Response:
+    state = app_state(request)
+    row = service.get(state.engine, session.project_id, ref)
+    return render(
+        request,
+        "destination_form.html",
+        session=session,
+        nav="destinations",
+        title=f"Edit {row.name}",
+        mode="edit",
+        destination=service.public(row),
+        checklist=checklist(row) if row.status == "failing" else None,
+        **_form_context(values=_edit_values(row), project_id=session.project_id),
+    )
+
+
+@router.post("/destinations/{ref}/edit")
+async def update_destination(ref: str, request: Request, session: SessionDep) -> Response:
+    form = await csrf_form(request, session)
+    state = app_state(request)
+    row = await run_in_threadpool(service.get, state.engine, session.project_id, ref)
+    body: dict[str, Any] = {
+        "name": form_text(form, "name"),
+        "bucket": form_text(form, "bucket"),
+        "region": form_text(form, "region"),
+        "keyTemplate": form_text(form, "keyTemplate")
+        if form_text(form, "keyTemplate").strip()
+        else None,
+        "endpointUrl": form_text(form, "endpointUrl")
+        if form_text(form, "endpointUrl").strip()
+        else None,
+        "storageClass": form_text(form, "storageClass") or None,
+        "writeMode": form_text(form, "writeMode") or None,
+        "enabled": form.get("enabled") is not None,
+    }
+    # Write-only fields: blank keeps what is stored.
+    for secret in ("accessKeyId", "secretAccessKey"):
+        if form_text(form, secret).strip():
+            body[secret] = form_text(form, secret)
+    if form.get("clearSessionToken") is not None:
+        body["sessionToken"] = None
+    elif form_text(form, "sessionToken").strip():
+        body["sessionToken"] = form_text(form, "sessionToken")
+    try:
+        saved = await run_in_threadpool(
+            service.update_, state.engine, state.box, session.project_id, row.id, body
+        )
+    except (InvalidInput, Conflict) as exc:
+        return await _refused(
+            request,
+            session,
+            form,
+            exc,
+            title=f"Edit {row.name}",
+            mode="edit",
+            destination=service.public(row),
+            checklist=None,
+        )
+    state.wake_workers()
+    flashes = [("ok", f"Destination {saved.row.name} saved.")]
+    flashes += [("warning", warning) for warning in saved.warnings]
+    return redirect(request, f"/destinations#dest-{saved.row.id}", flash=flashes)
+
+
+@router.post("/ui/api/key-preview")
+async def key_preview(request: Request, session: SessionDep) -> Response:
+    """The live preview of the destination form: same rules as POST /v1/key-templates/preview."""
+    check_csrf_header(request, session)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    template = body.get("keyTemplate") if isinstance(body, dict) else None
+    if template is not None and not isinstance(template, str):
+        raise PageError(400, "Bad request", "keyTemplate must be a string")
+    text = template if template and template.strip() else None
+    try:
+        result = await run_in_threadpool(preview_key, text, None, project_id=session.project_id)
+    except KeyTemplateInvalid as exc:
+        return JSONResponse(
+            {"ok": False, "error": exc.fields.get("keyTemplate", exc.message), "default": not text}
+        )
+    return JSONResponse(
+        {
+            "ok": True,
+            "sampleKeys": result["sampleKeys"],
+            "warnings": result["warnings"],
+            "default": not text,
+        }
+    )
