@@ -31,12 +31,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from s3dest.settings import Settings
-from s3dest.store.engine import transaction
-from s3dest.store.projects import hash_key
-from s3dest.store.tables import api_keys, projects
+from s3dest.store.projects import authenticate_hash, hash_key
 
 SESSION_COOKIE = "s3dest_session"
 PRE_COOKIE = "s3dest_pre"
@@ -172,24 +170,13 @@ class Signer:
         with self._lock:
             if sid in self._revoked:
                 return None
-        name = live_key_project(engine, kh, pid)
-        if name is None:
+        project = authenticate_hash(engine, kh, project_id=pid)
+        if project is None:
             return None
         return Session(
-            sid=sid, project_id=pid, project_name=name, key_hash=kh, issued_at=float(data["iat"])
+            sid=sid,
+            project_id=pid,
+            project_name=project.name,
+            key_hash=kh,
+            issued_at=float(data["iat"]),
         )
-
-
-def live_key_project(engine: Engine, key_hash: str, project_id: str) -> str | None:
-    """The project's name when `key_hash` is a live API key of that project, else None."""
-    with transaction(engine) as conn:
-        row = conn.execute(
-            select(projects.c.name)
-            .join(api_keys, api_keys.c.project_id == projects.c.id)
-            .where(
-                api_keys.c.key_hash == key_hash,
-                api_keys.c.project_id == project_id,
-                api_keys.c.revoked_at.is_(None),
-            )
-        ).first()
-    return None if row is None else str(row.name)

@@ -80,15 +80,29 @@ def list_projects(engine: Engine) -> list[Project]:
         return [Project(id=r.id, name=r.name) for r in rows]
 
 
-def authenticate(engine: Engine, api_key: str) -> Project | None:
-    """The project an API key belongs to, or None. The hash comparison is constant-time."""
-    digest = hash_key(api_key)
+def _live_key(engine: Engine, digest: str, project_id: str | None = None) -> Project | None:
+    """The project of the live (not revoked) API key with this hash (and project), or None.
+    The hash comparison is constant-time."""
+    query = (
+        select(api_keys.c.key_hash, projects.c.id, projects.c.name)
+        .join(projects, projects.c.id == api_keys.c.project_id)
+        .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
+    )
+    if project_id is not None:
+        query = query.where(api_keys.c.project_id == project_id)
     with transaction(engine) as conn:
-        row = conn.execute(
-            select(api_keys.c.key_hash, projects.c.id, projects.c.name)
-            .join(projects, projects.c.id == api_keys.c.project_id)
-            .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
-        ).first()
+        row = conn.execute(query).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
     return Project(id=row.id, name=row.name)
+
+
+def authenticate(engine: Engine, api_key: str) -> Project | None:
+    """The project an API key belongs to, or None."""
+    return _live_key(engine, hash_key(api_key))
+
+
+def authenticate_hash(engine: Engine, key_hash: str, *, project_id: str) -> Project | None:
+    """The project when `key_hash` is the hash of a live API key of that project, else None
+    (a dashboard session, which keeps only the hash, re-checks it on every request)."""
+    return _live_key(engine, key_hash, project_id)
