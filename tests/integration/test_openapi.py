@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import Engine
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
-from s3dest.bootstrap import open_engine
+from s3dest.runtime import open_engine
 from s3dest.settings import Settings
 from s3dest.store.projects import create_project
 

@@ -26,9 +26,9 @@ from tests.support.moto_server import Credentials, S3Server
 from tests.support.postgres import PostgresCluster
 from tests.support.s3dest_server import S3destEnv, serve
 
-from s3dest.bootstrap import open_engine
 from s3dest.destinations import service
 from s3dest.destinations.secrets import SecretBox, generate_key, key_id
+from s3dest.runtime import open_engine
 from s3dest.settings import Settings
 from s3dest.store.projects import create_project
 from s3dest.store.tables import destinations

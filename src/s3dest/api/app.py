@@ -1,44 +1,28 @@
-"""The FastAPI application: routers, error shape, and the workers' lifecycle."""
+"""The REST API's FastAPI application: middleware, routers, error shape, OpenAPI schema."""
 
 from __future__ import annotations
 
-import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from s3dest import __version__, dashboard
+from s3dest import __version__
 from s3dest.api import errors
 from s3dest.api.middleware import InputGuardMiddleware, RequestIdMiddleware
 from s3dest.api.routes import destinations, keys, manifest, messages, system
-from s3dest.api.state import AppState
-from s3dest.delivery.runner import WorkerThread
 from s3dest.messages import IncomingMessage
+from s3dest.runtime import AppState
 
 
-def create_app(state: AppState, *, workers: bool = True) -> FastAPI:
-    runner = WorkerThread(state.engine, state.settings, state.box) if workers else None
-    if runner is not None:
-        state.wake_workers = runner.wake
-        state.ingestor.on_accept = runner.wake
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Everything loaded so far (modules, models, the app) lives as long as the process:
-        # leave it out of the collector's full passes, which otherwise walk it all again
-        # and again as each request's objects come and go.
-        gc.freeze()
-        if runner is not None:
-            runner.start()
-        try:
-            yield
-        finally:
-            if runner is not None:
-                runner.stop()
-
+def create_api(
+    state: AppState,
+    *,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    """The REST API on `state`; `s3dest.app` adds the dashboard and the workers."""
     app = FastAPI(
         title="s3dest",
         version=__version__,
@@ -55,7 +39,6 @@ def create_app(state: AppState, *, workers: bool = True) -> FastAPI:
     errors.install(app)
     for module in (system, destinations, keys, manifest, messages):
         app.include_router(module.router)
-    dashboard.install(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

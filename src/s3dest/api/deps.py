@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from s3dest.api.errors import Unauthorized
-from s3dest.api.state import AppState
+from s3dest.runtime import AppState
 from s3dest.store.projects import Project, authenticate, hash_key
 
 _bearer = HTTPBearer(auto_error=False, description="A project API key (s3d_…)")

@@ -33,9 +33,9 @@ def secrets() -> None:
 )
 def secrets_rotate(new_key: bool) -> None:
     """Re-encrypt every stored secret under the newest key."""
-    from s3dest.bootstrap import open_box
     from s3dest.destinations import service
     from s3dest.destinations.secrets import add_key_to_file
+    from s3dest.runtime import open_box
 
     settings = common.settings()
     if new_key:

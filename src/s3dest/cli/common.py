@@ -57,7 +57,7 @@ def print_json(value: Any) -> None:
 
 
 def engine() -> Any:
-    from s3dest.bootstrap import open_engine
+    from s3dest.runtime import open_engine
 
     return open_engine(settings())
 

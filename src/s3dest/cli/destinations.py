@@ -70,8 +70,8 @@ def destinations() -> None:
 @_destination_options(create=True)
 @common.reports_errors()
 def destinations_create(project: str | None, **kwargs: Any) -> None:
-    from s3dest.bootstrap import open_box
     from s3dest.destinations import service
+    from s3dest.runtime import open_box
 
     engine = common.engine()
     saved = service.create(
@@ -122,8 +122,8 @@ def destinations_update(
     **kwargs: Any,
 ) -> None:
     """Change some fields (re-validated as a whole). Rotate a secret with --secret-access-key."""
-    from s3dest.bootstrap import open_box
     from s3dest.destinations import service
+    from s3dest.runtime import open_box
 
     body = _destination_body(**kwargs)
     if clear_session_token:
@@ -156,8 +156,8 @@ def destinations_delete(project: str | None, ref: str, force: bool) -> None:
 @common.reports_errors()
 def destinations_test(project: str | None, ref: str) -> None:
     """Write one small test object (PutObject only) and explain any failure."""
-    from s3dest.bootstrap import open_box
     from s3dest.destinations import service
+    from s3dest.runtime import open_box
 
     engine = common.engine()
     result = service.connection_test(

@@ -18,8 +18,8 @@ def serve(host: str, port: int, no_workers: bool) -> None:
     """Serve the REST API and dashboard (and deliver, unless --no-workers)."""
     import uvicorn
 
-    from s3dest.api.app import create_app
-    from s3dest.bootstrap import open_state
+    from s3dest.app import create_app
+    from s3dest.runtime import open_state
 
     state = open_state(common.settings())
     app = create_app(state, workers=not no_workers)
@@ -31,8 +31,8 @@ def worker() -> None:
     """Deliver queued messages (no API). Stops gracefully on SIGTERM/SIGINT."""
     import asyncio
 
-    from s3dest.bootstrap import open_box, open_engine
     from s3dest.delivery.worker import Worker
+    from s3dest.runtime import open_box, open_engine
 
     settings = common.settings()
     engine = open_engine(settings)
@@ -52,6 +52,6 @@ def worker() -> None:
 @click.option("--no-wait", is_flag=True, help="exit after printing what landed")
 def demo(port: int, no_wait: bool) -> None:
     """Start a local S3 server and s3dest, feed sample data, show what lands."""
-    from s3dest.demo import run_demo
+    from s3dest.devtools.demo import run_demo
 
     run_demo(port=port, wait=not no_wait)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from s3dest.api.state import AppState
 from s3dest.dashboard.session import Signer, load_secret
 from s3dest.dashboard.web import STATIC_DIR, STATIC_PREFIX, Dashboard, make_env, static_version
+from s3dest.runtime import AppState
 
 __all__ = ["install"]
 

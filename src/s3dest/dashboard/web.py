@@ -26,7 +26,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from s3dest.api.state import AppState
 from s3dest.dashboard.session import (
     FLASH_COOKIE,
     PRE_COOKIE,
@@ -37,6 +36,7 @@ from s3dest.dashboard.session import (
     Signer,
 )
 from s3dest.errors import Conflict, InvalidInput, NotFound, S3destError
+from s3dest.runtime import AppState
 
 log = logging.getLogger("s3dest.dashboard")
 

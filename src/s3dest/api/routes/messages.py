@@ -15,13 +15,13 @@ from starlette.concurrency import run_in_threadpool
 
 from s3dest.api.deps import CurrentProject, State
 from s3dest.api.errors import PayloadTooLarge, error_responses
-from s3dest.api.state import AppState
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import MessageState, public_record
 from s3dest.errors import InvalidInput, MessageInvalid
 from s3dest.ingest import bodies
 from s3dest.ingest.service import Accepted
 from s3dest.messages import IncomingMessage
+from s3dest.runtime import AppState
 from s3dest.settings import Settings
 
 router = APIRouter(tags=["messages"], responses=error_responses(401, 404, 409, 413, 422, 503))

@@ -157,12 +157,12 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
 
     import uvicorn
 
-    from s3dest.api.app import create_app
-    from s3dest.bootstrap import open_state
+    from s3dest.app import create_app
     from s3dest.client import Client
     from s3dest.destinations import service
     from s3dest.devtools.moto import start_moto_server
     from s3dest.manifest_service import apply_manifest
+    from s3dest.runtime import open_state
     from s3dest.settings import Settings
     from s3dest.store.projects import create_project
 

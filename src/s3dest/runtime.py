@@ -1,0 +1,66 @@
+"""The composition root: what a process opens from its Settings, and how it is wired.
+
+`open_state` gives a serving process its `AppState` (the database, migrated; the secret
+box; the ingestor, with the metrics that read the shared queue); `attach_workers` adds the
+delivery worker of `s3dest serve`, woken by every accepted message. The API, the dashboard,
+the CLI and the demo all start here, and nothing below them imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from s3dest.destinations.secrets import SecretBox
+from s3dest.settings import Settings
+from s3dest.store.engine import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from s3dest.ingest.service import Ingestor
+    from s3dest.delivery.runner import WorkerThread
+
+
+@dataclass
+class AppState:
+    """What the API and the dashboard share between requests."""
+
+    settings: Settings
+    engine: Engine
+    box: SecretBox
+    ingestor: Ingestor
+    wake_workers: Callable[[], None] = field(default=lambda: None)
+
+
+def open_engine(settings: Settings, *, migrate: bool = True) -> Engine:
+    engine = make_engine(settings)
+    if migrate:
+        upgrade(engine)
+    return engine
+
+
+def open_box(settings: Settings) -> SecretBox:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SecretBox.from_settings(settings.data_dir, settings.secret_key)
+
+
+def open_state(settings: Settings) -> AppState:
+    # Imported here: CLI commands that only need the engine skip pydantic models and httpx.
+    from s3dest.ingest.service import Ingestor
+
+    engine = open_engine(settings)
+    return AppState(
+        settings=settings, engine=engine, box=open_box(settings), ingestor=Ingestor(engine)
+    )
+
+
+def attach_workers(state: AppState) -> WorkerThread:
+    """A worker thread for this process (not started), woken by what the state accepts."""
+    from s3dest.delivery.runner import WorkerThread
+
+    runner = WorkerThread(state.engine, state.settings, state.box)
+    state.wake_workers = runner.wake
+    state.ingestor.on_accept = runner.wake
+    return runner
