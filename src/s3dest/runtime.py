@@ -19,8 +19,8 @@ from s3dest.settings import Settings
 from s3dest.store.engine import make_engine, upgrade
 
 if TYPE_CHECKING:
-    from s3dest.ingest.service import Ingestor
     from s3dest.delivery.runner import WorkerThread
+    from s3dest.ingest.service import Ingestor
 
 
 @dataclass
