@@ -48,12 +48,18 @@ def open_box(settings: Settings) -> SecretBox:
 
 def open_state(settings: Settings) -> AppState:
     # Imported here: CLI commands that only need the engine skip pydantic models and httpx.
+    from s3dest import metrics
+    from s3dest.delivery import service as delivery
     from s3dest.ingest.service import Ingestor
 
     engine = open_engine(settings)
-    return AppState(
+    state = AppState(
         settings=settings, engine=engine, box=open_box(settings), ingestor=Ingestor(engine)
     )
+    # The API process answers /metrics: its queue depth is the shared queue's.
+    metrics.set_queue_depth_source(lambda: float(delivery.queue_depth(engine)))
+    metrics.set_state_counts_source(lambda: delivery.pending_counts(engine))
+    return state
 
 
 def attach_workers(state: AppState) -> WorkerThread:

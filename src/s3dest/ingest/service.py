@@ -22,7 +22,6 @@ from s3dest.ingest.envelope import load_project_view, summary
 from s3dest.ingest.large import prepare_large
 from s3dest.ingest.normalise import Prepared, prepare
 from s3dest.store import ingest as store
-from s3dest.store import queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +42,6 @@ class Ingestor:
         self.engine = engine
         self.on_accept = on_accept
         bodies.limit_malloc_arenas()  # large bodies in bounded memory, see there
-        # The API process answers /metrics: its queue depth is the shared queue's.
-        metrics.set_queue_depth_source(lambda: float(queue.queue_depth(engine)))
-        metrics.set_state_counts_source(lambda: queue.pending_counts(engine))
 
     def ingest(self, project_id: str, items: Sequence[Any], *, batch: bool) -> list[Accepted]:
         if not items:
