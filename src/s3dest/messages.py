@@ -21,6 +21,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from s3dest.errors import MessageInvalid
+from s3dest.validation_errors import field_messages
 
 Action = Literal["read", "subscribe"]
 SubscribeEventType = Literal["create", "update", "delete", "associationUpdate"]
@@ -86,21 +87,18 @@ class IncomingMessage(MessageData):
 
 
 def _field_errors(exc: ValidationError, prefix: str = "") -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for err in exc.errors():
-        path = prefix
-        for part in err["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        if err["type"] == "extra_forbidden":
-            text = "unknown field; remove it (field names are case-sensitive, as on the page)"
-        elif err["type"] == "missing":
-            text = "required; add it"
-        elif err["type"] == "literal_error":
-            text = f"{err['msg']}; got {err.get('input')!r}"
-        else:
-            text = err["msg"]
-        fields[path or "message"] = text
-    return fields
+    return field_messages(exc.errors(), _describe_error, root="message", prefix=prefix)
+
+
+def _describe_error(_path: str, err: Mapping[str, Any]) -> str:
+    """A message field's pydantic error, in the words of the ingest API."""
+    if err["type"] == "extra_forbidden":
+        return "unknown field; remove it (field names are case-sensitive, as on the page)"
+    if err["type"] == "missing":
+        return "required; add it"
+    if err["type"] == "literal_error":
+        return f"{err['msg']}; got {err.get('input')!r}"
+    return str(err["msg"])
 
 
 def _check_subscribe(data: MessageData, prefix: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ from tests.support.postgres import PostgresCluster
 from tests.support.s3dest_server import S3destEnv, serve
 
 from s3dest.destinations import service
+from s3dest.destinations.schemas import parse_create
 from s3dest.destinations.secrets import SecretBox, generate_key, key_id
 from s3dest.runtime import open_engine
 from s3dest.settings import Settings
@@ -386,7 +387,12 @@ def test_env_keys_newest_first_and_rotation(
     engine = open_engine(settings, migrate=False)
     body = destination_body(s3_server, bucket, creds)
     try:
-        service.create(engine, SecretBox.from_keys([old]), project_id, {**body, "name": "early"})
+        service.create(
+            engine,
+            SecretBox.from_keys([old]),
+            project_id=project_id,
+            body=parse_create({**body, "name": "early"}),
+        )
     finally:
         engine.dispose()
     assert token_key_id(stored_tokens(settings)["early"][0]) == old_kid

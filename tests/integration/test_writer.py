@@ -33,8 +33,8 @@ from s3dest.keys.samples import READ_EXAMPLE, SUBSCRIBE_EXAMPLE, sample_read, sa
 from s3dest.messages import EventMetadata, data_dict, encode_body, new_stamp, parse_data
 from s3dest.s3 import writer
 from s3dest.s3.metadata import object_metadata, object_metadata_unchecked
+from s3dest.s3.storage_classes import STORAGE_CLASSES, canonical_storage_class
 from s3dest.s3.writer import ObjectRequest, PutOutcome, S3Destination, put_object
-from s3dest.storage_class import STORAGE_CLASSES, canonical_storage_class
 
 META_KEYS = {
     "projectid",

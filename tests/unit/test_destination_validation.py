@@ -1,21 +1,23 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from s3dest.destinations.masking import mask_access_key_id
-from s3dest.destinations.validation import (
+from s3dest.destinations.rules import ValidatedDestination, validate_destination
+from s3dest.destinations.schemas import (
     DestinationCreate,
-    ValidatedDestination,
+    DestinationPublic,
     invalid_input_from_errors,
     merge_update,
     parse_create,
     parse_update,
-    validate_destination,
 )
 from s3dest.errors import InvalidInput, KeyTemplateInvalid
+from s3dest.s3.masking import mask_access_key_id
+from s3dest.store.destinations import DestinationRow
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # 40 characters, AWS's example
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
@@ -112,8 +114,30 @@ def test_validated_destination_repr_hides_secrets() -> None:
     assert result.session_token == SESSION
 
 
+def stored(result: ValidatedDestination) -> DestinationRow:
+    """The row a create would store for ``result`` (a placeholder ciphertext)."""
+    fields = asdict(result)
+    for name in ("secret_access_key", "session_token", "warnings"):
+        del fields[name]
+    return DestinationRow(
+        id="d-1",
+        project_id="p-1",
+        **fields,
+        secret_access_key_enc="ciphertext",
+        session_token_enc=None,
+        failing_since=None,
+        diagnosis=None,
+        last_error_code=None,
+        probe_attempts=0,
+        next_probe_at=None,
+        version=1,
+        created_at=0.0,
+        updated_at=0.0,
+    )
+
+
 def test_public_fields_mask_the_key_and_omit_secrets() -> None:
-    public = validate(storageClass="glacier_ir").public_fields()
+    public = DestinationPublic.from_row(stored(validate(storageClass="glacier_ir"))).model_dump()
     assert public["accessKeyId"] == "AKIA…MPLE"
     assert public["storageClass"] == "GLACIER_IR"
     assert "secretAccessKey" not in public

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from s3dest.destinations.validation import invalid_input_from_errors
+from s3dest.destinations.schemas import invalid_input_from_errors
 from s3dest.errors import (
     Conflict,
     InvalidInput,

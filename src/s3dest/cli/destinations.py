@@ -71,16 +71,17 @@ def destinations() -> None:
 @common.reports_errors()
 def destinations_create(project: str | None, **kwargs: Any) -> None:
     from s3dest.destinations import service
+    from s3dest.destinations.schemas import DestinationPublic, parse_create
     from s3dest.runtime import open_box
 
     engine = common.engine()
     saved = service.create(
         engine,
         open_box(common.settings()),
-        common.project_id(engine, project),
-        _destination_body(**kwargs),
+        project_id=common.project_id(engine, project),
+        body=parse_create(_destination_body(**kwargs)),
     )
-    common.print_json(service.public(saved.row, saved.warnings))
+    common.print_json(DestinationPublic.from_row(saved.row, saved.warnings).model_dump())
 
 
 @destinations.command("list")
@@ -89,7 +90,7 @@ def destinations_list(project: str | None) -> None:
     from s3dest.destinations import service
 
     engine = common.engine()
-    for row in service.list_(engine, common.project_id(engine, project)):
+    for row in service.list_(engine, project_id=common.project_id(engine, project)):
         line = f"{row.id}  {row.name:24}  s3://{row.bucket} ({row.region})  {row.status}"
         click.echo(line)
         if row.diagnosis:
@@ -102,9 +103,11 @@ def destinations_list(project: str | None) -> None:
 @common.reports_errors()
 def destinations_show(project: str | None, ref: str) -> None:
     from s3dest.destinations import service
+    from s3dest.destinations.schemas import DestinationPublic
 
     engine = common.engine()
-    common.print_json(service.public(service.get(engine, common.project_id(engine, project), ref)))
+    row = service.get(engine, project_id=common.project_id(engine, project), ref=ref)
+    common.print_json(DestinationPublic.from_row(row).model_dump())
 
 
 @destinations.command("update")
@@ -123,6 +126,7 @@ def destinations_update(
 ) -> None:
     """Change some fields (re-validated as a whole). Rotate a secret with --secret-access-key."""
     from s3dest.destinations import service
+    from s3dest.destinations.schemas import DestinationPublic, parse_update
     from s3dest.runtime import open_box
 
     body = _destination_body(**kwargs)
@@ -131,10 +135,14 @@ def destinations_update(
     if clear_key_template:
         body["keyTemplate"] = None
     engine = common.engine()
-    saved = service.update_(
-        engine, open_box(common.settings()), common.project_id(engine, project), ref, body
+    saved = service.update(
+        engine,
+        open_box(common.settings()),
+        project_id=common.project_id(engine, project),
+        ref=ref,
+        body=parse_update(body),
     )
-    common.print_json(service.public(saved.row, saved.warnings))
+    common.print_json(DestinationPublic.from_row(saved.row, saved.warnings).model_dump())
 
 
 @destinations.command("delete")
@@ -146,7 +154,7 @@ def destinations_delete(project: str | None, ref: str, force: bool) -> None:
     from s3dest.destinations import service
 
     engine = common.engine()
-    service.delete(engine, common.project_id(engine, project), ref, force=force)
+    service.delete(engine, project_id=common.project_id(engine, project), ref=ref, force=force)
     click.echo("deleted")
 
 
@@ -161,7 +169,7 @@ def destinations_test(project: str | None, ref: str) -> None:
 
     engine = common.engine()
     result = service.connection_test(
-        engine, open_box(common.settings()), common.project_id(engine, project), ref
+        engine, open_box(common.settings()), project_id=common.project_id(engine, project), ref=ref
     )
     common.print_json(result.as_dict())
     if not result.ok:

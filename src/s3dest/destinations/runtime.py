@@ -22,15 +22,21 @@ class DestinationRuntime:
     template: KeyTemplate
 
 
-def s3_destination(
-    row: DestinationRow, box: SecretBox, *, request_timeout_s: float = 30.0
-) -> S3Destination:
+def decrypt_secrets(row: DestinationRow, box: SecretBox) -> tuple[str, str | None]:
+    """The row's secret access key and session token (None when it has none), decrypted."""
     secret = box.decrypt(row.secret_access_key_enc, aad=secret_aad(row.id, "secretAccessKey"))
     token = (
         box.decrypt(row.session_token_enc, aad=secret_aad(row.id, "sessionToken"))
         if row.session_token_enc
         else None
     )
+    return secret, token
+
+
+def s3_destination(
+    row: DestinationRow, box: SecretBox, *, request_timeout_s: float = 30.0
+) -> S3Destination:
+    secret, token = decrypt_secrets(row, box)
     return S3Destination(
         bucket=row.bucket,
         region=row.region,

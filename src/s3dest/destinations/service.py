@@ -1,72 +1,43 @@
-"""Destination operations shared by the REST API, the CLI and the dashboard."""
+"""Destination operations shared by the REST API, the CLI and the dashboard.
+
+Each takes a parsed body (`DestinationCreate` / `DestinationUpdate`, parsed once at the
+edge) keyword-only, checks the complete destination with the rules once, and stores it
+through `s3dest.store.destinations`; none opens a database session itself. Results are
+`DestinationRow`s, shown through `DestinationPublic.from_row`.
+"""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Engine, update
+from pydantic.alias_generators import to_snake
+from sqlalchemy import Engine
 
-from s3dest.destinations.masking import mask_access_key_id
-from s3dest.destinations.runtime import s3_destination, secret_aad
-from s3dest.destinations.secrets import SecretBox
-from s3dest.destinations.validation import (
-    ValidatedDestination,
+from s3dest.destinations.rules import ValidatedDestination, validate_destination
+from s3dest.destinations.runtime import decrypt_secrets, s3_destination, secret_aad
+from s3dest.destinations.schemas import (
+    DESTINATION_FIELDS,
+    SECRET_FIELDS,
+    DestinationCreate,
+    DestinationUpdate,
     merge_update,
-    parse_create,
-    parse_update,
-    validate_destination,
 )
+from s3dest.destinations.secrets import SecretBox
 from s3dest.errors import DeliveryError
-from s3dest.keys import lint_key_template
-from s3dest.messages import EventMetadata, new_stamp
-from s3dest.s3.metadata import object_metadata
+from s3dest.keys import KeyTemplate, lint_key_template
+from s3dest.messages import new_stamp, uuid7
+from s3dest.s3.request import StoredMessage, build_request
 from s3dest.s3.writer import ObjectRequest, put_object
 from s3dest.store import destinations as store
 from s3dest.store import queue
-from s3dest.store.destinations import DestinationRow
-from s3dest.store.engine import transaction
-from s3dest.store.tables import destinations as destinations_table
+from s3dest.store.destinations import DestinationFields, DestinationRow
 
 TEST_KEY_PREFIX = "s3dest-connection-test/"
-
-
-def public(row: DestinationRow, warnings: list[str] | None = None) -> dict[str, Any]:
-    """The API's view of a destination: never the secret or the session token."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "bucket": row.bucket,
-        "region": row.region,
-        "accessKeyId": mask_access_key_id(row.access_key_id),
-        "hasSessionToken": row.session_token_enc is not None,
-        "keyTemplate": row.key_template,
-        "storageClass": row.storage_class,
-        "endpointUrl": row.endpoint_url,
-        "writeMode": row.write_mode,
-        "enabled": row.enabled,
-        "status": row.status,
-        "diagnosis": row.diagnosis,
-        "failingSince": row.failing_since,
-        "warnings": list(warnings or []),
-        "createdAt": row.created_at,
-        "updatedAt": row.updated_at,
-    }
-
-
-def _columns(v: ValidatedDestination) -> dict[str, Any]:
-    return {
-        "name": v.name,
-        "bucket": v.bucket,
-        "region": v.region,
-        "access_key_id": v.access_key_id,
-        "key_template": v.key_template,
-        "storage_class": v.storage_class,
-        "endpoint_url": v.endpoint_url,
-        "write_mode": v.write_mode,
-        "enabled": v.enabled,
-    }
+#: The connection test's object: s3dest-connection-test/<event-id>.json.
+_TEST_KEY = KeyTemplate(f"join('', ['{TEST_KEY_PREFIX}', metadata.\"event-id\", '.json'])")
+#: Its message's data: the only field it has, for its metadata, is its objectName.
+_TEST_DATA = {"objectName": "s3dest-connection-test"}
 
 
 @dataclass(frozen=True)
@@ -75,76 +46,74 @@ class Saved:
     warnings: list[str]
 
 
-def create(engine: Engine, box: SecretBox, project_id: str, body: Any) -> Saved:
-    from s3dest.messages import uuid7
-
-    parsed = parse_create(body)
-    validated = validate_destination(parsed.to_fields(), check_key_template=lint_key_template)
-    destination_id = uuid7()
-    values = _columns(validated)
-    values.update(
-        id=destination_id,
-        project_id=project_id,
+def _stored(
+    checked: ValidatedDestination, box: SecretBox, destination_id: str
+) -> DestinationFields:
+    """The checked destination as the store keeps it: its secrets encrypted, bound to
+    the row."""
+    values = asdict(checked)
+    secret = values.pop("secret_access_key")
+    token = values.pop("session_token")
+    del values["warnings"]
+    return DestinationFields(
+        **values,
         secret_access_key_enc=box.encrypt(
-            validated.secret_access_key, aad=secret_aad(destination_id, "secretAccessKey")
+            secret, aad=secret_aad(destination_id, "secretAccessKey")
         ),
         session_token_enc=(
-            box.encrypt(validated.session_token, aad=secret_aad(destination_id, "sessionToken"))
-            if validated.session_token
-            else None
+            box.encrypt(token, aad=secret_aad(destination_id, "sessionToken")) if token else None
         ),
     )
-    row = store.insert_destination(engine, values)
-    return Saved(row=row, warnings=validated.warnings)
+
+
+def create(engine: Engine, box: SecretBox, *, project_id: str, body: DestinationCreate) -> Saved:
+    checked = validate_destination(body.to_fields(), check_key_template=lint_key_template)
+    destination_id = uuid7()
+    row = store.insert_destination(
+        engine,
+        destination_id=destination_id,
+        project_id=project_id,
+        fields=_stored(checked, box, destination_id),
+    )
+    return Saved(row=row, warnings=checked.warnings)
 
 
 def _current_fields(row: DestinationRow, box: SecretBox) -> dict[str, Any]:
-    s3 = s3_destination(row, box)
-    return {
-        "name": row.name,
-        "bucket": row.bucket,
-        "region": row.region,
-        "accessKeyId": row.access_key_id,
-        "secretAccessKey": s3.secret_access_key,
-        "sessionToken": s3.session_token,
-        "keyTemplate": row.key_template,
-        "storageClass": row.storage_class,
-        "endpointUrl": row.endpoint_url,
-        "writeMode": row.write_mode,
-        "enabled": row.enabled,
-    }
+    """The stored destination as camelCase fields (as a create body names them), its
+    secrets decrypted: what a PATCH is merged into."""
+    fields = {name: getattr(row, column) for name, column in _COLUMNS.items()}
+    fields["secretAccessKey"], fields["sessionToken"] = decrypt_secrets(row, box)
+    return fields
 
 
-def update_(engine: Engine, box: SecretBox, project_id: str, ref: str, body: Any) -> Saved:
-    """PATCH: merge, re-validate the whole result, save; held messages resume at once."""
-    patch = parse_update(body)
+#: camelCase field -> the row column that holds it as it is (all but the secrets).
+_COLUMNS = {name: to_snake(name) for name in DESTINATION_FIELDS if name not in SECRET_FIELDS}
+
+
+def update(
+    engine: Engine, box: SecretBox, *, project_id: str, ref: str, body: DestinationUpdate
+) -> Saved:
+    """PATCH: merge, check the whole result, save; held messages resume at once."""
     row = store.get_destination(engine, project_id, ref)
-    merged = merge_update(_current_fields(row, box), patch)
-    validated = validate_destination(merged, check_key_template=lint_key_template)
-    values = _columns(validated)
-    values["secret_access_key_enc"] = box.encrypt(
-        validated.secret_access_key, aad=secret_aad(row.id, "secretAccessKey")
+    merged = merge_update(_current_fields(row, box), body)
+    checked = validate_destination(merged, check_key_template=lint_key_template)
+    saved = store.update_destination(
+        engine, project_id=project_id, destination_id=row.id, fields=_stored(checked, box, row.id)
     )
-    values["session_token_enc"] = (
-        box.encrypt(validated.session_token, aad=secret_aad(row.id, "sessionToken"))
-        if validated.session_token
-        else None
-    )
-    saved = store.update_destination(engine, project_id, row.id, values)
     if not saved.enabled:
         queue.hold_pending(engine, saved.id)
-    return Saved(row=saved, warnings=validated.warnings)
+    return Saved(row=saved, warnings=checked.warnings)
 
 
-def get(engine: Engine, project_id: str, ref: str) -> DestinationRow:
+def get(engine: Engine, *, project_id: str, ref: str) -> DestinationRow:
     return store.get_destination(engine, project_id, ref)
 
 
-def list_(engine: Engine, project_id: str) -> list[DestinationRow]:
+def list_(engine: Engine, *, project_id: str) -> list[DestinationRow]:
     return store.list_destinations(engine, project_id)
 
 
-def delete(engine: Engine, project_id: str, ref: str, *, force: bool) -> None:
+def delete(engine: Engine, *, project_id: str, ref: str, force: bool) -> None:
     store.delete_destination(engine, project_id, ref, force=force)
 
 
@@ -160,61 +129,68 @@ class TestResult:
 
 
 def connection_test(
-    engine: Engine, box: SecretBox, project_id: str, ref: str, *, timeout_s: float = 15.0
+    engine: Engine,
+    box: SecretBox,
+    *,
+    project_id: str,
+    ref: str,
+    timeout_s: float = 15.0,
 ) -> TestResult:
-    """Write one small, clearly named object with PutObject only; explain any failure."""
+    """Write one small, clearly named object with PutObject only; explain any failure.
+
+    Its key and metadata are built as every message's are (`build_request`), for a
+    message of this destination stamped now."""
     row = store.get_destination(engine, project_id, ref)
     dest = s3_destination(row, box, request_timeout_s=timeout_s)
     stamp = new_stamp()
-    key = f"{TEST_KEY_PREFIX}{stamp.event_id}.json"
+    request = build_request(
+        StoredMessage(
+            event_id=stamp.event_id,
+            project_id=project_id,
+            destination_id=row.id,
+            event_time_ns=stamp.event_time_ns,
+            connection_id="",
+            topic="",
+            body=None,
+            envelope=None,
+        ),
+        _TEST_KEY,
+        data=_TEST_DATA,
+    )
     body = (
         b'{"s3dest":"connection test","destination":"'
         + row.name.encode()
         + b'","note":"safe to delete"}'
     )
-    meta = EventMetadata.of(
-        {"objectName": "s3dest-connection-test"},
-        project_id=project_id,
-        destination_id=row.id,
-        event_id=stamp.event_id,
-        event_time_ns=stamp.event_time_ns,
-        connection_id="",
-        topic="",
-    )
     try:
         outcome = put_object(
             dest,
             ObjectRequest(
-                key=key, body=body, metadata=object_metadata(meta), event_id=stamp.event_id
+                key=request.key, body=body, metadata=request.metadata, event_id=stamp.event_id
             ),
         )
     except DeliveryError as exc:
-        return TestResult(ok=False, key=key, diagnosis=exc.diagnosis)
+        return TestResult(ok=False, key=request.key, diagnosis=exc.diagnosis)
     # A successful write proves the destination works: resume anything held.
     if row.failing_since is not None:
         queue.mark_healthy(engine, row.id)
-    return TestResult(ok=True, key=key, diagnosis=None, etag=outcome.etag)
+    return TestResult(ok=True, key=request.key, diagnosis=None, etag=outcome.etag)
 
 
 def rotate_secrets(engine: Engine, box: SecretBox) -> int:
     """Re-encrypt every stored secret under the newest key; returns rows changed."""
     changed = 0
     for row in store.all_destinations(engine):
-        values: dict[str, Any] = {}
+        secret = token = None
         if box.needs_rotation(row.secret_access_key_enc):
-            values["secret_access_key_enc"] = box.reencrypt(
+            secret = box.reencrypt(
                 row.secret_access_key_enc, aad=secret_aad(row.id, "secretAccessKey")
             )
         if row.session_token_enc and box.needs_rotation(row.session_token_enc):
-            values["session_token_enc"] = box.reencrypt(
-                row.session_token_enc, aad=secret_aad(row.id, "sessionToken")
+            token = box.reencrypt(row.session_token_enc, aad=secret_aad(row.id, "sessionToken"))
+        if secret is not None or token is not None:
+            store.update_secrets(
+                engine, row.id, secret_access_key_enc=secret, session_token_enc=token
             )
-        if values:
-            with transaction(engine) as conn:
-                conn.execute(
-                    update(destinations_table)
-                    .where(destinations_table.c.id == row.id)
-                    .values(**values, updated_at=time.time())
-                )
             changed += 1
     return changed

@@ -160,6 +160,7 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
     from s3dest.app import create_app
     from s3dest.client import Client
     from s3dest.destinations import service
+    from s3dest.destinations.schemas import parse_create
     from s3dest.devtools.moto import start_moto_server
     from s3dest.manifest_service import apply_manifest
     from s3dest.runtime import open_state
@@ -178,10 +179,7 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
         settings = Settings(data_dir=data_dir, poll_interval_seconds=0.05)
         state = open_state(settings)
         project = create_project(state.engine, "demo")
-        destination = service.create(
-            state.engine,
-            state.box,
-            project.project.id,
+        body = parse_create(
             {
                 "name": "ampersandS3Bucket",
                 "bucket": DEMO_BUCKET,
@@ -190,7 +188,10 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
                 "secretAccessKey": creds.secret_access_key,
                 "endpointUrl": s3.endpoint,
                 "keyTemplate": "join('/', [metadata.objectName, time.date, metadata.\"event-id\"])",
-            },
+            }
+        )
+        destination = service.create(
+            state.engine, state.box, project_id=project.project.id, body=body
         )
         apply_manifest(state.engine, project.project.id, DEMO_MANIFEST)
         port = _free_port(port)

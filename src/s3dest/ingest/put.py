@@ -22,8 +22,9 @@ from s3dest.keys.template import KeyTemplate
 from s3dest.messages import MessageData, encode_body, metadata_text, new_stamp, parse_data
 from s3dest.s3.metadata import check_metadata
 from s3dest.s3.request import StoredMessage, build_request
+from s3dest.s3.storage_classes import canonical_storage_class
 from s3dest.s3.writer import MULTIPART_THRESHOLD, ObjectRequest, S3Destination, put_object
-from s3dest.storage_class import canonical_storage_class
+from s3dest.validation_errors import field_messages
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _check_envelope(envelope: dict[str, Any]) -> None:
     try:
         MessageData.model_validate({**envelope, "result": []})
     except ValidationError as exc:
-        fields = {".".join(str(p) for p in e["loc"]): e["msg"] for e in exc.errors()}
+        fields = field_messages(exc.errors(), lambda _path, e: e["msg"], root="", indexed=False)
         raise MessageInvalid("invalid message: " + "; ".join(fields), fields) from None
 
 

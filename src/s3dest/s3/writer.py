@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 from s3dest.errors import DeliveryError, MessageDeliveryError
 from s3dest.s3.diagnosis import Target, from_client_error, is_region_redirect
+from s3dest.s3.masking import mask_access_key_id
 from s3dest.s3.metadata import check_metadata
 
 # obstore builds its tokio runtime on first use, with one worker per core unless this is
@@ -41,12 +42,6 @@ CONTENT_TYPE = "application/json"
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 PART_CONCURRENCY = 4  # memory bound for a streamed upload: PART_SIZE × this
-
-
-def _mask(key_id: str) -> str:
-    if len(key_id) <= 8:
-        return "…" + key_id[-4:] if len(key_id) > 4 else "…"
-    return f"{key_id[:4]}…{key_id[-4:]}"
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ class S3Destination:
         return Target(
             bucket=self.bucket,
             region=self.region,
-            access_key_id_masked=_mask(self.access_key_id),
+            access_key_id_masked=mask_access_key_id(self.access_key_id),
             endpoint_url=self.endpoint_url,
         )
 

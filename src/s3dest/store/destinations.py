@@ -1,9 +1,13 @@
-"""Destination rows. Secrets arrive here already encrypted; this module never sees them."""
+"""Destination rows. Secrets arrive here already encrypted; this module never sees them.
+
+`DestinationFields` is what a user sets on a destination (as checked by the rules, its
+secrets encrypted); `DestinationRow` is the whole stored row.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
@@ -14,6 +18,23 @@ from s3dest.store.engine import transaction
 from s3dest.store.queue.health import resume_held
 from s3dest.store.queue.states import WAITING
 from s3dest.store.tables import destinations, messages
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationFields:
+    """The columns a create or an update sets, secrets already encrypted."""
+
+    name: str
+    bucket: str
+    region: str
+    access_key_id: str
+    secret_access_key_enc: str
+    session_token_enc: str | None
+    key_template: str | None
+    storage_class: str
+    endpoint_url: str | None
+    write_mode: str
+    enabled: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +62,10 @@ class DestinationRow:
     updated_at: float
 
     @property
+    def has_session_token(self) -> bool:
+        return self.session_token_enc is not None
+
+    @property
     def status(self) -> str:
         if not self.enabled:
             return "disabled"
@@ -61,9 +86,19 @@ def _by_ref(project_id: str, ref: str) -> Any:
     )
 
 
-def insert_destination(engine: Engine, values: dict[str, Any]) -> DestinationRow:
+def insert_destination(
+    engine: Engine, *, destination_id: str, project_id: str, fields: DestinationFields
+) -> DestinationRow:
     now = time.time()
-    row = {"created_at": now, "updated_at": now, "version": 1, "probe_attempts": 0, **values}
+    row = {
+        "id": destination_id,
+        "project_id": project_id,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        "probe_attempts": 0,
+        **asdict(fields),
+    }
     try:
         with transaction(engine) as conn:
             conn.execute(insert(destinations).values(**row))
@@ -72,7 +107,7 @@ def insert_destination(engine: Engine, values: dict[str, Any]) -> DestinationRow
             )
     except IntegrityError:
         raise Conflict(
-            f"a destination named {values['name']!r} already exists in this project; "
+            f"a destination named {fields.name!r} already exists in this project; "
             "choose another name or update the existing one"
         ) from None
 
@@ -119,7 +154,7 @@ def destination_names(engine: Engine, project_id: str) -> dict[str, str]:
 
 
 def update_destination(
-    engine: Engine, project_id: str, destination_id: str, values: dict[str, Any]
+    engine: Engine, *, project_id: str, destination_id: str, fields: DestinationFields
 ) -> DestinationRow:
     """Apply an update; the destination counts as healthy again and held messages resume."""
     now = time.time()
@@ -130,7 +165,7 @@ def update_destination(
                 update(destinations)
                 .where(destinations.c.id == current.id)
                 .values(
-                    **values,
+                    **asdict(fields),
                     updated_at=now,
                     version=destinations.c.version + 1,
                     failing_since=None,
@@ -145,7 +180,7 @@ def update_destination(
             return _get(conn, project_id, current.id)
     except IntegrityError:
         raise Conflict(
-            f"a destination named {values.get('name')!r} already exists in this project"
+            f"a destination named {fields.name!r} already exists in this project"
         ) from None
 
 
@@ -181,3 +216,29 @@ def delete_destination(engine: Engine, project_id: str, ref: str, *, force: bool
 def all_destinations(engine: Engine) -> list[DestinationRow]:
     with transaction(engine) as conn:
         return [_row(r) for r in conn.execute(select(destinations))]
+
+
+def update_secrets(
+    engine: Engine,
+    destination_id: str,
+    *,
+    secret_access_key_enc: str | None = None,
+    session_token_enc: str | None = None,
+) -> None:
+    """Replace stored ciphertexts (re-encrypted under a newer key); None keeps one."""
+    values = {
+        name: value
+        for name, value in (
+            ("secret_access_key_enc", secret_access_key_enc),
+            ("session_token_enc", session_token_enc),
+        )
+        if value is not None
+    }
+    if not values:
+        return
+    with transaction(engine) as conn:
+        conn.execute(
+            update(destinations)
+            .where(destinations.c.id == destination_id)
+            .values(**values, updated_at=time.time())
+        )

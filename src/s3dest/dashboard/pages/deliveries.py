@@ -21,6 +21,7 @@ from s3dest.dashboard.web import (
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import STATES, MessageState
 from s3dest.destinations import service
+from s3dest.destinations.schemas import DestinationPublic
 from s3dest.errors import Conflict, NotFound
 from s3dest.keys import time_namespace
 from s3dest.store.destinations import DestinationRow
@@ -47,11 +48,11 @@ def deliveries_page(
 ) -> Response:
     app = app_state(request)
     engine, pid = app.engine, session.project_id
-    rows = service.list_(engine, pid)
+    rows = service.list_(engine, project_id=pid)
     names = {row.id: row.name for row in rows}
     selected: DestinationRow | None = None
     if destination:
-        selected = service.get(engine, pid, destination)
+        selected = service.get(engine, project_id=pid, ref=destination)
     if state and state not in STATES:
         raise PageError(400, "Bad request", f"unknown state {state!r}; one of {', '.join(STATES)}")
     dest_id = selected.id if selected else None
@@ -81,11 +82,11 @@ def deliveries_page(
         session=session,
         nav="deliveries",
         title="Deliveries",
-        destinations=[service.public(row) for row in rows],
+        destinations=[DestinationPublic.from_row(row) for row in rows],
         counts=counts,
         totals=totals,
         states=STATES,
-        selected=service.public(selected) if selected else None,
+        selected=DestinationPublic.from_row(selected) if selected else None,
         state_filter=state,
         parked_by_destination=parked_by_destination,
         here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
@@ -101,7 +102,7 @@ def message_page(event_id: str, request: Request, session: SessionDep) -> Respon
     )
     try:
         row: DestinationRow | None = service.get(
-            app.engine, session.project_id, record["destination_id"]
+            app.engine, project_id=session.project_id, ref=record["destination_id"]
         )
     except NotFound:
         row = None
@@ -117,7 +118,7 @@ def message_page(event_id: str, request: Request, session: SessionDep) -> Respon
         nav="deliveries",
         title=f"Message {event_id}",
         record=record,
-        destination=service.public(row) if row else None,
+        destination=DestinationPublic.from_row(row) if row else None,
     )
 
 

@@ -22,10 +22,15 @@ from s3dest.dashboard.web import (
     render,
 )
 from s3dest.destinations import service
-from s3dest.destinations.validation import WRITE_MODES
+from s3dest.destinations.schemas import (
+    WRITE_MODES,
+    DestinationPublic,
+    parse_create,
+    parse_update,
+)
 from s3dest.errors import Conflict, InvalidInput, KeyTemplateInvalid
 from s3dest.keys import DEFAULT_KEY_TEMPLATE, preview_key
-from s3dest.storage_class import STORAGE_CLASSES
+from s3dest.s3.storage_classes import STORAGE_CLASSES
 from s3dest.store.destinations import DestinationRow
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -139,7 +144,9 @@ async def create_destination(request: Request, session: SessionDep) -> Response:
             body[optional] = text
     try:
         saved = await run_in_threadpool(
-            service.create, state.engine, state.box, session.project_id, body
+            lambda: service.create(
+                state.engine, state.box, project_id=session.project_id, body=parse_create(body)
+            )
         )
     except (InvalidInput, Conflict) as exc:
         return await _refused(
@@ -168,7 +175,7 @@ def _edit_values(row: DestinationRow) -> dict[str, Any]:
 @router.get("/destinations/{ref}/edit")
 def edit_destination_form(ref: str, request: Request, session: SessionDep) -> Response:
     state = app_state(request)
-    row = service.get(state.engine, session.project_id, ref)
+    row = service.get(state.engine, project_id=session.project_id, ref=ref)
     return render(
         request,
         "destination_form.html",
@@ -176,7 +183,7 @@ def edit_destination_form(ref: str, request: Request, session: SessionDep) -> Re
         nav="destinations",
         title=f"Edit {row.name}",
         mode="edit",
-        destination=service.public(row),
+        destination=DestinationPublic.from_row(row),
         checklist=checklist(row) if row.status == "failing" else None,
         **_form_context(values=_edit_values(row), project_id=session.project_id),
     )
@@ -186,7 +193,7 @@ def edit_destination_form(ref: str, request: Request, session: SessionDep) -> Re
 async def update_destination(ref: str, request: Request, session: SessionDep) -> Response:
     form = await csrf_form(request, session)
     state = app_state(request)
-    row = await run_in_threadpool(service.get, state.engine, session.project_id, ref)
+    row = await run_in_threadpool(service.get, state.engine, project_id=session.project_id, ref=ref)
     body: dict[str, Any] = {
         "name": form_text(form, "name"),
         "bucket": form_text(form, "bucket"),
@@ -211,7 +218,13 @@ async def update_destination(ref: str, request: Request, session: SessionDep) ->
         body["sessionToken"] = form_text(form, "sessionToken")
     try:
         saved = await run_in_threadpool(
-            service.update_, state.engine, state.box, session.project_id, row.id, body
+            lambda: service.update(
+                state.engine,
+                state.box,
+                project_id=session.project_id,
+                ref=row.id,
+                body=parse_update(body),
+            )
         )
     except (InvalidInput, Conflict) as exc:
         return await _refused(
@@ -221,7 +234,7 @@ async def update_destination(ref: str, request: Request, session: SessionDep) ->
             exc,
             title=f"Edit {row.name}",
             mode="edit",
-            destination=service.public(row),
+            destination=DestinationPublic.from_row(row),
             checklist=None,
         )
     state.wake_workers()

@@ -25,10 +25,11 @@ from s3dest.dashboard.web import (
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import STATES, WAITING
 from s3dest.destinations import service
-from s3dest.destinations.masking import mask_access_key_id
+from s3dest.destinations.schemas import DestinationPublic
 from s3dest.errors import Conflict
 from s3dest.keys import DEFAULT_KEY_TEMPLATE
 from s3dest.s3.diagnosis import putobject_policy
+from s3dest.s3.masking import mask_access_key_id
 from s3dest.store.destinations import DestinationRow
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -55,11 +56,11 @@ def checklist(row: DestinationRow) -> dict[str, Any]:
 @router.get("/destinations")
 def destinations_page(request: Request, session: SessionDep) -> Response:
     state = app_state(request)
-    rows = service.list_(state.engine, session.project_id)
+    rows = service.list_(state.engine, project_id=session.project_id)
     counts = delivery.counts(state.engine, project_id=session.project_id)
     items = [
         {
-            "d": service.public(row),
+            "d": DestinationPublic.from_row(row),
             "counts": counts.get(row.id, {}),
             "checklist": checklist(row) if row.status == "failing" else None,
         }
@@ -86,14 +87,14 @@ def _pending(engine: Engine, project_id: str, destination_id: str) -> int:
 @router.get("/destinations/{ref}/delete")
 def delete_destination_form(ref: str, request: Request, session: SessionDep) -> Response:
     state = app_state(request)
-    row = service.get(state.engine, session.project_id, ref)
+    row = service.get(state.engine, project_id=session.project_id, ref=ref)
     return render(
         request,
         "destination_delete.html",
         session=session,
         nav="destinations",
         title=f"Delete {row.name}",
-        destination=service.public(row),
+        destination=DestinationPublic.from_row(row),
         pending=_pending(state.engine, session.project_id, row.id),
         error=None,
     )
@@ -103,11 +104,11 @@ def delete_destination_form(ref: str, request: Request, session: SessionDep) -> 
 async def delete_destination(ref: str, request: Request, session: SessionDep) -> Response:
     form = await csrf_form(request, session)
     state = app_state(request)
-    row = await run_in_threadpool(service.get, state.engine, session.project_id, ref)
+    row = await run_in_threadpool(service.get, state.engine, project_id=session.project_id, ref=ref)
     force = form.get("force") is not None
     try:
         await run_in_threadpool(
-            service.delete, state.engine, session.project_id, row.id, force=force
+            service.delete, state.engine, project_id=session.project_id, ref=row.id, force=force
         )
     except Conflict as exc:
         return render(
@@ -117,7 +118,7 @@ async def delete_destination(ref: str, request: Request, session: SessionDep) ->
             status=409,
             nav="destinations",
             title=f"Delete {row.name}",
-            destination=service.public(row),
+            destination=DestinationPublic.from_row(row),
             pending=_pending(state.engine, session.project_id, row.id),
             error=exc.message,
         )
@@ -126,8 +127,10 @@ async def delete_destination(ref: str, request: Request, session: SessionDep) ->
 
 def _run_test(request: Request, session: Session, ref: str) -> tuple[DestinationRow, Any]:
     state = app_state(request)
-    row = service.get(state.engine, session.project_id, ref)
-    result = service.connection_test(state.engine, state.box, session.project_id, row.id)
+    row = service.get(state.engine, project_id=session.project_id, ref=ref)
+    result = service.connection_test(
+        state.engine, state.box, project_id=session.project_id, ref=row.id
+    )
     if result.ok:
         state.wake_workers()
     return row, result
@@ -155,7 +158,9 @@ async def test_destination_json(ref: str, request: Request, session: SessionDep)
     html = (
         dashboard(request)
         .env.get_template("_test_result.html")
-        .render(result=result, destination=service.public(row), checklist=checklist(row))
+        .render(
+            result=result, destination=DestinationPublic.from_row(row), checklist=checklist(row)
+        )
     )
     return JSONResponse({**result.as_dict(), "html": html})
 
@@ -164,7 +169,7 @@ async def test_destination_json(ref: str, request: Request, session: SessionDep)
 async def replay_destination(ref: str, request: Request, session: SessionDep) -> Response:
     form = await csrf_form(request, session)
     state = app_state(request)
-    row = await run_in_threadpool(service.get, state.engine, session.project_id, ref)
+    row = await run_in_threadpool(service.get, state.engine, project_id=session.project_id, ref=ref)
     count = await run_in_threadpool(
         delivery.replay_destination,
         state.engine,

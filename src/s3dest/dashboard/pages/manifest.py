@@ -62,7 +62,9 @@ def _manifest_page(
         current = None
     shown = draft if draft is not None else current
     marks = error_lines(errors or [])
-    destination_names = {row.name for row in service.list_(app.engine, session.project_id)}
+    destination_names = {
+        row.name for row in service.list_(app.engine, project_id=session.project_id)
+    }
     return render(
         request,
         "manifest.html",

@@ -1,4 +1,8 @@
-"""Masking of credentials for display: enough to recognise a key, never enough to use it."""
+"""The one mask of an access key ID: enough to recognise a key, never enough to use it.
+
+The API, the CLI, the dashboard and S3 diagnoses all show a key ID through
+`mask_access_key_id`, so a key looks the same wherever it appears.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +22,3 @@ def mask_access_key_id(key_id: str) -> str:
     if len(key_id) > 4:
         return f"{ELLIPSIS}{key_id[-4:]}"
     return ELLIPSIS
-
-
-def mask_secret(secret: str | None) -> str | None:
-    """A fixed placeholder for a secret that is set (None when it is not).
-
-    Nothing of the secret is shown, not even its length.
-    """
-    if secret is None or secret == "":
-        return None
-    return "********"
