@@ -290,11 +290,9 @@ PENDING: dict[str, frozenset[str]] = {
     "long": frozenset(
         {
             "s3dest/delivery/worker.py",
-            "s3dest/destinations/validation.py",
             "s3dest/manifest.py",
         }
     ),
-    "sessions": frozenset({"s3dest/destinations/service.py"}),
 }
 
 
