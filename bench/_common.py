@@ -18,6 +18,13 @@ from typing import Any
 
 import orjson
 
+# The benchmarks build destinations and stored bodies, and wait, with the tests' helpers.
+from tests.support.builders import create_destination as create_destination
+from tests.support.builders import data_of as data_of
+from tests.support.builders import destination_fields as destination_fields
+from tests.support.polling import wait_queue_empty as wait_queue_empty
+from tests.support.polling import wait_until as wait_until
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -181,16 +188,6 @@ def ingest_message(
     pad = max(0, size - base - len(',"notes":""'))
     message["result"][0]["raw"]["properties"]["notes"] = _word(rng, pad)
     return message
-
-
-_ROUTING = ("destination", "integration", "connectionId", "topic")
-
-
-def data_of(message: dict[str, Any], *, project_id: str) -> dict[str, Any]:
-    """The stored ``data`` object of an ingest message (what s3dest writes under "data")."""
-    data = {"action": message["action"], "projectId": project_id}
-    data.update({k: v for k, v in message.items() if k not in _ROUTING and k != "action"})
-    return data
 
 
 def big_message_chunks(

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+from bench._common import create_destination, wait_queue_empty
+from tests.support.s3dest_server import S3destEnv, serve
 
 from s3dest.devtools.moto import S3Server, start_moto_server
 
@@ -115,18 +116,6 @@ class _Sender(threading.Thread):
                         self.figures.requests_failed += 1
 
 
-def _wait_settled(server: S3destProcess, api_key: str, timeout: float) -> None:
-    headers = {"Authorization": f"Bearer {api_key}"}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = httpx.get(f"{server.url}/metrics", headers=headers, timeout=30).text
-        for line in text.splitlines():
-            if line.startswith("s3dest_queue_depth ") and float(line.split()[1]) == 0:
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"the queue did not drain in {timeout}s")
-
-
 def _versions(s3: S3Server, bucket: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     paginator = s3.client().get_paginator("list_object_versions")
@@ -153,21 +142,13 @@ def crash_run(
     env.extra.update(CRASH_ENV)
     bucket = s3.create_bucket()
     s3.client().put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    creds = s3.putonly_user(bucket)
     _, api_key = env.create_project("crash")
     figures = CrashFigures()
     started = time.monotonic()
     server = serve(env, log_dir)
     try:
         with server.client(api_key) as client:
-            client.create_destination(
-                name="crash",
-                bucket=bucket,
-                region=s3.region,
-                accessKeyId=creds.access_key_id,
-                secretAccessKey=creds.secret_access_key,
-                endpointUrl=s3.endpoint,
-            )
+            create_destination(client, s3, bucket, "crash")
         sender = _Sender(server.url, api_key, batch, figures, rate)
         sender.start()
         for _ in range(cycles):
@@ -179,7 +160,7 @@ def crash_run(
         time.sleep(rng.uniform(0.5, 2.0))  # some load after the last restart too
         sender.stop.set()
         sender.join(60)
-        _wait_settled(server, api_key, settle_timeout)
+        wait_queue_empty(server, api_key, settle_timeout)
 
         versions = _versions(s3, bucket)
         figures.objects = len(versions)

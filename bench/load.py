@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench._common import create_destination
 from sqlalchemy import create_engine, text
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
@@ -148,7 +149,6 @@ def run(kind: str, rate: int, minutes: float, batch: int) -> bool:
     server: S3destProcess | None = None
     try:
         bucket = s3.create_bucket()
-        creds = s3.putonly_user(bucket)
         with tempfile.TemporaryDirectory(prefix="s3dest-load-") as tmp, database(kind) as url:
             env = S3destEnv(
                 data_dir=Path(tmp) / "data",
@@ -160,17 +160,7 @@ def run(kind: str, rate: int, minutes: float, batch: int) -> bool:
             assert server.proc is not None
             headers = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
-                http.post(
-                    "/v1/destinations",
-                    json={
-                        "name": "load",
-                        "bucket": bucket,
-                        "region": s3.region,
-                        "accessKeyId": creds.access_key_id,
-                        "secretAccessKey": creds.secret_access_key,
-                        "endpointUrl": s3.endpoint,
-                    },
-                ).raise_for_status()
+                create_destination(http, s3, bucket, "load")
                 samples: list[tuple[float, float, float]] = []  # (t, RSS MB, CPU s)
                 stop = threading.Event()
                 pid = server.proc.pid

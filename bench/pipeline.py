@@ -53,6 +53,7 @@ from bench._common import (
     LoadSampler,
     categorize_collapsed,
     children_of,
+    create_destination,
     data_of,
     heading,
     ingest_message,
@@ -287,24 +288,11 @@ def start_s3dest(
     env.data_dir.mkdir(parents=True, exist_ok=True)
     _project_id, api_key = env.create_project("bench")
     bucket = s3.create_bucket()
-    creds = s3.putonly_user(bucket)
     process = serve(env, workdir / name)
     run = ServerRun(env, process, api_key, "bench", bucket)
     try:
         with run.http() as http:
-            response = http.post(
-                "/v1/destinations",
-                json={
-                    "name": "bench",
-                    "bucket": bucket,
-                    "region": s3.region,
-                    "accessKeyId": creds.access_key_id,
-                    "secretAccessKey": creds.secret_access_key,
-                    "endpointUrl": endpoint,
-                },
-            )
-            if response.status_code != 201:
-                raise RuntimeError(f"cannot create the destination: {response.text}")
+            create_destination(http, s3, bucket, "bench", endpoint=endpoint)
     except BaseException:
         run.stop()
         raise

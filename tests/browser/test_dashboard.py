@@ -10,34 +10,22 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Shots
-from tests.browser.helpers import message, sign_in, wait_for_state, wait_until
+from tests.browser.helpers import sign_in
+from tests.support.builders import contact_message, destination_fields
 from tests.support.moto_server import S3Server
+from tests.support.polling import wait_for_state, wait_until
 from tests.support.s3dest_server import S3destEnv, S3destProcess
+from tests.support.samples import DESTINATION, PAGE_AMP_YAML
 
 pytestmark = pytest.mark.browser
 
 WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-
-
-def _destination_fields(s3_server: S3Server, bucket: str, **overrides: Any) -> dict[str, Any]:
-    creds = s3_server.putonly_user(bucket)
-    fields: dict[str, Any] = {
-        "name": "ampersandS3Bucket",
-        "bucket": bucket,
-        "region": s3_server.region,
-        "accessKeyId": creds.access_key_id,
-        "secretAccessKey": creds.secret_access_key,
-        "endpointUrl": s3_server.endpoint,
-    }
-    fields.update(overrides)
-    return fields
 
 
 # -- sign-in -------------------------------------------------------------------------------
@@ -196,14 +184,14 @@ def test_wrong_secret_shows_the_diagnosis_and_the_checklist(
     _, api_key = project
     client = s3dest_server.client(api_key)
     healthy = client.create_destination(
-        **_destination_fields(
+        **destination_fields(
             s3_server,
             bucket,
             name="warehouse",
             keyTemplate="join('/', [metadata.objectName, time.date, metadata.\"event-id\"])",
         )
     )
-    good = _destination_fields(s3_server, bucket, name="analytics")
+    good = destination_fields(s3_server, bucket, name="analytics")
     broken = client.create_destination(**{**good, "secretAccessKey": WRONG_SECRET})
     sign_in(page, s3dest_server.url, api_key)
 
@@ -215,8 +203,8 @@ def test_wrong_secret_shows_the_diagnosis_and_the_checklist(
 
     # Deliveries to it fail: it is marked failing, and the checklist appears beside it.
     for _ in range(2):
-        client.send(message("warehouse"))
-    held = client.send(message("analytics"))
+        client.send(contact_message("warehouse"))
+    held = client.send(contact_message("analytics"))
     wait_for_state(client, held["eventId"], "held")
     wait_until(
         lambda: (
@@ -281,16 +269,17 @@ def test_messages_sent_through_the_api_appear_as_delivered(
     _, api_key = project
     client = s3dest_server.client(api_key)
     destination = client.create_destination(
-        **_destination_fields(
+        **destination_fields(
             s3_server,
             bucket,
+            DESTINATION,
             keyTemplate="join('/', [metadata.objectName, time.date, metadata.\"event-id\"])",
         )
     )
-    accepted = [client.send(message("ampersandS3Bucket")) for _ in range(3)]
+    accepted = [client.send(contact_message(DESTINATION)) for _ in range(3)]
     accepted.append(
         client.send(
-            message(
+            contact_message(
                 "ampersandS3Bucket",
                 action="subscribe",
                 provider="salesforce",
@@ -345,17 +334,20 @@ def test_parked_message_is_replayed_from_the_page(
     _, api_key = project
     client = s3dest_server.client(api_key)
     destination = client.create_destination(
-        **_destination_fields(
-            s3_server, bucket, keyTemplate="join('/', [data.groupRef, metadata.\"event-id\"])"
+        **destination_fields(
+            s3_server,
+            bucket,
+            DESTINATION,
+            keyTemplate="join('/', [data.groupRef, metadata.\"event-id\"])",
         )
     )
-    sent = [client.send(message("ampersandS3Bucket", groupRef=g)) for g in ("acme", "globex")]
-    parked = client.send(message("ampersandS3Bucket", groupRef=None, groupName=None))
-    sent.append(client.send(message("ampersandS3Bucket", objectName="companies")))
+    sent = [client.send(contact_message(DESTINATION, groupRef=g)) for g in ("acme", "globex")]
+    parked = client.send(contact_message(DESTINATION, groupRef=None, groupName=None))
+    sent.append(client.send(contact_message(DESTINATION, objectName="companies")))
     # A second destination, with a wrong secret, holds its message meanwhile.
-    archive = _destination_fields(s3_server, bucket, name="archive")
+    archive = destination_fields(s3_server, bucket, name="archive")
     client.create_destination(**{**archive, "secretAccessKey": WRONG_SECRET})
-    held = client.send(message("archive"))
+    held = client.send(contact_message("archive"))
     for accepted in sent:
         wait_for_state(client, accepted["eventId"], "delivered")
     wait_for_state(client, held["eventId"], "held")
@@ -419,7 +411,7 @@ def test_a_form_post_without_the_csrf_token_is_refused(
     _, api_key = project
     base = s3dest_server.url
     client = s3dest_server.client(api_key)
-    fields = _destination_fields(s3_server, bucket)
+    fields = destination_fields(s3_server, bucket, DESTINATION)
 
     # Before sign-in too: the sign-in form carries a token.
     refused = page.request.post(f"{base}/signin", form={"api_key": api_key}, max_redirects=0)
@@ -465,8 +457,8 @@ def test_other_projects_are_invisible(
     _, api_key = project
     _, other_key = s3dest_env.create_project("other")
     other = s3dest_server.client(other_key)
-    theirs = other.create_destination(**_destination_fields(s3_server, bucket, name="theirs"))
-    their_message = other.send(message("theirs"))
+    theirs = other.create_destination(**destination_fields(s3_server, bucket, name="theirs"))
+    their_message = other.send(contact_message("theirs"))
     base = s3dest_server.url
 
     sign_in(page, base, api_key)
@@ -508,19 +500,7 @@ integrations:
           destination: nowhere
 """
 
-GOOD_MANIFEST = """\
-specVersion: 1.0.0
-integrations:
-  - name: salesforceToS3
-    displayName: Salesforce to S3
-    provider: salesforce
-    read:
-      objects:
-        - objectName: account
-          destination: ampersandS3Bucket
-        - objectName: contact
-          destination: ampersandS3Bucket
-"""
+GOOD_MANIFEST = PAGE_AMP_YAML
 
 
 def test_manifest_upload_shows_errors_by_line(
@@ -534,7 +514,7 @@ def test_manifest_upload_shows_errors_by_line(
 ) -> None:
     _, api_key = project
     client = s3dest_server.client(api_key)
-    client.create_destination(**_destination_fields(s3_server, bucket))
+    client.create_destination(**destination_fields(s3_server, bucket, DESTINATION))
     sign_in(page, s3dest_server.url, api_key)
     page.get_by_role("navigation").get_by_role("link", name="Manifest").click()
     expect(page.get_by_text("This project has no amp.yaml yet")).to_be_visible()
@@ -605,8 +585,8 @@ def test_every_control_is_labelled_and_reachable_by_keyboard(
 ) -> None:
     _, api_key = project
     client = s3dest_server.client(api_key)
-    destination = client.create_destination(**_destination_fields(s3_server, bucket))
-    client.send(message("ampersandS3Bucket"))
+    destination = client.create_destination(**destination_fields(s3_server, bucket, DESTINATION))
+    client.send(contact_message(DESTINATION))
     base = s3dest_server.url
     page.goto(f"{base}/signin")
     assert page.evaluate(_UNLABELLED) == []

@@ -21,15 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_delivery import (
-    assert_all_delivered,
-    create_destination,
-    message,
-    send_in_batches,
-    wait_queue_empty,
-)
+from tests.support.builders import create_destination, message, send_in_batches
+from tests.support.checks import assert_all_delivered
 from tests.support.fault_proxy import FaultProxy
 from tests.support.moto_server import S3Server
+from tests.support.polling import wait_queue_empty
 from tests.support.s3dest_server import S3destEnv, serve
 
 WORKER_CONCURRENCY = 6

@@ -1,165 +1,21 @@
 """Delivery end to end, as a user sees it: HTTP in, objects in the (moto) bucket, delivery
 records and metrics out. Every test here runs on SQLite and on PostgreSQL.
 
-The helpers at the top are shared by the other delivery test modules (crash, multi-node,
-failures, large messages).
+The helpers they use (builders, polling, checks) live in tests/support.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import orjson
 import pytest
+from tests.support.builders import create_destination, message, send_in_batches
+from tests.support.checks import assert_all_delivered, metric, metrics_text
 from tests.support.moto_server import S3Server
+from tests.support.polling import wait_for_state, wait_queue_empty, wait_until
 from tests.support.s3dest_server import S3destProcess
-
-from s3dest.client import Client
-
-# -- shared helpers ----------------------------------------------------------------------------
-
-
-def create_destination(
-    client: Client, s3: S3Server, bucket: str, name: str = "d", **overrides: Any
-) -> dict[str, Any]:
-    """A destination on the moto bucket with a PutObject-only IAM user."""
-    creds = s3.putonly_user(bucket)
-    fields: dict[str, Any] = {
-        "name": name,
-        "bucket": bucket,
-        "region": s3.region,
-        "accessKeyId": creds.access_key_id,
-        "secretAccessKey": creds.secret_access_key,
-        "endpointUrl": s3.endpoint,
-        **overrides,
-    }
-    return client.create_destination(**fields)
-
-
-def message(n: int = 0, destination: str = "d", **overrides: Any) -> dict[str, Any]:
-    return {
-        "destination": destination,
-        "action": "read",
-        "provider": "salesforce",
-        "installationId": "inst-1",
-        "groupRef": f"group-{n % 7}",
-        "objectName": "account",
-        "result": [{"fields": {"id": str(n), "name": f"Account {n}", "pad": "x" * 200}}],
-        **overrides,
-    }
-
-
-def wait_until(
-    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2
-) -> Any:
-    """Poll `predicate` until it returns something truthy; generous deadlines, no timing
-    assertions (the machine is shared)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def metrics_text(server: S3destProcess, api_key: str) -> str:
-    response = httpx.get(
-        f"{server.url}/metrics", headers={"Authorization": f"Bearer {api_key}"}, timeout=30
-    )
-    response.raise_for_status()
-    return response.text
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample (0 when absent)."""
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        m = re.match(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$", line)
-        if not m or m.group(1) != name:
-            continue
-        got = ",".join(sorted((m.group(2) or "{}")[1:-1].split(","))) if m.group(2) else ""
-        if got == want:
-            return float(m.group(3))
-    return 0.0
-
-
-def queue_depth(server: S3destProcess, api_key: str) -> float:
-    return metric(metrics_text(server, api_key), "s3dest_queue_depth")
-
-
-def wait_queue_empty(server: S3destProcess, api_key: str, timeout: float) -> None:
-    """Until nothing is queued, in flight, retrying or held (all processes, via the database)."""
-    wait_until(lambda: queue_depth(server, api_key) == 0, timeout, "an empty queue", 0.5)
-
-
-def bucket_keys(s3: S3Server, bucket: str) -> set[str]:
-    keys: set[str] = set()
-    paginator = s3.client().get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket):
-        keys.update(obj["Key"] for obj in page.get("Contents", []))
-    return keys
-
-
-def send_in_batches(
-    client: Client, messages: Iterable[dict[str, Any]], size: int = 100
-) -> list[str]:
-    ids: list[str] = []
-    batch: list[dict[str, Any]] = []
-    for m in messages:
-        batch.append(m)
-        if len(batch) == size:
-            ids += [a["eventId"] for a in client.send_batch(batch)]
-            batch = []
-    if batch:
-        ids += [a["eventId"] for a in client.send_batch(batch)]
-    return ids
-
-
-def records(
-    server: S3destProcess, api_key: str, event_ids: Iterable[str], *, connections: int = 4
-) -> list[dict[str, Any]]:
-    """GET /v1/messages/{id} for each (in order), over a few keep-alive connections."""
-    ids = list(event_ids)
-
-    def fetch(part: list[str]) -> list[dict[str, Any]]:
-        with server.client(api_key) as client:
-            return [client.message(event_id) for event_id in part]
-
-    parts = [ids[i::connections] for i in range(connections)]
-    with ThreadPoolExecutor(connections) as pool:
-        fetched = list(pool.map(fetch, parts))
-    out: list[dict[str, Any]] = [{}] * len(ids)
-    for i, part in enumerate(fetched):
-        out[i::connections] = part
-    return out
-
-
-def assert_all_delivered(
-    server: S3destProcess, api_key: str, s3: S3Server, bucket: str, event_ids: list[str]
-) -> list[dict[str, Any]]:
-    """Every message says delivered with a key that is in the bucket, and the bucket holds
-    exactly those keys."""
-    got = records(server, api_key, event_ids)
-    not_delivered = [
-        (r["eventId"], r["state"], r["lastError"]) for r in got if r["state"] != "delivered"
-    ]
-    assert not not_delivered, not_delivered[:10]
-    keys = [r["key"] for r in got]
-    assert all(event_id in key for event_id, key in zip(event_ids, keys, strict=True))
-    assert len(set(keys)) == len(event_ids)
-    assert set(keys) == bucket_keys(s3, bucket)
-    assert all(r["bucket"] == bucket and r["etag"] and r["attempts"] >= 1 for r in got)
-    return got
-
 
 # -- the tests ---------------------------------------------------------------------------------
 
@@ -227,9 +83,7 @@ def test_delivery_record_and_listing(
         accepted = client.send(message(5))
         event_id = accepted["eventId"]
         assert accepted["destinationId"] == dest["id"]
-        record = wait_until(
-            lambda: (r := client.message(event_id))["state"] == "delivered" and r, 60, "delivery"
-        )
+        record = wait_for_state(client, event_id, "delivered", 60)
         assert record["eventId"] == event_id and record["destinationId"] == dest["id"]
         assert record["bucket"] == bucket and event_id in record["key"]
         assert record["etag"] and record["attempts"] == 1 and record["lastError"] is None

@@ -15,8 +15,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
+from tests.support.builders import EXAMPLE_SECRET as AWS_SECRET
+from tests.support.builders import destination_fields, example_destination_fields
 from tests.support.moto_server import Credentials, S3Server
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+from tests.support.samples import DESTINATION
 
 from s3dest.runtime import open_engine
 from s3dest.settings import Settings
@@ -50,8 +53,6 @@ PUBLIC_FIELDS = {
 MASKED = re.compile(r"^(AKIA|ASIA)…[A-Z0-9]{4}$")
 
 # A plausible AWS key pair for destinations that are never written to.
-AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
-AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -90,29 +91,12 @@ def creds(s3_server: S3Server, bucket: str) -> Credentials:
 def moto_body(
     s3_server: S3Server, bucket: str, creds: Credentials, **fields: Any
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": "ampersandS3Bucket",
-        "bucket": bucket,
-        "region": s3_server.region,
-        "accessKeyId": creds.access_key_id,
-        "secretAccessKey": creds.secret_access_key,
-        "endpointUrl": s3_server.endpoint,
-    }
-    body.update(fields)
-    return body
+    return destination_fields(s3_server, bucket, DESTINATION, creds=creds, **fields)
 
 
 def aws_body(**fields: Any) -> dict[str, Any]:
     """A destination on AWS itself (no endpointUrl): strict AWS rules apply."""
-    body: dict[str, Any] = {
-        "name": "awsDestination",
-        "bucket": "ampersand-integration-bucket",
-        "region": "us-west-2",
-        "accessKeyId": AWS_KEY_ID,
-        "secretAccessKey": AWS_SECRET,
-    }
-    body.update(fields)
-    return body
+    return example_destination_fields("awsDestination", **fields)
 
 
 def assert_public(body: dict[str, Any], *secrets: str) -> None:

@@ -9,16 +9,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, func, select
-from tests.integration.test_delivery import (
-    assert_all_delivered,
-    create_destination,
-    message,
-    send_in_batches,
-    wait_queue_empty,
-    wait_until,
-)
 from tests.support.aws_errors_server import AwsErrorsServer
+from tests.support.builders import create_destination, message, send_in_batches
+from tests.support.checks import assert_all_delivered
 from tests.support.moto_server import S3Server
+from tests.support.polling import states, wait_for_state, wait_queue_empty, wait_until
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 from s3dest.settings import Settings
@@ -43,10 +38,6 @@ def server(s3dest_env: S3destEnv, tmp_path: Path) -> Any:
         process.kill()
 
 
-def _states(client: Any, ids: list[str]) -> list[str]:
-    return [client.message(event_id)["state"] for event_id in ids]
-
-
 def test_wrong_secret_holds_messages_until_patched(
     server: S3destProcess, project: tuple[str, str], s3_server: S3Server, bucket: str
 ) -> None:
@@ -61,7 +52,7 @@ def test_wrong_secret_holds_messages_until_patched(
             secretAccessKey=creds.secret_access_key[:-4] + "AAAA",
         )
         ids = send_in_batches(client, (message(i) for i in range(20)))
-        wait_until(lambda: set(_states(client, ids)) == {"held"}, 60, "all messages held")
+        wait_until(lambda: set(states(client, ids)) == {"held"}, 60, "all messages held")
         shown = client.destination(dest["id"])
         assert shown["status"] == "failing"
         assert "signature" in shown["diagnosis"].lower()
@@ -74,9 +65,7 @@ def test_wrong_secret_holds_messages_until_patched(
         wait_until(lambda: client.message(ids[-1])["state"] == "held", 60, "new message held")
 
         client.update_destination(dest["id"], secretAccessKey=creds.secret_access_key)
-        wait_until(
-            lambda: set(_states(client, ids)) == {"delivered"}, 120, "delivery after the fix"
-        )
+        wait_until(lambda: set(states(client, ids)) == {"delivered"}, 120, "delivery after the fix")
         assert client.destination(dest["id"])["status"] == "healthy"
         assert client.deliveries(state="parked") == []  # no replay was needed
     assert_all_delivered(server, api_key, s3_server, bucket, ids)
@@ -97,10 +86,8 @@ def test_a_template_failing_for_one_message_parks_only_it(
         del without_group["groupRef"]
         good = [client.send(message(i))["eventId"] for i in (0, 2, 3)]
         bad = client.send(without_group)["eventId"]
-        wait_until(lambda: set(_states(client, good)) == {"delivered"}, 60, "the good ones")
-        parked = wait_until(
-            lambda: (r := client.message(bad))["state"] == "parked" and r, 60, "parking"
-        )
+        wait_until(lambda: set(states(client, good)) == {"delivered"}, 60, "the good ones")
+        parked = wait_for_state(client, bad, "parked", 60)
         assert parked["lastErrorKind"] == "message"
         assert "groupRef" in parked["lastError"] or "template" in parked["lastError"].lower()
         for event_id in good:
@@ -114,9 +101,7 @@ def test_a_template_failing_for_one_message_parks_only_it(
         )
         replayed = client.replay(bad)
         assert replayed["state"] in ("queued", "delivering", "delivered")
-        record = wait_until(
-            lambda: (r := client.message(bad))["state"] == "delivered" and r, 60, "replay"
-        )
+        record = wait_for_state(client, bad, "delivered", 60)
         assert record["key"] == f"fixed/{bad}"
         with pytest.raises(Exception, match="not parked"):
             client.replay(bad)
@@ -126,13 +111,13 @@ def test_a_template_failing_for_one_message_parks_only_it(
             dest["id"], keyTemplate="join('/', [data.groupRef, metadata.\"event-id\"])"
         )
         more = [client.send(without_group)["eventId"] for _ in range(3)]
-        wait_until(lambda: set(_states(client, more)) == {"parked"}, 60, "three parked")
+        wait_until(lambda: set(states(client, more)) == {"parked"}, 60, "three parked")
         client.update_destination(
             dest["id"], keyTemplate="join('/', ['fixed', metadata.\"event-id\"])"
         )
         replay = client._call("POST", f"/v1/destinations/{dest['id']}/replay")
         assert replay == {"replayed": 3}
-        wait_until(lambda: set(_states(client, more)) == {"delivered"}, 60, "destination replay")
+        wait_until(lambda: set(states(client, more)) == {"delivered"}, 60, "destination replay")
     assert_all_delivered(server, api_key, s3_server, bucket, [*good, bad, *more])
 
 
@@ -171,9 +156,7 @@ def test_transient_errors_are_retried_until_delivered(
         # A few more transient failures, then S3 recovers.
         aws_errors_server.respond_with("InternalError", times=2)
         aws_errors_server.respond_with("OK")
-        record = wait_until(
-            lambda: (r := client.message(event_id))["state"] == "delivered" and r, 60, "recovery"
-        )
+        record = wait_for_state(client, event_id, "delivered", 60)
         assert record["attempts"] > 2
         outcomes = [h["outcome"] for h in record["history"]]
         assert outcomes[-1] == "delivered" and set(outcomes[:-1]) == {"retrying"}
@@ -192,10 +175,10 @@ def test_a_fixed_destination_resumes_by_probe_without_a_patch(
     with server.client(api_key) as client:
         dest = _errors_destination(client, aws_errors_server)
         ids = send_in_batches(client, (message(i, destination="canned") for i in range(5)))
-        wait_until(lambda: set(_states(client, ids)) == {"held"}, 60, "held")
+        wait_until(lambda: set(states(client, ids)) == {"held"}, 60, "held")
         assert client.destination(dest["id"])["status"] == "failing"
         aws_errors_server.respond_with("OK")
-        wait_until(lambda: set(_states(client, ids)) == {"delivered"}, 60, "probe and resume")
+        wait_until(lambda: set(states(client, ids)) == {"delivered"}, 60, "probe and resume")
         assert client.destination(dest["id"])["status"] == "healthy"
 
 

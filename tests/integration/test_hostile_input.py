@@ -20,8 +20,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from tests.support.builders import create_destination
 from tests.support.moto_server import S3Server
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+from tests.support.samples import amp_yaml
 
 LIMIT = 2_000_000  # bytes per request
 DEEP = 100_000  # nesting levels of the "deeply nested" documents
@@ -129,18 +131,8 @@ def rig(
         ("byfield", FIELD_KEY_TEMPLATE),
         ("scratch", None),  # the one PATCH requests aim at; no message goes there
     ):
-        body = {
-            "name": name,
-            "bucket": bucket,
-            "region": s3_server.region,
-            "accessKeyId": creds.access_key_id,
-            "secretAccessKey": creds.secret_access_key,
-            "endpointUrl": s3_server.endpoint,
-        }
-        if template:
-            body["keyTemplate"] = template
-        response = http.post("/v1/destinations", json=body)
-        assert response.status_code == 201, response.text
+        extra = {"keyTemplate": template} if template else {}
+        create_destination(http, s3_server, bucket, name, creds=creds, **extra)
     rig = Rig(request.param, server, http, s3_server, bucket, project_id, server_errors)
     try:
         yield rig
@@ -430,10 +422,7 @@ def test_nul_bytes_in_paths_and_queries_are_4xx(rig: Rig) -> None:
 
 
 def test_nul_bytes_in_the_manifest_are_422(rig: Rig) -> None:
-    text = (
-        "specVersion: 1.0.0\nintegrations:\n  - name: i\x00\n    provider: p\n"
-        "    read:\n      objects:\n        - objectName: o\n          destination: plain\n"
-    )
+    text = amp_yaml("i\x00", "p", {"o": "plain"})
     error_of(rig.http.put("/v1/manifest", content=text.encode()), 422)
     as_json = orjson.dumps(
         {

@@ -12,22 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.builders import destination_fields, example_destination_fields
 from tests.support.moto_server import S3Server
 from tests.support.s3dest_server import S3destProcess
-
-AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-
-
-def destination(name: str, **fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": name,
-        "bucket": "ampersand-integration-bucket",
-        "region": "us-west-2",
-        "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-        "secretAccessKey": AWS_SECRET,
-    }
-    body.update(fields)
-    return body
+from tests.support.samples import amp_yaml
 
 
 @pytest.fixture
@@ -60,16 +48,12 @@ def test_other_projects_destinations_do_not_exist(
     clients: tuple[httpx.Client, httpx.Client], s3_server: S3Server, bucket: str
 ) -> None:
     a, b = clients
-    creds = s3_server.putonly_user(bucket)
     created = a.post(
         "/v1/destinations",
-        json=destination(
+        json=destination_fields(
+            s3_server,
+            bucket,
             "shared-name",
-            bucket=bucket,
-            region=s3_server.region,
-            endpointUrl=s3_server.endpoint,
-            accessKeyId=creds.access_key_id,
-            secretAccessKey=creds.secret_access_key,
             enabled=False,  # messages stay held, so there is something to replay or leak
         ),
     )
@@ -128,16 +112,12 @@ def test_other_projects_destinations_do_not_exist(
     )
     assert response.status_code in (404, 422), response.text
     # A manifest of B cannot name A's destination.
-    manifest = (
-        "specVersion: 1.0.0\nintegrations:\n  - name: sync\n    provider: hubspot\n"
-        "    read:\n      objects:\n        - objectName: contacts\n"
-        "          destination: shared-name\n"
-    )
+    manifest = amp_yaml("sync", "hubspot", {"contacts": "shared-name"})
     response = b.put("/v1/manifest", content=manifest, headers={"Content-Type": "application/yaml"})
     assert response.status_code == 422, response.text
 
     # B may use the same name for its own destination; each key sees its own.
-    mine = b.post("/v1/destinations", json=destination("shared-name"))
+    mine = b.post("/v1/destinations", json=example_destination_fields("shared-name"))
     assert mine.status_code == 201, mine.text
     assert b.get("/v1/destinations/shared-name").json()["id"] == mine.json()["id"]
     assert a.get("/v1/destinations/shared-name").json()["id"] == dest["id"]

@@ -12,8 +12,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from tests.support.builders import create_destination
 from tests.support.moto_server import S3Server
+from tests.support.polling import wait_delivered
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+from tests.support.samples import amp_yaml
 
 from s3dest.ingest.envelope import ProjectView
 from s3dest.ingest.normalise import prepare
@@ -21,20 +24,6 @@ from s3dest.manifest import parse_manifest
 from s3dest.store.ingest import RoutingTarget as _Destination
 
 MiB = 1024 * 1024
-
-
-def _destination(server: S3destProcess, api_key: str, s3: S3Server, bucket: str) -> str:
-    creds = s3.putonly_user(bucket)
-    with server.client(api_key) as client:
-        created = client.create_destination(
-            name="big",
-            bucket=bucket,
-            region=s3.region,
-            accessKeyId=creds.access_key_id,
-            secretAccessKey=creds.secret_access_key,
-            endpointUrl=s3.endpoint,
-        )
-    return str(created["id"])
 
 
 def _record(i: int) -> dict[str, Any]:
@@ -112,19 +101,6 @@ def _vm_hwm_mb(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
-def _wait_delivered(server: S3destProcess, api_key: str, event_id: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    record: dict[str, Any] = {}
-    with server.client(api_key) as client:
-        while time.monotonic() < deadline:
-            record = client.message(event_id)
-            if record["state"] == "delivered":
-                return record
-            assert record["state"] in ("queued", "delivering", "retrying"), record
-            time.sleep(0.5)
-    raise AssertionError(f"not delivered in {timeout}s: {record}\n{server.log()[-3000:]}")
-
-
 def _post_file(server: S3destProcess, api_key: str, path: Path) -> httpx.Response:
     return httpx.post(
         f"{server.url}/v1/messages",
@@ -159,7 +135,8 @@ def test_a_large_message_arrives_intact_in_bounded_memory(
     s3dest_env.extra["S3DEST_LEASE_SECONDS"] = "2"
     server = serve(s3dest_env, tmp_path)
     try:
-        _destination(server, api_key, s3_server, bucket)
+        with server.client(api_key) as client:
+            create_destination(client, s3_server, bucket, "big")
         request, expected = tmp_path / "request.json", tmp_path / "expected.json"
         _write_message(request, expected, project_id, records=records)
         mib = request.stat().st_size / MiB
@@ -172,7 +149,8 @@ def test_a_large_message_arrives_intact_in_bounded_memory(
         accept_s = time.monotonic() - started
         assert server.proc is not None
         peak_ingest = _vm_hwm_mb(server.proc.pid)
-        record = _wait_delivered(server, api_key, accepted["eventId"], timeout=600)
+        with server.client(api_key) as client:
+            (record,) = wait_delivered(client, [accepted["eventId"]], 600)
         elapsed = time.monotonic() - started
 
         assert record["size"] == expected.stat().st_size
@@ -196,18 +174,9 @@ def test_a_large_message_arrives_intact_in_bounded_memory(
 
 # -- the streamed path makes exactly what the small path makes ---------------------------------
 
-_AMP_YAML = """\
-specVersion: 1.0.0
-integrations:
-  - name: sfToS3
-    provider: salesforce
-    read:
-      objects:
-        - objectName: account
-          destination: big
-          requiredFields:
-            - fieldName: Name
-"""
+_AMP_YAML = amp_yaml(
+    "sfToS3", "salesforce", {"account": "big"}, required_fields={"account": ["Name"]}
+)
 _VIEW = ProjectView(
     by_ref={"big": _Destination(id="dest-1", name="big", hold=False)},
     manifest=parse_manifest(_AMP_YAML),
@@ -360,7 +329,8 @@ def test_spooled_requests_over_http(
     project_id, api_key = project
     server = serve(small_inline_env, tmp_path)
     try:
-        _destination(server, api_key, s3_server, bucket)
+        with server.client(api_key) as client:
+            create_destination(client, s3_server, bucket, "big")
         headers = {"Authorization": f"Bearer {api_key}"}
         big = {
             "destination": "big",
@@ -416,7 +386,8 @@ def test_spooled_requests_over_http(
             }
         )
         for event_id in ids:
-            record = _wait_delivered(server, api_key, event_id, timeout=60)
+            with server.client(api_key) as client:
+                (record,) = wait_delivered(client, [event_id], 60)
             got = s3_server.client().get_object(Bucket=bucket, Key=record["key"])
             assert got["Body"].read() == expected
         with server.client(api_key) as client:

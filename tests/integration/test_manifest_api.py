@@ -13,25 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.builders import create_destination
 from tests.support.moto_server import S3Server
 from tests.support.s3dest_server import S3destEnv, S3destProcess
-
-# Copied literally from reference/s3-destination-doc.txt.
-PAGE_AMP_YAML = """\
-specVersion: 1.0.0
-integrations:
-  - name: salesforceToS3
-    displayName: Salesforce to S3
-    provider: salesforce
-    read:
-      objects:
-        - objectName: account
-          destination: ampersandS3Bucket
-        - objectName: contact
-          destination: ampersandS3Bucket
-"""
-
-DESTINATION = "ampersandS3Bucket"
+from tests.support.samples import DESTINATION, PAGE_AMP_YAML
 
 
 def line_of(text: str, needle: str, occurrence: int = 1) -> int:
@@ -58,21 +43,6 @@ def get_manifest(
         headers={"Authorization": f"Bearer {api_key}", "Accept": accept},
         timeout=60,
     )
-
-
-def create_destination(
-    server: S3destProcess, api_key: str, s3_server: S3Server, bucket: str, name: str = DESTINATION
-) -> dict[str, Any]:
-    creds = s3_server.putonly_user(bucket)
-    with server.client(api_key) as client:
-        return client.create_destination(
-            name=name,
-            bucket=bucket,
-            region=s3_server.region,
-            accessKeyId=creds.access_key_id,
-            secretAccessKey=creds.secret_access_key,
-            endpointUrl=s3_server.endpoint,
-        )
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
@@ -114,7 +84,8 @@ def test_page_amp_yaml_applies_over_the_api_once_the_destination_exists(
     # ...and nothing was stored.
     assert get_manifest(s3dest_server, api_key).status_code == 404
 
-    create_destination(s3dest_server, api_key, s3_server, bucket)
+    with s3dest_server.client(api_key) as client:
+        create_destination(client, s3_server, bucket, DESTINATION)
     applied = put_yaml(s3dest_server, api_key, PAGE_AMP_YAML)
     assert applied.status_code == 200, applied.text
     manifest = applied.json()["manifest"]
@@ -161,7 +132,8 @@ def test_page_amp_yaml_applies_with_the_cli_once_the_destination_exists(
         assert DESTINATION in result.stderr
     assert get_manifest(s3dest_server, api_key).status_code == 404
 
-    create_destination(s3dest_server, api_key, s3_server, bucket)
+    with s3dest_server.client(api_key) as client:
+        create_destination(client, s3_server, bucket, DESTINATION)
     validated = s3dest_env.cli("manifest", "validate", str(amp), "--project", project_id)
     assert "valid" in validated.stdout
     # validate does not store anything
@@ -181,7 +153,8 @@ def test_manifest_as_json_document(
     bucket: str,
 ) -> None:
     _, api_key = project
-    create_destination(s3dest_server, api_key, s3_server, bucket)
+    with s3dest_server.client(api_key) as client:
+        create_destination(client, s3_server, bucket, DESTINATION)
     document = {
         "specVersion": "1.0.0",
         "integrations": [
@@ -221,7 +194,8 @@ def test_manifests_are_per_project(
     bucket: str,
 ) -> None:
     _, api_key = project
-    create_destination(s3dest_server, api_key, s3_server, bucket)
+    with s3dest_server.client(api_key) as client:
+        create_destination(client, s3_server, bucket, DESTINATION)
     assert put_yaml(s3dest_server, api_key, PAGE_AMP_YAML).status_code == 200
 
     # Another project: ampersandS3Bucket is not its destination, and it has no manifest.
@@ -305,7 +279,8 @@ def test_manifest_errors_name_the_line(
     field: str,
 ) -> None:
     project_id, api_key = project
-    create_destination(s3dest_server, api_key, s3_server, bucket)
+    with s3dest_server.client(api_key) as client:
+        create_destination(client, s3_server, bucket, DESTINATION)
     # A good manifest is in place; a bad one must not replace it.
     assert put_yaml(s3dest_server, api_key, PAGE_AMP_YAML).status_code == 200
 
@@ -342,7 +317,8 @@ def test_manifest_text_is_utf8_and_kept_exactly(
     """Non-ASCII names round-trip; bytes that are not UTF-8 are an error naming the line
     (not characters silently replaced, nor a traceback from the CLI)."""
     project_id, api_key = project
-    create_destination(s3dest_server, api_key, s3_server, bucket)
+    with s3dest_server.client(api_key) as client:
+        create_destination(client, s3_server, bucket, DESTINATION)
     text = PAGE_AMP_YAML.replace("Salesforce to S3", "Salesforce → S3 (Café)")
     line = line_of(text, "displayName")
 

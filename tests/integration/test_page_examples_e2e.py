@@ -14,14 +14,14 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 from typing import Any
 
 import orjson
+from tests.support.builders import create_destination
 from tests.support.moto_server import S3Server
+from tests.support.polling import wait_delivered
 from tests.support.s3dest_server import S3destProcess
-
-from s3dest.client import Client
+from tests.support.samples import DESTINATION
 
 # Both copied literally from reference/s3-destination-doc.txt ("Message format").
 PAGE_READ_EXAMPLE = """
@@ -160,7 +160,6 @@ integrations:
             - fieldName: website
 """
 
-DESTINATION = "ampersandS3Bucket"
 DELIVERY_TIMEOUT = 90.0  # generous: two shared cores, PostgreSQL, moto
 DEFAULT_KEY = re.compile(
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z_[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-"
@@ -201,30 +200,6 @@ def ordered(value: Any) -> Any:
     return value
 
 
-def create_destination(client: Client, s3_server: S3Server, bucket: str) -> dict[str, Any]:
-    creds = s3_server.putonly_user(bucket)
-    return client.create_destination(
-        name=DESTINATION,
-        bucket=bucket,
-        region=s3_server.region,
-        accessKeyId=creds.access_key_id,
-        secretAccessKey=creds.secret_access_key,
-        endpointUrl=s3_server.endpoint,
-    )
-
-
-def wait_delivered(client: Client, event_ids: list[str]) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + DELIVERY_TIMEOUT
-    records: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        records = [client.message(event_id) for event_id in event_ids]
-        if all(r["state"] == "delivered" for r in records):
-            return records
-        assert not any(r["state"] in ("parked", "held") for r in records), records
-        time.sleep(0.2)
-    raise AssertionError(f"not delivered within {DELIVERY_TIMEOUT} s: {records}")
-
-
 def fetch(s3_server: S3Server, bucket: str, key: str) -> tuple[bytes, dict[str, Any]]:
     got = s3_server.client().get_object(Bucket=bucket, Key=key)
     return got["Body"].read(), got
@@ -248,11 +223,13 @@ def test_page_examples_from_raw_inputs_alone(
     assert "operationId" not in subscribe_message  # the page's subscribe example has none
 
     with s3dest_server.client(api_key) as client:
-        destination = create_destination(client, s3_server, bucket)
+        destination = create_destination(client, s3_server, bucket, DESTINATION)
         client.put_manifest(AMP_YAML)
         accepted = client.send_batch([read_message, subscribe_message])
         assert [a["destinationId"] for a in accepted] == [destination["id"]] * 2
-        read_record, subscribe_record = wait_delivered(client, [a["eventId"] for a in accepted])
+        read_record, subscribe_record = wait_delivered(
+            client, [a["eventId"] for a in accepted], DELIVERY_TIMEOUT
+        )
 
     for record, example, operation_id in (
         (read_record, PAGE_READ_EXAMPLE, "0199e0a8-149d-7ee9-9f50-0514403517f9"),
@@ -306,7 +283,7 @@ def test_given_fields_are_kept_as_given(
     subscribe_item = {"fields": given_subscribe, **raw_inputs(PAGE_SUBSCRIBE_EXAMPLE)}
 
     with s3dest_server.client(api_key) as client:
-        create_destination(client, s3_server, bucket)
+        create_destination(client, s3_server, bucket, DESTINATION)
         client.put_manifest(AMP_YAML)
         accepted = client.send_batch(
             [
@@ -314,7 +291,7 @@ def test_given_fields_are_kept_as_given(
                 incoming(PAGE_SUBSCRIBE_EXAMPLE, "salesforceToS3", subscribe_item),
             ]
         )
-        records = wait_delivered(client, [a["eventId"] for a in accepted])
+        records = wait_delivered(client, [a["eventId"] for a in accepted], DELIVERY_TIMEOUT)
 
     read_body, _ = fetch(s3_server, bucket, records[0]["key"])
     [read_written] = json.loads(read_body)["data"]["result"]

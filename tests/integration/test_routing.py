@@ -8,93 +8,19 @@ batch is accepted. Over real HTTP against ``s3dest serve`` on SQLite and Postgre
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import httpx
 import pytest
+from tests.support.builders import create_destination, salesforce_read
+from tests.support.checks import bucket_keys, read_object
 from tests.support.moto_server import S3Server
+from tests.support.polling import wait_delivered
 from tests.support.s3dest_server import S3destEnv, S3destProcess
+from tests.support.samples import ACCOUNT, CONTACT, DESTINATION, PAGE_AMP_YAML
 
-from s3dest.client import Client
-
-# Copied literally from reference/s3-destination-doc.txt.
-PAGE_AMP_YAML = """\
-specVersion: 1.0.0
-integrations:
-  - name: salesforceToS3
-    displayName: Salesforce to S3
-    provider: salesforce
-    read:
-      objects:
-        - objectName: account
-          destination: ampersandS3Bucket
-        - objectName: contact
-          destination: ampersandS3Bucket
-"""
-
-DESTINATION = "ampersandS3Bucket"
 DELIVERY_TIMEOUT = 90.0  # generous: two shared cores, PostgreSQL, moto
-
-
-def create_destination(
-    client: Client, s3_server: S3Server, bucket: str, name: str = DESTINATION
-) -> dict[str, Any]:
-    creds = s3_server.putonly_user(bucket)
-    return client.create_destination(
-        name=name,
-        bucket=bucket,
-        region=s3_server.region,
-        accessKeyId=creds.access_key_id,
-        secretAccessKey=creds.secret_access_key,
-        endpointUrl=s3_server.endpoint,
-    )
-
-
-def salesforce_read(
-    object_name: str, records: list[dict[str, Any]], **extra: Any
-) -> dict[str, Any]:
-    """A read message as a producer sends it: routed by integration, no destination."""
-    return {
-        "integration": "salesforceToS3",
-        "action": "read",
-        "provider": "salesforce",
-        "objectName": object_name,
-        "groupRef": "group-id-1",
-        "groupName": "group-name-1",
-        "consumerRef": "user-id",
-        "consumerName": "user-name",
-        "installationId": "085353b1-07f1-4209-b471-7e028c0a68c8",
-        "installationUpdateTime": "2025-10-14T02:58:55.595861Z",
-        "operationId": "0199e0a8-149d-7ee9-9f50-0514403517f9",
-        "operationTime": "2025-10-14T02:58:59.323405308Z",
-        "result": [{"raw": record} for record in records],
-        **extra,
-    }
-
-
-ACCOUNT = {
-    "attributes": {
-        "type": "Account",
-        "url": "/services/data/v59.0/sobjects/Account/001Dp00000ZDgmxIAD",
-    },
-    "Id": "001Dp00000ZDgmxIAD",
-    "Name": "Acme Corp",
-    "AnnualRevenue": 1200000,
-    "Website": "https://acme.example.com",
-}
-CONTACT = {
-    "attributes": {
-        "type": "Contact",
-        "url": "/services/data/v59.0/sobjects/Contact/003Dp000004XyZ1IAK",
-    },
-    "Id": "003Dp000004XyZ1IAK",
-    "FirstName": "Maria",
-    "LastName": "Johnson",
-    "Email": "maria@example.com",
-    "AccountId": "001Dp00000ZDgmxIAD",
-}
 
 
 def post_messages(server: S3destProcess, api_key: str, body: Any) -> httpx.Response:
@@ -104,31 +30,6 @@ def post_messages(server: S3destProcess, api_key: str, body: Any) -> httpx.Respo
         headers={"Authorization": f"Bearer {api_key}"},
         timeout=60,
     )
-
-
-def wait_delivered(client: Client, event_ids: list[str]) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + DELIVERY_TIMEOUT
-    records: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        records = [client.message(event_id) for event_id in event_ids]
-        if all(r["state"] == "delivered" for r in records):
-            return records
-        assert not any(r["state"] in ("parked", "held") for r in records), records
-        time.sleep(0.2)
-    raise AssertionError(f"not delivered within {DELIVERY_TIMEOUT} s: {records}")
-
-
-def bucket_keys(s3_server: S3Server, bucket: str) -> list[str]:
-    listing = s3_server.client().list_objects_v2(Bucket=bucket)
-    return sorted(o["Key"] for o in listing.get("Contents", []))
-
-
-def read_object(
-    s3_server: S3Server, bucket: str, key: str
-) -> tuple[dict[str, Any], dict[str, str]]:
-    got = s3_server.client().get_object(Bucket=bucket, Key=key)
-    body: dict[str, Any] = json.loads(got["Body"].read())
-    return body, got["Metadata"]
 
 
 # -- routed ------------------------------------------------------------------------------
@@ -142,7 +43,7 @@ def test_page_manifest_routes_account_and_contact_reads_to_the_bucket(
 ) -> None:
     project_id, api_key = project
     with s3dest_server.client(api_key) as client:
-        destination = create_destination(client, s3_server, bucket)
+        destination = create_destination(client, s3_server, bucket, DESTINATION)
         client.put_manifest(PAGE_AMP_YAML)
 
         accepted = client.send_batch(
@@ -152,10 +53,12 @@ def test_page_manifest_routes_account_and_contact_reads_to_the_bucket(
         # One message at a time works the same, and object names ignore case.
         single = client.send(salesforce_read("Account", [ACCOUNT]))
         assert single["destinationId"] == destination["id"]
-        records = wait_delivered(client, [a["eventId"] for a in [*accepted, single]])
+        records = wait_delivered(
+            client, [a["eventId"] for a in [*accepted, single]], DELIVERY_TIMEOUT
+        )
 
     assert {r["bucket"] for r in records} == {bucket}
-    assert bucket_keys(s3_server, bucket) == sorted(r["key"] for r in records)
+    assert sorted(bucket_keys(s3_server, bucket)) == sorted(r["key"] for r in records)
 
     account, account_meta = read_object(s3_server, bucket, records[0]["key"])
     contact, contact_meta = read_object(s3_server, bucket, records[1]["key"])
@@ -202,15 +105,15 @@ def test_explicit_destination_still_wins_over_the_manifest(
     _, api_key = project
     other_bucket = s3_server.create_bucket()
     with s3dest_server.client(api_key) as client:
-        create_destination(client, s3_server, bucket)
+        create_destination(client, s3_server, bucket, DESTINATION)
         other = create_destination(client, s3_server, other_bucket, name="archive")
         client.put_manifest(PAGE_AMP_YAML)
         sent = client.send(salesforce_read("account", [ACCOUNT], destination="archive"))
         assert sent["destinationId"] == other["id"]
-        [record] = wait_delivered(client, [sent["eventId"]])
+        [record] = wait_delivered(client, [sent["eventId"]], DELIVERY_TIMEOUT)
     assert record["bucket"] == other_bucket
-    assert bucket_keys(s3_server, other_bucket) == [record["key"]]
-    assert bucket_keys(s3_server, bucket) == []
+    assert sorted(bucket_keys(s3_server, other_bucket)) == [record["key"]]
+    assert sorted(bucket_keys(s3_server, bucket)) == []
 
 
 # -- not routed: refused, nothing accepted -----------------------------------------------
@@ -221,7 +124,7 @@ def assert_nothing_accepted(
 ) -> None:
     with server.client(api_key) as client:
         assert client.deliveries() == []
-    assert bucket_keys(s3_server, bucket) == []
+    assert sorted(bucket_keys(s3_server, bucket)) == []
 
 
 @pytest.mark.parametrize(
@@ -262,7 +165,7 @@ def test_unroutable_messages_are_refused_and_nothing_is_accepted(
 ) -> None:
     _, api_key = project
     with s3dest_server.client(api_key) as client:
-        create_destination(client, s3_server, bucket)
+        create_destination(client, s3_server, bucket, DESTINATION)
         client.put_manifest(PAGE_AMP_YAML)
 
     # Alone: 422 naming the integration and the object.
@@ -294,7 +197,7 @@ def test_without_a_manifest_integration_messages_are_refused(
 ) -> None:
     _, api_key = project
     with s3dest_server.client(api_key) as client:
-        create_destination(client, s3_server, bucket)
+        create_destination(client, s3_server, bucket, DESTINATION)
     response = post_messages(s3dest_server, api_key, salesforce_read("account", [ACCOUNT]))
     assert response.status_code == 422, response.text
     error = response.json()["error"]
@@ -314,7 +217,7 @@ def test_manifest_of_another_project_does_not_route(
 ) -> None:
     _, api_key = project
     with s3dest_server.client(api_key) as client:
-        create_destination(client, s3_server, bucket)
+        create_destination(client, s3_server, bucket, DESTINATION)
         client.put_manifest(PAGE_AMP_YAML)
     _, other_key = s3dest_env.create_project("other")
     response = post_messages(s3dest_server, other_key, salesforce_read("account", [ACCOUNT]))

@@ -24,8 +24,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from tests.support.builders import create_destination
 from tests.support.moto_server import S3Server
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+from tests.support.samples import DESTINATION, amp_yaml
 
 MAX_EXAMPLES = 25
 
@@ -50,26 +52,10 @@ def api(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> Iterat
     _project_id, api_key = env.create_project("schemathesis")
     server = serve(env, tmp)
     bucket = s3_server.create_bucket()
-    creds = s3_server.putonly_user(bucket)
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
-        created = http.post(
-            "/v1/destinations",
-            json={
-                "name": "ampersandS3Bucket",
-                "bucket": bucket,
-                "region": s3_server.region,
-                "accessKeyId": creds.access_key_id,
-                "secretAccessKey": creds.secret_access_key,
-                "endpointUrl": s3_server.endpoint,
-            },
-        )
-        assert created.status_code == 201, created.text
-        manifest = (
-            "specVersion: 1.0.0\nintegrations:\n  - name: hubspotToS3\n    provider: hubspot\n"
-            "    read:\n      objects:\n        - objectName: contacts\n"
-            "          destination: ampersandS3Bucket\n"
-        )
+        create_destination(http, s3_server, bucket, DESTINATION)
+        manifest = amp_yaml("hubspotToS3", "hubspot", {"contacts": DESTINATION})
         applied = http.put(
             "/v1/manifest", content=manifest, headers={"Content-Type": "application/yaml"}
         )

@@ -12,66 +12,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from tests.support.builders import create_destination, message
+from tests.support.checks import bucket_keys
 from tests.support.moto_server import S3Server
+from tests.support.polling import wait_settled_and_delivered
 from tests.support.postgres import PostgresCluster
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
-
-
-def _message(i: int) -> dict[str, Any]:
-    return {
-        "destination": "dest",
-        "action": "read",
-        "provider": "hubspot",
-        "objectName": "contacts",
-        "installationId": "inst-1",
-        "result": [{"fields": {"id": str(i)}}],
-    }
-
-
-def _create_destination(http: httpx.Client, s3: S3Server, bucket: str) -> None:
-    creds = s3.putonly_user(bucket)
-    response = http.post(
-        "/v1/destinations",
-        json={
-            "name": "dest",
-            "bucket": bucket,
-            "region": s3.region,
-            "accessKeyId": creds.access_key_id,
-            "secretAccessKey": creds.secret_access_key,
-            "endpointUrl": s3.endpoint,
-        },
-    )
-    assert response.status_code == 201, response.text
-
-
-def _wait_delivered(http: httpx.Client, event_ids: list[str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pending = [
-            r
-            for state in ("queued", "delivering", "retrying", "held")
-            for r in http.get("/v1/deliveries", params={"state": state, "limit": 10}).json()[
-                "deliveries"
-            ]
-        ]
-        if not pending:
-            break
-        time.sleep(0.5)
-    remaining = [
-        e for e in event_ids if http.get(f"/v1/messages/{e}").json().get("state") != "delivered"
-    ]
-    assert not remaining, f"{len(remaining)} accepted messages were not delivered"
-
-
-def _keys(s3: S3Server, bucket: str) -> set[str]:
-    keys: set[str] = set()
-    for page in s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys.update(obj["Key"] for obj in page.get("Contents", []))
-    return keys
 
 
 @pytest.fixture
@@ -102,7 +51,7 @@ def test_full_disk_gives_503_and_loses_nothing_accepted(
         with httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
         ) as http:
-            _create_destination(http, s3_server, bucket)
+            create_destination(http, s3_server, bucket, "dest")
             filler = small_disk / "filler"
             with filler.open("wb") as out:  # fill the disk to the last byte
                 try:
@@ -115,7 +64,8 @@ def test_full_disk_gives_503_and_loses_nothing_accepted(
             refused = 0
             for i in range(0, 4000, 100):
                 response = http.post(
-                    "/v1/messages", json={"messages": [_message(i + j) for j in range(100)]}
+                    "/v1/messages",
+                    json={"messages": [message(i + j, "dest", pad=0) for j in range(100)]},
                 )
                 if response.status_code == 202:
                     accepted.extend(a["eventId"] for a in response.json()["accepted"])
@@ -127,8 +77,8 @@ def test_full_disk_gives_503_and_loses_nothing_accepted(
                     refused += 1
             assert refused > 0, "the disk never filled up"
             filler.unlink()  # free the space: everything that got a 202 must arrive
-            _wait_delivered(http, accepted)
-            keys = _keys(s3_server, bucket)
+            wait_settled_and_delivered(http, accepted)
+            keys = bucket_keys(s3_server, bucket)
             assert all(any(e in k for k in keys) for e in accepted)
             assert http.get("/healthz").status_code == 200
     finally:
@@ -145,10 +95,10 @@ def test_read_only_data_dir_is_refused_with_a_clear_message(
     with httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
     ) as http:
-        _create_destination(http, s3_server, bucket)
-        first = http.post("/v1/messages", json=_message(1))
+        create_destination(http, s3_server, bucket, "dest")
+        first = http.post("/v1/messages", json=message(1, "dest", pad=0))
         assert first.status_code == 202
-        _wait_delivered(http, [first.json()["accepted"][0]["eventId"]])
+        wait_settled_and_delivered(http, [first.json()["accepted"][0]["eventId"]])
     server.kill()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     env = S3destEnv(data_dir=data_dir, extra={"S3DEST_SECRET_KEY": ""})
@@ -177,7 +127,7 @@ def test_postgres_restart_under_load_loses_nothing(
         with httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
         ) as http:
-            _create_destination(http, s3_server, bucket)
+            create_destination(http, s3_server, bucket, "dest")
 
             def send() -> None:
                 with httpx.Client(
@@ -188,7 +138,9 @@ def test_postgres_restart_under_load_loses_nothing(
                         try:
                             r = sender.post(
                                 "/v1/messages",
-                                json={"messages": [_message(i + j) for j in range(20)]},
+                                json={
+                                    "messages": [message(i + j, "dest", pad=0) for j in range(20)]
+                                },
                             )
                         except httpx.HTTPError:
                             statuses.append(-1)
@@ -211,8 +163,8 @@ def test_postgres_restart_under_load_loses_nothing(
             assert accepted, "nothing was accepted"
             # While the database was down the API said so; it never claimed success.
             assert set(statuses) <= {202, 503, -1}, statuses
-            _wait_delivered(http, accepted, timeout=180)
-            keys = _keys(s3_server, bucket)
+            wait_settled_and_delivered(http, accepted, timeout=180)
+            keys = bucket_keys(s3_server, bucket)
             missing = [e for e in accepted if not any(e in k for k in keys)]
             assert not missing
     finally:

@@ -710,21 +710,11 @@ class FaultScenario:
         self.http.close()
 
     def create_destination(self) -> dict[str, Any]:
-        creds = self.s3.putonly_user(self.bucket)
-        response = self.http.post(
-            "/v1/destinations",
-            json={
-                "name": self.destination,
-                "bucket": self.bucket,
-                "region": self.s3.region,
-                "accessKeyId": creds.access_key_id,
-                "secretAccessKey": creds.secret_access_key,
-                "endpointUrl": self.proxy.url,
-            },
+        from tests.support.builders import create_destination
+
+        return create_destination(
+            self.http, self.s3, self.bucket, self.destination, endpoint=self.proxy.url
         )
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
-        return created
 
     def message(self, i: int) -> tuple[dict[str, Any], bytes]:
         """An ingest message and the exact bytes its object must hold."""

@@ -83,7 +83,7 @@ class S3destProcess:
         assert self.port is not None
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> S3destProcess:
+    def start(self, timeout: float = 120.0) -> S3destProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [*S3DEST, *self.args], env=self.environment.env(), stdout=log, stderr=log

@@ -6,6 +6,7 @@ import json
 import textwrap
 
 import pytest
+from tests.support.samples import PAGE_AMP_YAML
 
 from s3dest.errors import ManifestInvalid
 from s3dest.manifest import (
@@ -15,21 +16,6 @@ from s3dest.manifest import (
     parse_manifest,
     validate_destinations,
 )
-
-# Copied literally from reference/s3-destination-doc.txt ("Refer to the destination in
-# your integration").
-PAGE_AMP_YAML = """specVersion: 1.0.0
-integrations:
-  - name: salesforceToS3
-    displayName: Salesforce to S3
-    provider: salesforce
-    read:
-      objects:
-        - objectName: account
-          destination: ampersandS3Bucket
-        - objectName: contact
-          destination: ampersandS3Bucket
-"""
 
 
 def yaml(text: str) -> str:
