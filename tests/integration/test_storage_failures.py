@@ -6,7 +6,6 @@ root, which CI has); the PostgreSQL server is restarted while messages flow.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -20,14 +19,15 @@ from tests.support.checks import bucket_keys
 from tests.support.moto_server import S3Server
 from tests.support.polling import wait_settled_and_delivered
 from tests.support.postgres import PostgresCluster
+from tests.support.requirements import require_root
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     # Mounting needs root; CI runs as root. Without it this failure mode cannot be staged.
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    # A failure, not a skip, under CI (see tests/support/requirements.py).
+    require_root("mounting a tmpfs")
     mount = tmp_path / "disk"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], check=True)
