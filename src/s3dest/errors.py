@@ -11,6 +11,7 @@ these at exactly one boundary each, so callers only ever catch s3dest's own clas
     ├── NotFound                      an object that does not exist (or is not yours)
     ├── Conflict                      a duplicate name, a destination still in use
     ├── StorageUnavailable            the database cannot store what was sent (503)
+    ├── PayloadTooLarge               a request body above the configured limit (413)
     └── DeliveryError                 writing one message to S3 failed; has a `kind`
         ├── TransientDeliveryError    retry later: 5xx, SlowDown, timeouts, resets
         ├── DestinationError          the destination is broken; carries a diagnosis
@@ -82,6 +83,12 @@ class StorageUnavailable(S3destError):
     """The database refused to store accepted input (disk full, read-only, unreachable)."""
 
     code = "storage_unavailable"
+
+
+class PayloadTooLarge(S3destError):
+    """A request body larger than S3DEST_MAX_REQUEST_BYTES (or a batch above its limit)."""
+
+    code = "payload_too_large"
 
 
 class DeliveryError(S3destError):

@@ -15,6 +15,7 @@ from s3dest.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    PayloadTooLarge,
     S3destError,
     StorageUnavailable,
 )
@@ -48,10 +49,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
-
-
-class PayloadTooLarge(S3destError):
-    code = "payload_too_large"
 
 
 class Unauthorized(S3destError):

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
@@ -14,15 +10,11 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from s3dest.api.deps import CurrentProject, State
-from s3dest.api.errors import PayloadTooLarge, error_responses
+from s3dest.api.errors import error_responses
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import MessageState, public_record
-from s3dest.errors import InvalidInput, MessageInvalid
-from s3dest.ingest import bodies
-from s3dest.ingest.service import Accepted
+from s3dest.ingest.reader import ingest_spooled, parse_ingest_body, read_body
 from s3dest.messages import IncomingMessage
-from s3dest.runtime import AppState
-from s3dest.settings import Settings
 
 router = APIRouter(tags=["messages"], responses=error_responses(401, 404, 409, 413, 422, 503))
 
@@ -99,158 +91,6 @@ class ReplayResult(BaseModel):
     replayed: int
 
 
-def _too_large(size: int, limit: int, *, declared: bool) -> PayloadTooLarge:
-    what = f"request body is {size} bytes" if declared else "request body exceeds"
-    return PayloadTooLarge(
-        f"{what}; the limit is {limit} bytes (S3DEST_MAX_REQUEST_BYTES). "
-        "Send fewer messages per request"
-    )
-
-
-def _spool_dir(settings: Settings) -> Path:
-    # In the data directory, not /tmp: /tmp may be RAM (tmpfs), which is the point to avoid.
-    path = settings.data_dir / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-async def _read_body(request: Request, settings: Settings) -> bytes | IO[bytes]:
-    """The request body: bytes when small, else a temporary file (never whole in memory).
-
-    Bodies above ``inline_body_bytes`` (declared by Content-Length, or found while
-    reading a chunked request) are spooled to an unlinked file in the data directory.
-    """
-    limit, inline = settings.max_request_bytes, settings.inline_body_bytes
-    declared = request.headers.get("content-length")
-    declared_size = int(declared) if declared and declared.isdigit() else None
-    if declared_size is not None and declared_size > limit:
-        raise _too_large(declared_size, limit, declared=True)
-    spool: IO[bytes] | None = None
-    if declared_size is not None and declared_size > inline:
-        spool = tempfile.TemporaryFile(dir=_spool_dir(settings))  # noqa: SIM115 (returned)
-    parts: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(size, limit, declared=False)
-            if spool is not None:
-                spool.write(chunk)
-                continue
-            parts.append(chunk)
-            if size > inline:
-                spool = tempfile.TemporaryFile(dir=_spool_dir(settings))  # noqa: SIM115 (returned)
-                for part in parts:
-                    spool.write(part)
-                parts = []
-    except BaseException:
-        if spool is not None:
-            spool.close()
-        raise
-    if spool is None:
-        return b"".join(parts)
-    spool.flush()
-    spool.seek(0)
-    return spool
-
-
-# A batch is parsed whole (it is committed in one transaction); large messages come alone.
-_BATCH_IN_MEMORY = 64 * 1024 * 1024
-
-
-def _ingest_spooled(state: AppState, project_id: str, spool: IO[bytes]) -> list[Accepted]:
-    """A spooled body: one large message is streamed; a batch is read (within limits)."""
-    kind, first = bodies.first_key(spool)
-    spool.seek(0)
-    if kind == "array" or (kind == "object" and first == "messages"):
-        size = os.fstat(spool.fileno()).st_size
-        limit = max(_BATCH_IN_MEMORY, state.settings.inline_body_bytes)
-        if size > limit:
-            raise PayloadTooLarge(
-                f"a batch request is limited to {limit} bytes; this one is {size}. Send "
-                "fewer messages per request, and messages larger than "
-                f"{state.settings.inline_body_bytes} bytes one per request (they are "
-                "streamed, up to S3DEST_MAX_REQUEST_BYTES)"
-            )
-        items, batch = parse_ingest_body(spool.read())
-        return state.ingestor.ingest(project_id, items, batch=batch)
-    if kind != "object":
-        raise MessageInvalid(
-            "a message must be a JSON object",
-            {"message": 'send one message object, or a batch {"messages": [...]}'},
-        )
-    return [
-        state.ingestor.ingest_large(project_id, spool, spool_dir=str(_spool_dir(state.settings)))
-    ]
-
-
-# orjson reads integers beyond 64 bits as floats: they would be written rounded. Such
-# literals are rare, so a cheap scan decides whether the exact (slower) check runs: a run of
-# 19 or more ASCII digits. Every digit is mapped to b"0" and the run searched as a substring,
-# which is some 20 times faster than the regex rb"\d{19,}" over the same body.
-_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
-_DIGIT_RUN = b"0" * 19
-
-
-def _maybe_big_int(raw: bytes) -> bool:
-    return _DIGIT_RUN in raw.translate(_DIGITS_AS_ZERO)
-
-
-_INT64 = range(-(2**63), 2**64)
-
-
-def _refuse_big_integers(raw: bytes) -> None:
-    too_big: list[str] = []
-
-    def parse_int(literal: str) -> int:
-        value = int(literal)
-        if value not in _INT64:
-            too_big.append(literal)
-        return value
-
-    try:
-        json.loads(raw, parse_int=parse_int)
-    except ValueError:
-        return  # orjson already accepted it; nothing more to learn here
-    if too_big:
-        sample = too_big[0] if len(too_big[0]) <= 40 else too_big[0][:37] + "..."
-        raise InvalidInput(
-            "the body has an integer too large to store exactly",
-            {
-                "body": f"the integer {sample} does not fit in 64 bits and would lose "
-                "precision; send it as a string"
-            },
-        )
-
-
-def parse_ingest_body(raw: bytes) -> tuple[list[Any], bool]:
-    """(messages, is_batch) from a request body; clear errors for bad JSON."""
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"the body is not valid JSON: {exc}",
-            {
-                "body": f"not valid JSON (UTF-8) at {exc.pos if hasattr(exc, 'pos') else '?'}: "
-                f"{exc.msg if hasattr(exc, 'msg') else exc}"
-            },
-        ) from None
-    if _maybe_big_int(raw):
-        _refuse_big_integers(raw)
-    if isinstance(payload, dict) and "messages" in payload:
-        items = payload["messages"]
-        if not isinstance(items, list) or len(payload) != 1:
-            raise MessageInvalid(
-                'a batch is {"messages": [...]}',
-                {"messages": "must be a list of messages, and the only key of the body"},
-            )
-        return items, True
-    if isinstance(payload, list):
-        return payload, True
-    return [payload], False
-
-
 @router.post(
     "/v1/messages",
     status_code=status.HTTP_202_ACCEPTED,
@@ -259,13 +99,15 @@ def parse_ingest_body(raw: bytes) -> tuple[list[Any], bool]:
 )
 async def ingest(request: Request, project: CurrentProject, state: State) -> Any:
     """Accept one message or {"messages": [...]}; 202 only once they are durable."""
-    body = await _read_body(request, state.settings)
+    body = await read_body(request, state.settings)
     if isinstance(body, bytes):
         items, batch = parse_ingest_body(body)
         accepted = await run_in_threadpool(state.ingestor.ingest, project.id, items, batch=batch)
     else:
         try:
-            accepted = await run_in_threadpool(_ingest_spooled, state, project.id, body)
+            accepted = await run_in_threadpool(
+                ingest_spooled, state.ingestor, state.settings, project.id, body
+            )
         finally:
             body.close()
     # The JSON FastAPI would write for `AcceptedResponse` (compact, same key order), without
