@@ -13,6 +13,7 @@ import json
 import string
 import time
 import unicodedata
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -382,7 +383,51 @@ def near_messages(draw: st.DrawFn) -> Any:
     return out
 
 
-MESSAGES = near_messages() | JSON_VALUES
+NONEMPTY_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12)
+SUBSCRIBE_EVENT_TYPES = st.sampled_from(["create", "update", "delete", "associationUpdate"])
+ROUTING_FIELDS = ("integration", "destination", "connectionId", "topic")
+VALID_RESULT_ITEMS = st.fixed_dictionaries(
+    {},
+    optional={
+        "fields": st.none() | st.dictionaries(TEXT, JSON_VALUES, max_size=4),
+        "subscribeEventType": SUBSCRIBE_EVENT_TYPES,
+        "providerEventType": st.none() | TEXT,
+        "raw": JSON_VALUES,
+        "rawEvent": JSON_VALUES,
+    },
+)
+
+
+@st.composite
+def valid_messages(draw: st.DrawFn, *, routing: bool = True) -> dict[str, Any]:
+    """Messages every field of which is valid: required ones present and non-empty, each
+    optional one valid or absent, subscribe items with their event type. `routing`: may
+    carry the envelope's routing fields (a body, ``{"data": ...}``, may not)."""
+    action = draw(st.sampled_from(["read", "subscribe"]))
+    out: dict[str, Any] = {
+        "action": action,
+        "provider": draw(st.sampled_from(["hubspot", "salesforce", "generic"]) | NONEMPTY_TEXT),
+        "installationId": draw(NONEMPTY_TEXT),
+        "objectName": draw(NONEMPTY_TEXT),
+    }
+    optional = [
+        name
+        for name in VALID_FIELD_VALUES
+        if name not in out and (routing or name not in ROUTING_FIELDS)
+    ]
+    for name in optional:
+        if draw(st.booleans()):
+            out[name] = draw(st.none() | TEXT)
+    items = draw(st.lists(VALID_RESULT_ITEMS, max_size=3))
+    if action == "subscribe":
+        for item in items:
+            item.setdefault("subscribeEventType", draw(SUBSCRIBE_EVENT_TYPES))
+    out["result"] = items
+    return out
+
+
+MESSAGES = near_messages() | valid_messages() | JSON_VALUES
+BODIES = near_messages() | valid_messages(routing=False) | JSON_VALUES
 
 
 def _check_invalid(exc: MessageInvalid) -> None:
@@ -402,30 +447,80 @@ def _round_trip(obj: dict[str, Any], message: IncomingMessage) -> None:
             assert data[name] == obj[name], name
 
 
-@settings(PROPERTY, max_examples=120)
-@given(obj=MESSAGES)
-def test_messages_parse_or_name_their_bad_fields_and_round_trip(obj: Any) -> None:
-    # Only what a JSON parser can produce reaches here.
-    obj = orjson.loads(orjson.dumps(obj))
-    try:
-        message = parse_incoming(obj)
-    except MessageInvalid as exc:
-        _check_invalid(exc)
-        return
-    assert isinstance(obj, dict)
-    _round_trip(obj, message)
+def _reached(outcomes: Counter[str], minimums: dict[str, int]) -> None:
+    """The run reached every interesting branch often enough (else its assertions did not
+    run: a generator that makes no valid input proves nothing about valid input)."""
+    short = {name: outcomes[name] for name, least in minimums.items() if outcomes[name] < least}
+    assert not short, f"too few examples reached {short} (all: {dict(outcomes)})"
 
 
-@settings(PROPERTY, max_examples=120)
-@given(obj=MESSAGES)
-def test_message_bodies_parse_or_name_their_bad_fields(obj: Any) -> None:
+def test_messages_parse_or_name_their_bad_fields_and_round_trip() -> None:
+    """Catches: the round-trip half never running (the generators made 0 valid messages in
+    360 examples); planted bug: `_round_trip` skipped or a valid message refused."""
+    outcomes: Counter[str] = Counter()
+
+    @settings(PROPERTY, max_examples=120)
+    @given(obj=MESSAGES)
+    def check(obj: Any) -> None:
+        # Only what a JSON parser can produce reaches here.
+        obj = orjson.loads(orjson.dumps(obj))
+        try:
+            message = parse_incoming(obj)
+        except MessageInvalid as exc:
+            _check_invalid(exc)
+            outcomes["invalid"] += 1
+            return
+        assert isinstance(obj, dict)
+        _round_trip(obj, message)
+        outcomes["valid"] += 1
+        outcomes[f"valid {obj['action']}"] += 1
+        if obj["result"]:
+            outcomes["valid with records"] += 1
+        if any(name in obj for name in ROUTING_FIELDS):
+            outcomes["valid with routing"] += 1
+
+    check()
+    _reached(
+        outcomes,
+        {
+            "invalid": 20,
+            "valid": 20,
+            "valid read": 5,
+            "valid subscribe": 5,
+            "valid with records": 5,
+            "valid with routing": 5,
+        },
+    )
+
+
+@settings(PROPERTY, max_examples=60)
+@given(obj=valid_messages())
+def test_valid_messages_are_accepted_and_round_trip(obj: dict[str, Any]) -> None:
+    """Every valid message parses (no refusal is allowed here) and round-trips exactly."""
     obj = orjson.loads(orjson.dumps(obj))
-    try:
-        data = parse_data({"data": obj})
-    except MessageInvalid as exc:
-        _check_invalid(exc)
-        return
-    assert orjson.loads(encode_body(data_dict(data))) == {"data": data_dict(data)}
+    _round_trip(obj, parse_incoming(obj))
+
+
+def test_message_bodies_parse_or_name_their_bad_fields() -> None:
+    """Catches: no valid body ever generated, so the encode half never ran."""
+    outcomes: Counter[str] = Counter()
+
+    @settings(PROPERTY, max_examples=120)
+    @given(obj=BODIES)
+    def check(obj: Any) -> None:
+        obj = orjson.loads(orjson.dumps(obj))
+        try:
+            data = parse_data({"data": obj})
+        except MessageInvalid as exc:
+            _check_invalid(exc)
+            outcomes["invalid"] += 1
+            return
+        assert orjson.loads(encode_body(data_dict(data))) == {"data": data_dict(data)}
+        outcomes["valid"] += 1
+        outcomes[f"valid {data.action}"] += 1
+
+    check()
+    _reached(outcomes, {"invalid": 20, "valid": 20, "valid read": 5, "valid subscribe": 5})
 
 
 @settings(PROPERTY, max_examples=60)
@@ -552,7 +647,52 @@ YAML_SNIPPETS = st.sampled_from(
         "\ufeffspecVersion: 1.0.0",
     ]
 )
+MANIFEST_NAMES = st.text(
+    alphabet=string.ascii_letters + string.digits + "_-", min_size=1, max_size=10
+)
+MANIFEST_DESTINATIONS = st.sampled_from(["ampersandS3Bucket", "archive", "d-2"])
+
+
+@st.composite
+def manifest_objects(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """1-3 objects of one action, names distinct (ignoring case), each with a destination and
+    maybe a schedule and fields."""
+    names = draw(st.lists(MANIFEST_NAMES, min_size=1, max_size=3, unique_by=str.lower))
+    objects = []
+    for name in names:
+        obj: dict[str, Any] = {"objectName": name, "destination": draw(MANIFEST_DESTINATIONS)}
+        if draw(st.booleans()):
+            obj["requiredFields"] = [{"fieldName": draw(MANIFEST_NAMES)}]
+        if draw(st.booleans()):
+            obj["optionalFields"] = [{"fieldName": draw(MANIFEST_NAMES)}]
+        if draw(st.booleans()):
+            obj["schedule"] = "*/10 * * * *"
+        objects.append(obj)
+    return objects
+
+
+@st.composite
+def valid_manifests(draw: st.DrawFn) -> dict[str, Any]:
+    """Manifests every part of which is valid: 1-3 integrations with distinct names, each
+    reading, subscribing or both."""
+    names = draw(st.lists(MANIFEST_NAMES, min_size=1, max_size=3, unique=True))
+    integrations = []
+    for name in names:
+        integration: dict[str, Any] = {
+            "name": name,
+            "provider": draw(st.sampled_from(["hubspot", "salesforce", "generic"])),
+        }
+        if draw(st.booleans()):
+            integration["displayName"] = draw(MANIFEST_NAMES)
+        for action in draw(st.sampled_from([["read"], ["subscribe"], ["read", "subscribe"]])):
+            integration[action] = {"objects": draw(manifest_objects())}
+        integrations.append(integration)
+    return {"specVersion": "1.0.0", "integrations": integrations}
+
+
 MANIFEST_TEXTS = st.one_of(
+    valid_manifests().map(_yaml),
+    valid_manifests().map(json.dumps),
     mutated_manifests().map(_yaml),
     # JSON with "\ud800"-style escapes: keys or values that are not Unicode text
     st.tuples(mutated_manifests(), WILD_TEXT, JSON_VALUES | WILD_TEXT).map(
@@ -579,22 +719,59 @@ def _parse_or_refuse(source: str | bytes) -> Manifest | None:
     return manifest
 
 
-@settings(PROPERTY, max_examples=120)
-@given(source=MANIFEST_TEXTS)
-@example(source=_yaml(VALID_MANIFEST))
-@example(source='{"\\ud800": 1}')  # JSON escapes YAML reads as a lone surrogate
-@example(source='{"specVersion": "1.0.0", "integrations": [{"\\udfff": 1}]}')
-def test_manifests_parse_or_say_which_line_is_wrong(source: str) -> None:
-    manifest = _parse_or_refuse(source)
-    if manifest is None:
-        return
-    # What parsed routes: every object to its destination, by (integration, action, name).
+def _check_routes(manifest: Manifest) -> int:
+    """What parsed routes: every object to its destination, by (integration, action, name).
+    Returns how many routes were checked."""
+    routes = 0
     for integration in manifest.integrations:
         for obj in integration.objects():
             target = manifest.route(integration.name, obj.action, obj.object_name)
             assert target is not None and target.destination == obj.destination
+            routes += 1
     assert manifest.destination_names() == {o.destination for o in manifest.objects()}
     json.dumps(manifest.to_dict(), default=str)
+    return routes
+
+
+def test_manifests_parse_or_say_which_line_is_wrong() -> None:
+    """Catches: the routing half running rarely (only ~5 % of mutated manifests parsed);
+    planted bug: routes built for the first integration only (`_routes` iterating
+    `integrations[:1]`), which no mutated one-integration manifest can show."""
+    outcomes: Counter[str] = Counter()
+
+    @settings(PROPERTY, max_examples=120)
+    @given(source=MANIFEST_TEXTS)
+    @example(source=_yaml(VALID_MANIFEST))
+    @example(source='{"\\ud800": 1}')  # JSON escapes YAML reads as a lone surrogate
+    @example(source='{"specVersion": "1.0.0", "integrations": [{"\\udfff": 1}]}')
+    def check(source: str) -> None:
+        manifest = _parse_or_refuse(source)
+        if manifest is None:
+            outcomes["refused"] += 1
+            return
+        outcomes["parsed"] += 1
+        outcomes["routes"] += _check_routes(manifest)
+        if len(manifest.integrations) > 1:
+            outcomes["parsed with several integrations"] += 1
+
+    check()
+    _reached(
+        outcomes,
+        {"refused": 20, "parsed": 20, "routes": 40, "parsed with several integrations": 5},
+    )
+
+
+@settings(PROPERTY, max_examples=60)
+@given(doc=valid_manifests(), as_json=st.booleans())
+def test_valid_manifests_parse_and_route_every_object(doc: dict[str, Any], as_json: bool) -> None:
+    """Every valid manifest parses (no refusal allowed here) and routes each of its objects."""
+    manifest = parse_manifest(json.dumps(doc) if as_json else _yaml(doc))
+    expected = sum(
+        len(integration.get(action, {}).get("objects", []))
+        for integration in doc["integrations"]
+        for action in ("read", "subscribe")
+    )
+    assert _check_routes(manifest) == expected
 
 
 @PROPERTY
