@@ -85,16 +85,22 @@ PROFILE_CATEGORIES: list[tuple[str, list[str]]] = [
         ["(s3dest/api/", "(fastapi/", "(starlette/", "(uvicorn/", "(anyio/"],
     ),
     ("worker: claim (UPDATE … RETURNING + commit)", ["claim (s3dest/store/queue/"]),
-    ("worker: destination version check per claim", ["_refresh_destinations"]),
-    ("worker: record outcomes (finish + commit)", ["finish (s3dest/store/queue/", "_flush"]),
-    ("worker: lease keeper", ["_lease_loop", "extend_lease"]),
+    ("worker: destination version check per claim", ["refresh (s3dest/delivery/dispatch.py"]),
+    (
+        "worker: record outcomes (finish + commit)",
+        ["finish (s3dest/store/queue/", "flush (s3dest/delivery/outcomes.py"],
+    ),
+    ("worker: lease keeper", ["keep (s3dest/delivery/leases.py", "extend_leases"]),
     ("worker: reaper + probes", ["reap_expired_leases", "release_probes"]),
     ("worker: key render + metadata + body decode", ["build_request (s3dest/"]),
-    ("worker: obstore put (HTTP, signing; GIL released while waiting)", ["put_object (s3dest/"]),
+    (
+        "worker: obstore put (HTTP, signing; GIL released while waiting)",
+        ["send_put (s3dest/", "put_object (s3dest/"],
+    ),
     ("worker: rest of _deliver", ["_deliver (s3dest/"]),
     (
-        "asyncio loop + thread hand-offs",
-        ["(asyncio/", "(concurrent/futures/", "threading", "_submit", "_sender", "_ended"],
+        "coordinator wait + thread hand-offs",
+        ["(s3dest/delivery/coordinator.py", "(s3dest/delivery/shared.py", "threading", "submit"],
     ),
 ]
 WARMUP = 200  # messages sent and delivered before the measurement starts
@@ -324,7 +330,7 @@ class PipelineFigures:
 
 def _thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
     """(user, system) CPU seconds by thread kind, from the names s3dest gives its threads
-    (s3dest.osthread): main (uvicorn loop), sender threads, worker loop, tokio, other."""
+    (s3dest.delivery.osthread): main (uvicorn loop), sender threads, worker loop, tokio, other."""
     out: dict[str, tuple[float, float]] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for tid in os.listdir(f"/proc/{pid}/task"):

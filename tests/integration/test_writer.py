@@ -6,7 +6,6 @@ Every write uses the PutObject-only IAM user: passing at all proves s3dest needs
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import dataclasses
@@ -534,13 +533,13 @@ def test_permanent_redirect_names_the_real_region(aws_errors_server: AwsErrorsSe
     assert FAKE_KEY_ID not in json.dumps(probe.headers)
 
 
-def test_permanent_redirect_async_names_the_real_region(
+def test_permanent_redirect_of_a_prepared_put_names_the_real_region(
     aws_errors_server: AwsErrorsServer,
 ) -> None:
     aws_errors_server.respond_with("PermanentRedirect", region="ap-southeast-2")
     dest = errors_destination(aws_errors_server)
     with pytest.raises(DestinationError) as info:
-        asyncio.run(writer.put_object_async(dest, small_request()))
+        writer.send_put(writer.prepare_put(dest, small_request()))
     assert "is in region 'ap-southeast-2'" in info.value.diagnosis
 
 

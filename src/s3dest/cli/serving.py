@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-
 import click
 
 from s3dest.cli import common
@@ -29,22 +27,11 @@ def serve(host: str, port: int, no_workers: bool) -> None:
 @click.command()
 def worker() -> None:
     """Deliver queued messages (no API). Stops gracefully on SIGTERM/SIGINT."""
-    import asyncio
-
-    from s3dest.delivery.worker import Worker
+    from s3dest.delivery.runner import run_until_signalled
     from s3dest.runtime import open_box, open_engine
 
     settings = common.settings()
-    engine = open_engine(settings)
-    instance = Worker(engine, settings, open_box(settings))
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, instance.stop)
-        await instance.run()
-
-    asyncio.run(run())
+    run_until_signalled(open_engine(settings), settings, open_box(settings))
 
 
 @click.command()

@@ -1,20 +1,25 @@
-"""Run a Worker on its own thread and event loop beside the API (or alone)."""
+"""Run a Worker on its own thread, beside the API (`s3dest serve`) or alone (`s3dest
+worker`), restarting it if its loop crashes: one restart policy for both."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import signal
 import threading
+from types import FrameType
 
 from sqlalchemy import Engine
 
-from s3dest.delivery.worker import Worker
+from s3dest.delivery.coordinator import Worker
+from s3dest.delivery.osthread import name_os_thread
 from s3dest.destinations.secrets import SecretBox
-from s3dest.osthread import name_os_thread
 from s3dest.settings import Settings
+from s3dest.store.broker import StoreBroker
 
 log = logging.getLogger("s3dest.delivery")
+
+# A crashed loop (a bug: queue errors are handled inside it) is restarted after this long.
+RESTART_DELAY_SECONDS = 1.0
 
 
 class WorkerThread:
@@ -22,49 +27,72 @@ class WorkerThread:
         self._engine = engine
         self._settings = settings
         self._box = box
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
         self._worker: Worker | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
-        self._stopped = False
+        self._stopped = threading.Event()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="s3dest-worker", daemon=True)
         self._thread.start()
         self._ready.wait(timeout=10)
 
+    def _new_worker(self) -> Worker | None:
+        with self._lock:
+            if self._stopped.is_set():
+                return None
+            self._worker = Worker(StoreBroker(self._engine), self._settings, self._box)
+            return self._worker
+
     def _run(self) -> None:
         name_os_thread("s3dest-worker")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        self._stopped = False
-        self._worker = Worker(self._engine, self._settings, self._box)
+        worker = self._new_worker()
         self._ready.set()
-        try:
-            while True:
-                try:
-                    loop.run_until_complete(self._worker.run())
-                except Exception as exc:  # supervise: a crashed loop is restarted
-                    log.error("worker crashed; restarting", extra={"errorType": type(exc).__name__})
-                    loop.run_until_complete(asyncio.sleep(1.0))
-                    if not self._stopped:
-                        self._worker = Worker(self._engine, self._settings, self._box)
-                        continue
-                break
-        finally:
-            loop.close()
+        while worker is not None:
+            try:
+                worker.run()
+                return
+            except Exception as exc:  # supervise: a crashed loop is restarted
+                log.error("worker crashed; restarting", extra={"errorType": type(exc).__name__})
+                self._stopped.wait(RESTART_DELAY_SECONDS)
+                worker = self._new_worker()
 
     def wake(self) -> None:
-        if self._loop is not None and self._worker is not None and not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # loop closed while shutting down
-                self._loop.call_soon_threadsafe(self._worker.wake)
+        with self._lock:
+            worker = self._worker
+        if worker is not None:
+            worker.wake()
 
     def stop(self, timeout: float | None = None) -> None:
         """Graceful: stop claiming, finish or release in-flight work, then return."""
-        self._stopped = True
-        if self._loop is not None and self._worker is not None and not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._worker.stop)
+        with self._lock:
+            self._stopped.set()
+            worker = self._worker
+        if worker is not None:
+            worker.stop()
         if self._thread is not None:
             self._thread.join(timeout=timeout or self._settings.request_timeout_seconds + 10)
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+def run_until_signalled(engine: Engine, settings: Settings, box: SecretBox) -> None:
+    """`s3dest worker`: deliver on a supervised thread until SIGTERM or SIGINT, then stop
+    gracefully (in-flight work finished or given back)."""
+    runner = WorkerThread(engine, settings, box)
+    requested = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        requested.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        runner.start()
+        while runner.is_alive() and not requested.wait(1.0):
+            pass
+        runner.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -256,18 +256,6 @@ def put_object(dest: S3Destination, request: ObjectRequest) -> PutOutcome:
     return send_put(prepare_put(dest, request))
 
 
-async def put_object_async(dest: S3Destination, request: ObjectRequest) -> PutOutcome:
-    """Write one object from an event loop. Raises a classified DeliveryError."""
-    body, kwargs = _put_args(dest, request)
-    try:
-        return _outcome(await obstore.put_async(_cache.get(dest), request.key, body, **kwargs))
-    except DeliveryError:
-        raise
-    except Exception as exc:
-        region = await _probe_bucket_region_async(dest) if is_region_redirect(str(exc)) else None
-        return _handle(dest, request, exc, region)
-
-
 def _handle(
     dest: S3Destination, request: ObjectRequest, exc: Exception, region: str | None = None
 ) -> PutOutcome:
@@ -297,15 +285,6 @@ def _bucket_url(dest: S3Destination) -> str:
 def _probe_bucket_region(dest: S3Destination) -> str | None:
     try:
         response = httpx.head(_bucket_url(dest), timeout=_PROBE_TIMEOUT_S)
-    except httpx.HTTPError:
-        return None
-    return response.headers.get("x-amz-bucket-region") or None
-
-
-async def _probe_bucket_region_async(dest: S3Destination) -> str | None:
-    try:
-        async with httpx.AsyncClient(timeout=_PROBE_TIMEOUT_S) as client:
-            response = await client.head(_bucket_url(dest))
     except httpx.HTTPError:
         return None
     return response.headers.get("x-amz-bucket-region") or None

@@ -1,0 +1,126 @@
+"""Dispatch: from claimed messages to jobs ready for the sender threads.
+
+On the coordinator thread, for a whole claim at once: the destinations whose configuration
+changed are reloaded, each message's key and metadata are rendered and its request is
+checked, and the jobs are counted against the concurrency bounds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from s3dest.delivery.broker import Broker
+from s3dest.delivery.jobs import DestinationState, Job
+from s3dest.delivery.shared import Shared
+from s3dest.destinations.runtime import DestinationRuntime, runtime_for
+from s3dest.destinations.secrets import SecretBox
+from s3dest.errors import KeyTemplateInvalid, S3destError
+from s3dest.s3.request import StoredMessage, build_request
+from s3dest.s3.writer import ObjectRequest, prepare_put
+from s3dest.settings import Settings
+from s3dest.store.destinations import DestinationRow
+from s3dest.store.queue import Claimed
+
+log = logging.getLogger("s3dest.delivery")
+
+
+class Cancelled(Exception):
+    """A streamed upload stops between chunks: its lease went to another worker."""
+
+
+class Dispatcher:
+    def __init__(self, broker: Broker, shared: Shared, box: SecretBox, settings: Settings) -> None:
+        self.broker = broker
+        self.shared = shared
+        self.box = box
+        self.settings = settings
+        # Destinations seen in claims; only the coordinator thread reads or changes the map.
+        self.destinations: dict[str, DestinationState] = {}
+
+    def refresh(self, claimed: list[Claimed]) -> None:
+        """(Re)build the client of each destination whose configuration changed.
+
+        The versions come with the claim (same transaction), so an unchanged destination
+        costs no query; a changed one (PATCH) is reloaded before its messages are sent.
+        """
+        current = {c.destination_id: c.destination_version for c in claimed}
+        for destination_id, version in current.items():
+            state = self.destinations.get(destination_id)
+            if version is None:  # deleted meanwhile
+                self.destinations.pop(destination_id, None)
+                continue
+            if state is None or self.shared.view(state)[0].row.version != version:
+                row = self.broker.destination(destination_id)
+                if row is None:
+                    continue
+                runtime = self._runtime(row)
+                if runtime is None:
+                    continue
+                if state is None:
+                    self.destinations[destination_id] = DestinationState(runtime=runtime)
+                else:
+                    self.shared.set_runtime(state, runtime)
+
+    def _runtime(self, row: DestinationRow) -> DestinationRuntime | None:
+        try:
+            return runtime_for(
+                row, self.box, request_timeout_s=self.settings.request_timeout_seconds
+            )
+        except KeyTemplateInvalid:
+            return None
+        except S3destError as exc:  # e.g. secret encrypted with a key no longer configured
+            log.error("destination unusable", extra={"destinationId": row.id, "error": exc.message})
+            return None
+
+    def jobs(self, claimed: list[Claimed]) -> list[Job]:
+        """One prepared job per claimed message (a message whose destination could not be
+        loaded gets a job without a state: its sender parks it)."""
+        claim_time = time.time()
+        jobs = [
+            Job(item=item, state=self.destinations.get(item.destination_id), claim_time=claim_time)
+            for item in claimed
+        ]
+        for job in jobs:
+            if job.state is not None:
+                self.prepare(job, self.shared.view(job.state)[0])
+        return jobs
+
+    def prepare(self, job: Job, runtime: DestinationRuntime) -> None:
+        """Render the key and metadata and check the request, with the destination's
+        current runtime. Done for a whole claim in one pass on the coordinator: measured
+        in bench.pipeline, the same work cost ~130 us of CPU per message when each sender
+        thread did it between two PUTs (cold caches after every wait), ~30 us in one pass.
+        A sender calls it again for a job whose destination changed while it waited."""
+        item = job.item
+        job.runtime, job.key, job.prepared, job.problem = runtime, None, None, None
+        stored = StoredMessage(
+            event_id=item.event_id,
+            project_id=item.project_id,
+            destination_id=item.destination_id,
+            event_time_ns=item.event_time_ns,
+            connection_id=item.connection_id,
+            topic=item.topic,
+            body=item.body,
+            envelope=item.envelope,
+        )
+        try:
+            built = build_request(stored, runtime.template)
+            job.key = built.key
+            body = item.body if item.body is not None else self._chunks(job)
+            job.prepared = prepare_put(
+                runtime.s3,
+                ObjectRequest(
+                    key=built.key, body=body, metadata=built.metadata, event_id=item.event_id
+                ),
+            )
+        except Exception as exc:  # raised again by the sender, which classifies and records it
+            job.problem = exc
+
+    def _chunks(self, job: Job) -> Iterator[bytes]:
+        """A stored large body, read from the database as the upload needs it."""
+        for chunk in self.broker.read_chunks(job.item.event_id):
+            if self.shared.cancelled(job):
+                raise Cancelled(job.item.event_id)
+            yield chunk
