@@ -95,7 +95,7 @@ class Recorder:
                 "s3Code": s3_code,
             },
         )
-        report = Report(outcome.state, item.destination_id, None, line)
+        report = Report(decision.state, item.destination_id, None, line)
         hold = None
         if isinstance(decision, Hold) and state is not None and runtime is not None and attempted:
             hold = (state, item.destination_id, (reason, s3_code, runtime.row.version))
@@ -177,7 +177,7 @@ def delivery_records(delivered: list[Delivered]) -> tuple[list[Outcome], list[Re
 
 
 def report(reports: list[Report]) -> None:
-    counts: Counter[tuple[str, str]] = Counter()
+    counts: Counter[tuple[MessageState, str]] = Counter()
     for r in reports:
         counts[r.state, r.destination_id] += 1
         if r.latency is not None:
