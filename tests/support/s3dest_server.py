@@ -102,6 +102,9 @@ class S3destProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # A server that missed its deadline must not outlive the test that gave up on it:
+        # left running, every failed start keeps polling its queue and loads the machine.
+        self.kill()
         raise RuntimeError(f"s3dest did not become healthy:\n{self.log()}")
 
     def client(self, api_key: str) -> Client:
