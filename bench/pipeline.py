@@ -35,6 +35,7 @@ import resource
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -420,6 +421,20 @@ def _wait_delivered(
     raise RuntimeError(f"not all delivered within {timeout:.0f} s: {counts}")
 
 
+@dataclass
+class Code:
+    """Which s3dest the server runs: this checkout's, or another checkout's `src/` (a
+    baseline), put first on the server's PYTHONPATH so both run beside the same S3 server,
+    database and load in one run of this script."""
+
+    label: str
+    src: Path | None = None
+    runs: int = 0
+
+    def env(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(self.src)} if self.src is not None else {}
+
+
 def bench_s3dest(
     s3: S3Server,
     endpoint: str,
@@ -429,9 +444,16 @@ def bench_s3dest(
     senders: int,
     workdir: Path,
     profile_dir: Path | None,
+    code: Code | None = None,
 ) -> PipelineFigures:
-    heading(f"s3dest serve on {db.kind}: {n} messages of ~1 KiB over HTTP, batches of {batch}")
-    run = start_s3dest(s3, endpoint, db, workdir, f"s3dest-{db.kind}")
+    code = code or Code("s3dest")
+    heading(
+        f"{code.label} serve on {db.kind}: {n} messages of ~1 KiB over HTTP, batches of {batch}"
+    )
+    code.runs += 1
+    run = start_s3dest(
+        s3, endpoint, db, workdir, f"{code.label}-{db.kind}-{code.runs}", **code.env()
+    )
     profiler: subprocess.Popen[bytes] | None = None
     try:
         warm = _batches(WARMUP, batch, run.destination, 10_000_000)
@@ -598,6 +620,30 @@ def _print_pipeline(f: PipelineFigures, load: LoadSampler) -> None:
         f"p99 {percentile(f.post_latencies, 99) * 1000:.0f} ms"
     )
     print(f"  s3dest peak RSS {f.peak_rss:.0f} MiB; {load.summary()}")
+
+
+def _print_comparison(compared: dict[str, dict[str, list[PipelineFigures]]], base: Path) -> None:
+    """Baseline against this checkout: every run's CPU per message, then the medians."""
+    print(f"  baseline = {base}; CPU ms per delivered message, each run (PostgreSQL: + server)")
+    for kind, runs in compared.items():
+        medians: dict[str, float] = {}
+        for label, figures in runs.items():
+            own = [f.cpu_ms for f in figures]
+            total = [(f.cpu + f.db_cpu) * 1000 / f.messages for f in figures]
+            shown = total if kind == "postgres" else own
+            medians[label] = statistics.median(shown)
+            print(
+                f"    {label + ' on ' + kind:<26} runs "
+                + ", ".join(f"{v:.3f}" for v in shown)
+                + f"; median {medians[label]:.3f}"
+                + (
+                    f" (s3dest process alone {statistics.median(own):.3f})"
+                    if kind == "postgres"
+                    else ""
+                )
+            )
+        ratio = medians["s3dest"] / medians["baseline"]
+        print(f"    {'  this checkout / baseline':<26} {ratio:.3f}x on {kind}")
 
 
 # ---------------------------------------------------------------------------- obstore floor
@@ -938,6 +984,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the S3 server: moto (IAM enforced, closes every connection) or a throwaway "
         "Ceph RGW (keeps connections alive, as real S3 does; tests/support/rgw.py)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. `git worktree add /tmp/base <commit>`): its s3dest runs "
+        "beside this one's, alternating, --rounds times each, and the summary compares them",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each code with --baseline")
     parser.add_argument("--large-bytes", type=int, default=2**30)
     parser.add_argument(
         "--rss-cap-mb",
@@ -973,6 +1027,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.s3} server {s3.endpoint}; clients use {endpoint}")
     checks: list[Check] = []
     results: dict[str, PipelineFigures] = {}
+    compared: dict[str, dict[str, list[PipelineFigures]]] = {}
+    codes = [Code("s3dest")]
+    if args.baseline is not None:
+        if not (args.baseline / "src" / "s3dest").is_dir():
+            parser.error(f"--baseline {args.baseline}: no src/s3dest there")
+        codes = [Code("baseline", args.baseline.resolve() / "src"), Code("s3dest")]
     s5cmd_ms = boto_ms = floor_ms = None
     large: dict[str, LargeFigures] = {}
     try:
@@ -982,16 +1042,23 @@ def main(argv: list[str] | None = None) -> int:
         ):
             workdir = Path(tmp)
             for kind in kinds:
-                results[kind] = bench_s3dest(
-                    s3,
-                    endpoint,
-                    dbs[kind],
-                    args.messages,
-                    args.batch,
-                    args.senders,
-                    workdir,
-                    args.profile,
-                )
+                runs = compared.setdefault(kind, {code.label: [] for code in codes})
+                for round_ in range(args.rounds if args.baseline is not None else 1):
+                    # Alternate which code goes first: the machine drifts during a run.
+                    for code in codes if round_ % 2 == 0 else codes[::-1]:
+                        figures = bench_s3dest(
+                            s3,
+                            endpoint,
+                            dbs[kind],
+                            args.messages,
+                            args.batch,
+                            args.senders,
+                            workdir,
+                            args.profile,
+                            code,
+                        )
+                        runs[code.label].append(figures)
+                results[kind] = runs["s3dest"][-1]
             bodies = _bodies(args.messages)
             if not args.skip_floor:
                 floor_ms = bench_floor(s3, endpoint, bodies)
@@ -1019,6 +1086,8 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "postgres":
             both = (f.cpu + f.db_cpu) * 1000 / f.messages
             print(f"  {'  + PostgreSQL server CPU':<34}{'':>8}{both:>12.3f}")
+    if args.baseline is not None:
+        _print_comparison(compared, args.baseline)
     if floor_ms is not None:
         print(f"  {f'obstore PUT floor ({FLOOR_THREADS} threads)':<34}{'':>8}{floor_ms:>12.3f}")
         for kind, f in results.items():
