@@ -20,7 +20,7 @@ def manifest() -> None:
 @common.reports_errors()
 def manifest_validate(project: str | None, file: Path) -> None:
     """Check syntax, schema and that every destination exists."""
-    from s3dest.manifest_service import check_manifest
+    from s3dest.manifest.service import check_manifest
 
     engine = common.engine()
     check_manifest(engine, common.project_id(engine, project), file.read_bytes())
@@ -32,7 +32,7 @@ def manifest_validate(project: str | None, file: Path) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @common.reports_errors()
 def manifest_apply(project: str | None, file: Path) -> None:
-    from s3dest.manifest_service import apply_manifest
+    from s3dest.manifest.service import apply_manifest
 
     engine = common.engine()
     apply_manifest(engine, common.project_id(engine, project), file.read_bytes())

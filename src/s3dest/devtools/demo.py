@@ -162,7 +162,7 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
     from s3dest.destinations import service
     from s3dest.destinations.schemas import parse_create
     from s3dest.devtools.moto import start_moto_server
-    from s3dest.manifest_service import apply_manifest
+    from s3dest.manifest.service import apply_manifest
     from s3dest.runtime import open_state
     from s3dest.settings import Settings
     from s3dest.store.projects import create_project

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from s3dest.api.deps import CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.manifest import parse_manifest
-from s3dest.manifest_service import apply_manifest, current_manifest
+from s3dest.manifest.service import apply_manifest, current_manifest
 
 router = APIRouter(
     prefix="/v1/manifest", tags=["manifest"], responses=error_responses(401, 404, 413, 422, 503)

@@ -22,7 +22,7 @@ from s3dest.dashboard.web import (
 from s3dest.destinations import service
 from s3dest.errors import InvalidInput, ManifestInvalid, NotFound
 from s3dest.manifest import parse_manifest
-from s3dest.manifest_service import apply_manifest, current_manifest
+from s3dest.manifest.service import apply_manifest, current_manifest
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 MAX_MANIFEST_BYTES = 1024 * 1024

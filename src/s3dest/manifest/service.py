@@ -7,21 +7,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from s3dest.errors import NotFound
-from s3dest.manifest import Manifest, parse_manifest, validate_destinations
+from s3dest.manifest.model import Manifest
+from s3dest.manifest.parse import parse_manifest
+from s3dest.manifest.references import validate_destinations
+from s3dest.manifest.source import source_text
 from s3dest.store.destinations import destination_names
 from s3dest.store.manifests import load_source, save_source
-
-
-def source_text(source: str | bytes) -> str:
-    """The document as text. Bytes must be UTF-8 (a BOM is dropped); anything else is a
-    ManifestInvalid naming the line and column, never silently replaced characters."""
-    if isinstance(source, str):
-        return source
-    try:
-        return source.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        parse_manifest(source)  # raises ManifestInvalid with the line and column
-        raise
 
 
 def check_manifest(engine: Engine, project_id: str, source: str | bytes) -> Manifest:
