@@ -17,13 +17,6 @@ def _int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-def _schedule(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    return tuple(float(part) for part in value.split(",") if part.strip())
-
-
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".s3dest")
@@ -64,20 +57,25 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """Settings from S3DEST_* variables; one unset or empty keeps the default above."""
         return cls(
-            data_dir=Path(os.environ.get("S3DEST_DATA_DIR") or ".s3dest"),
-            database_url=os.environ.get("S3DEST_DATABASE_URL") or None,
-            secret_key=os.environ.get("S3DEST_SECRET_KEY") or None,
-            worker_concurrency=_int("S3DEST_WORKER_CONCURRENCY", 64),
-            per_destination_concurrency=_int("S3DEST_PER_DESTINATION_CONCURRENCY", 32),
-            claim_batch=_int("S3DEST_CLAIM_BATCH", 200),
-            lease_seconds=_float("S3DEST_LEASE_SECONDS", 60.0),
-            retry_base_seconds=_float("S3DEST_RETRY_BASE_SECONDS", 0.5),
-            retry_max_seconds=_float("S3DEST_RETRY_MAX_SECONDS", 300.0),
-            probe_base_seconds=_float("S3DEST_PROBE_BASE_SECONDS", 5.0),
-            probe_max_seconds=_float("S3DEST_PROBE_MAX_SECONDS", 300.0),
-            request_timeout_seconds=_float("S3DEST_REQUEST_TIMEOUT_SECONDS", 30.0),
-            max_request_bytes=_int("S3DEST_MAX_REQUEST_BYTES", 2 * 1024 * 1024 * 1024),
-            inline_body_bytes=_int("S3DEST_INLINE_BODY_BYTES", 4 * 1024 * 1024),
-            poll_interval_seconds=_float("S3DEST_POLL_INTERVAL_SECONDS", 0.05),
+            data_dir=Path(os.environ.get("S3DEST_DATA_DIR") or cls.data_dir),
+            database_url=os.environ.get("S3DEST_DATABASE_URL") or cls.database_url,
+            secret_key=os.environ.get("S3DEST_SECRET_KEY") or cls.secret_key,
+            worker_concurrency=_int("S3DEST_WORKER_CONCURRENCY", cls.worker_concurrency),
+            per_destination_concurrency=_int(
+                "S3DEST_PER_DESTINATION_CONCURRENCY", cls.per_destination_concurrency
+            ),
+            claim_batch=_int("S3DEST_CLAIM_BATCH", cls.claim_batch),
+            lease_seconds=_float("S3DEST_LEASE_SECONDS", cls.lease_seconds),
+            retry_base_seconds=_float("S3DEST_RETRY_BASE_SECONDS", cls.retry_base_seconds),
+            retry_max_seconds=_float("S3DEST_RETRY_MAX_SECONDS", cls.retry_max_seconds),
+            probe_base_seconds=_float("S3DEST_PROBE_BASE_SECONDS", cls.probe_base_seconds),
+            probe_max_seconds=_float("S3DEST_PROBE_MAX_SECONDS", cls.probe_max_seconds),
+            request_timeout_seconds=_float(
+                "S3DEST_REQUEST_TIMEOUT_SECONDS", cls.request_timeout_seconds
+            ),
+            max_request_bytes=_int("S3DEST_MAX_REQUEST_BYTES", cls.max_request_bytes),
+            inline_body_bytes=_int("S3DEST_INLINE_BODY_BYTES", cls.inline_body_bytes),
+            poll_interval_seconds=_float("S3DEST_POLL_INTERVAL_SECONDS", cls.poll_interval_seconds),
         )
