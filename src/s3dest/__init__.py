@@ -1,6 +1,14 @@
 """s3dest: deliver integration data into customers' own S3 buckets.
 
-The public surface for producers and embedders; see README.md for the service itself.
+The public surface for producers and embedders; see README.md for the service itself::
+
+    Client, ApiError                  talk to an s3dest server with a project API key
+    IncomingMessage, MessageData,     the message a producer sends, and what it holds
+      ResultItem
+    KeyTemplate, DEFAULT_KEY_TEMPLATE object keys: compile once, render per message
+    S3destError and its subclasses    the one exception tree (drawn in `s3dest.errors`)
+
+Everything else is the service's own and may change between releases.
 """
 
 from __future__ import annotations
@@ -9,6 +17,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from s3dest.errors import (
+    ApiError,
     Conflict,
     DeliveryError,
     DestinationError,
@@ -19,20 +28,21 @@ from s3dest.errors import (
     MessageDeliveryError,
     MessageInvalid,
     NotFound,
+    PayloadTooLarge,
     S3destError,
     StorageUnavailable,
     TransientDeliveryError,
+    Unauthorized,
 )
 
 if TYPE_CHECKING:
-    from s3dest.client import ApiError, Client
+    from s3dest.client import Client
     from s3dest.keys import DEFAULT_KEY_TEMPLATE, KeyTemplate
     from s3dest.messages import IncomingMessage, MessageData, ResultItem
 
 # Imported on first use: `import s3dest` (and so every CLI command) would otherwise pay for
 # httpx and pydantic, about 0.5 s, before doing anything.
 _LAZY = {
-    "ApiError": "s3dest.client",
     "Client": "s3dest.client",
     "DEFAULT_KEY_TEMPLATE": "s3dest.keys",
     "KeyTemplate": "s3dest.keys",
@@ -70,9 +80,11 @@ __all__ = [
     "MessageDeliveryError",
     "MessageInvalid",
     "NotFound",
+    "PayloadTooLarge",
     "ResultItem",
     "S3destError",
     "StorageUnavailable",
     "TransientDeliveryError",
+    "Unauthorized",
     "__version__",
 ]

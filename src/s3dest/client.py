@@ -8,23 +8,7 @@ from typing import Any
 
 import httpx
 
-from s3dest.errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    S3destError,
-    StorageUnavailable,
-)
-
-
-class ApiError(S3destError):
-    """An error answer from the s3dest server, with its status and fields."""
-
-    def __init__(self, status: int, code: str, message: str, fields: dict[str, str]) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.fields = fields
+from s3dest.errors import ApiError, Conflict, InvalidInput, NotFound, StorageUnavailable
 
 
 def _raise_for(response: httpx.Response) -> None:

@@ -1,22 +1,30 @@
 """The one exception tree of s3dest.
 
-Foreign errors (obstore/object_store, SQLAlchemy, YAML, JMESPath) are translated into
+Foreign errors (obstore/object_store, SQLAlchemy, YAML, JMESPath, httpx) are translated into
 these at exactly one boundary each, so callers only ever catch s3dest's own classes::
 
-    S3destError
-    ├── InvalidInput                  bad input from a user; names the field and the fix
+    S3destError                       the root: every error s3dest raises on purpose
+    ├── InvalidInput                  bad input from a user; names the field and the fix (422)
     │   ├── MessageInvalid            a message that cannot be accepted
     │   ├── KeyTemplateInvalid        a key template that does not compile or render
-    │   └── ManifestInvalid           an amp.yaml that does not validate
-    ├── NotFound                      an object that does not exist (or is not yours)
-    ├── Conflict                      a duplicate name, a destination still in use
+    │   └── ManifestInvalid           an amp.yaml that does not validate; says line and column
+    ├── NotFound                      an object that does not exist (or is not yours) (404)
+    ├── Conflict                      a duplicate name, a destination still in use (409)
     ├── StorageUnavailable            the database cannot store what was sent (503)
     ├── PayloadTooLarge               a request body above the configured limit (413)
+    ├── Unauthorized                  no API key, or not a valid one (401)
+    ├── ApiError                      `s3dest.Client`: any other error answer of the server;
+    │                                 carries its status, code and fields
     └── DeliveryError                 writing one message to S3 failed; has a `kind`
         ├── TransientDeliveryError    retry later: 5xx, SlowDown, timeouts, resets
         ├── DestinationError          the destination is broken; carries a diagnosis
         └── MessageDeliveryError      this message can never be written as it is
             └── KeyRenderError        its key template gives no valid key for it
+
+The API answers every one of them with the same shape, ``{"error": {"code", "message",
+"fields"}}``, `code` being the class's `code`; `s3dest.Client` raises the matching class
+again (422 → InvalidInput, 404 → NotFound, 409 → Conflict, 503 → StorageUnavailable,
+anything else → ApiError).
 
 `DeliveryError.kind` is the classification the delivery loop acts on:
 "transient" → retry with backoff, "destination" → hold every message of the
@@ -89,6 +97,20 @@ class PayloadTooLarge(S3destError):
     """A request body larger than S3DEST_MAX_REQUEST_BYTES (or a batch above its limit)."""
 
     code = "payload_too_large"
+
+
+class Unauthorized(S3destError):
+    code = "unauthorized"
+
+
+class ApiError(S3destError):
+    """An error answer from the s3dest server, with its status and fields."""
+
+    def __init__(self, status: int, code: str, message: str, fields: dict[str, str]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.fields = fields
 
 
 class DeliveryError(S3destError):

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from s3dest.api.errors import Unauthorized
+from s3dest.errors import Unauthorized
 from s3dest.runtime import AppState
 from s3dest.store.projects import Project, authenticate, hash_key
 

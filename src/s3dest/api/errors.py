@@ -18,6 +18,7 @@ from s3dest.errors import (
     PayloadTooLarge,
     S3destError,
     StorageUnavailable,
+    Unauthorized,
 )
 
 log = logging.getLogger("s3dest.api")
@@ -49,10 +50,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
-
-
-class Unauthorized(S3destError):
-    code = "unauthorized"
 
 
 def status_of(exc: S3destError) -> int:
