@@ -1,0 +1,81 @@
+"""The nine x-amz-meta-* headers every object carries, by name.
+
+Catches the planted bug "a metadata header renamed" (issue 17): with `objectname` written
+as `object-name` in `s3.metadata.object_metadata_unchecked`, every other unit test passed;
+this one fails.
+"""
+
+from __future__ import annotations
+
+from s3dest.messages import EventMetadata
+from s3dest.s3.metadata import object_metadata, object_metadata_unchecked
+
+# Copied literally from the product page (reference/s3-destination-doc.txt, "each S3 object
+# carries event metadata as S3 object metadata (x-amz-meta-* headers), including ..."). S3
+# stores user metadata keys in lower case, so that is how s3dest sends them (SPEC §3).
+PAGE_METADATA_FIELDS = (
+    "projectId, installationId, connectionId, destinationId, operationId, objectName, "
+    "event-id, timestamp, and topic"
+)
+
+
+def page_names() -> list[str]:
+    return [name.strip().removeprefix("and ") for name in PAGE_METADATA_FIELDS.split(",")]
+
+
+def sample() -> EventMetadata:
+    # Every value different, so a header carrying another field's value is caught too.
+    return EventMetadata(
+        projectId="v-project",
+        installationId="v-installation",
+        connectionId="v-connection",
+        destinationId="v-destination",
+        operationId="v-operation",
+        objectName="v-object",
+        event_id="v-event",
+        timestamp="1760410739",
+        topic="v-topic",
+    )
+
+
+def test_the_page_names_nine_fields() -> None:
+    assert len(page_names()) == 9 and len(set(page_names())) == 9
+
+
+def test_objects_carry_exactly_the_nine_page_headers_in_lower_case() -> None:
+    headers = object_metadata(sample())
+    assert list(headers) == [name.lower() for name in page_names()]
+    assert [f"x-amz-meta-{name}" for name in headers] == [
+        "x-amz-meta-projectid",
+        "x-amz-meta-installationid",
+        "x-amz-meta-connectionid",
+        "x-amz-meta-destinationid",
+        "x-amz-meta-operationid",
+        "x-amz-meta-objectname",
+        "x-amz-meta-event-id",
+        "x-amz-meta-timestamp",
+        "x-amz-meta-topic",
+    ]
+
+
+def test_each_header_carries_its_own_field() -> None:
+    assert object_metadata(sample()) == {
+        "projectid": "v-project",
+        "installationid": "v-installation",
+        "connectionid": "v-connection",
+        "destinationid": "v-destination",
+        "operationid": "v-operation",
+        "objectname": "v-object",
+        "event-id": "v-event",
+        "timestamp": "1760410739",
+        "topic": "v-topic",
+    }
+    # The unchecked builder (what the worker's request builder uses) gives the same headers.
+    assert object_metadata_unchecked(sample()) == object_metadata(sample())
+
+
+def test_the_headers_are_the_template_metadata_names_lower_cased() -> None:
+    """Key templates see metadata.<name> with the page's spelling; the headers are the same
+    names, lower-cased, so a key and its object's metadata can always be matched."""
+    meta = sample()
+    assert {k.lower(): v for k, v in meta.namespace().items()} == object_metadata(meta)
