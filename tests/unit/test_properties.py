@@ -203,15 +203,23 @@ def mutated(draw: st.DrawFn, source: st.SearchStrategy[str]) -> str:
     return text
 
 
-DEEP_TEMPLATES = st.integers(min_value=1, max_value=3000).flatmap(
-    lambda n: st.sampled_from(
-        [
-            "(" * n + 'metadata."event-id"' + ")" * n,
-            "`" + "[" * n + "]" * n + "`",
-            "join('', [" * n + 'metadata."event-id"' + "])" * n,
-            "!" * n + "metadata.objectName",
-        ]
-    )
+# Deep enough that no template can be accepted: each level of nesting costs jmespath's
+# recursive parser at least one Python frame, and Python's default limit is 1000 frames (a
+# deeper template is refused as nested too deeply, or as too long).
+DEEP_NESTING = 1000
+
+
+def _deep_templates(n: int) -> list[str]:
+    return [
+        "(" * n + 'metadata."event-id"' + ")" * n,
+        "`" + "[" * n + "]" * n + "`",
+        "join('', [" * n + 'metadata."event-id"' + "])" * n,
+        "!" * n + "metadata.objectName",
+    ]
+
+
+DEEP_TEMPLATES = st.integers(min_value=DEEP_NESTING, max_value=3000).flatmap(
+    lambda n: st.sampled_from(_deep_templates(n))
 )
 TEMPLATES = st.one_of(
     STRUCTURED_TEMPLATES,
@@ -324,8 +332,22 @@ def test_known_hostile_templates(source: str, context: dict[str, Any]) -> None:
 
 @settings(PROPERTY, max_examples=25)
 @given(source=DEEP_TEMPLATES)
+@example(source=_deep_templates(DEEP_NESTING)[0])  # the shallowest that must be refused, of
+@example(source=_deep_templates(DEEP_NESTING)[1])  # each shape
+@example(source=_deep_templates(DEEP_NESTING)[2])
+@example(source=_deep_templates(DEEP_NESTING)[3])
 def test_deeply_nested_templates_raise_key_template_invalid(source: str) -> None:
-    _lint_property(source)
+    """Every template nested DEEP_NESTING levels or more is refused, with our error.
+
+    Catches the planted bug "the nesting guard defeated" (issue 17; `KeyTemplate.__init__`
+    raising the recursion limit to 20,000 so deep templates compile, and a worker thread's
+    smaller stack may then crash rendering them): the old body also accepted a template
+    that linted without raising.
+    """
+    with pytest.raises(KeyTemplateInvalid) as info:
+        lint_key_template(source)
+    assert info.value.fields.get("keyTemplate"), info.value.fields
+    _printable_error(info.value.message, info.value.fields)
 
 
 # =============================================================================================
