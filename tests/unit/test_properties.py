@@ -9,7 +9,9 @@ runs in seconds.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import string
 import time
 import unicodedata
@@ -18,7 +20,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
@@ -848,14 +850,69 @@ TIMESTAMPISH = st.one_of(
 )
 
 
+RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))"
+)
+
+
+def _rfc3339_instant_ns(text: str) -> int | None:
+    """Unix nanoseconds of an RFC 3339 date-time, computed independently of the code under
+    test (fractions beyond nanoseconds truncated); None if `text` is not one."""
+    match = RFC3339.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, sign, off_h, off_m = match.groups()[6:]
+    try:
+        days = (dt.date(year, month, day) - dt.date(1970, 1, 1)).days
+    except ValueError:
+        return None
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    offset = 0 if sign is None else (1 if sign == "+" else -1) * (int(off_h) * 60 + int(off_m))
+    seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset * 60
+    return seconds * 1_000_000_000 + int(((fraction or "") + "0" * 9)[:9])
+
+
+RFC3339_TEXTS = st.builds(
+    lambda ns, digits, offset: (
+        time_namespace(ns)["rfc3339"][:-1]
+        + (f".{time_namespace(ns)['rfc3339_nano'][20:29][:digits]}" if digits else "")
+        + offset
+    ),
+    st.integers(min_value=86_400 * 10**9, max_value=253402214399 * 10**9),
+    st.integers(min_value=0, max_value=9),
+    st.sampled_from(["Z", "z", "+00:00", "-00:00", "+05:30", "-08:00", "+23:59", "-23:59"]),
+)
+
+
 @PROPERTY
-@given(text=TIMESTAMPISH)
+@given(text=TIMESTAMPISH | RFC3339_TEXTS)
 @example(text="9999-12-31T23:59:59-23:59")
 @example(text="0001-01-01T00:00:00+23:59")
 @example(text="2025-10-14T02:58:59.Z")
+@example(text="2025-10-14T02:58:59.5+02:00")
 def test_parse_rfc3339_ns_returns_an_int_or_raises_value_error(text: str) -> None:
+    """An RFC 3339 date-time parses to exactly its instant (checked against an independent
+    computation), and its rfc3339_nano rendering is the 30-character form; anything else
+    gives an int or a ValueError, never another exception.
+
+    Catches the planted bugs (issue 17) "a short fraction read as nanoseconds" (`.5` → 5 ns,
+    no zero padding in `parse_rfc3339_ns`) and "the UTC offset ignored": the old body
+    only checked the result was an int.
+    """
+    expected = _rfc3339_instant_ns(text)
+    event("RFC 3339" if expected is not None else "other text")
     try:
         value = parse_rfc3339_ns(text)
     except ValueError:
+        assert expected is None or not 0 <= expected <= 253402300799_999_999_999, text
         return
     assert isinstance(value, int)
+    if expected is not None:
+        assert value == expected, (text, value, expected)
+        if 0 <= value <= 253402300799_999_999_999:
+            assert RFC3339_NANO_TEXT.fullmatch(time_namespace(value)["rfc3339_nano"])
+
+
+RFC3339_NANO_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z")
