@@ -1,0 +1,66 @@
+"""X-Request-ID: every API answer carries one — the caller's own when it is a safe token,
+otherwise a fresh one — whatever the route and the status.
+
+Catches the planted bug "X-Request-ID not echoed" (issue 17; the header dropped in
+`api.middleware.RequestIdMiddleware`, or the middleware not installed): no other test
+mentions the header.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+from tests.support.s3dest_server import S3destProcess
+
+GENERATED = re.compile(r"[0-9a-f]{32}")
+# The id does not depend on the database: one server is enough.
+pytestmark = pytest.mark.parametrize("database_url", [None], ids=["sqlite"])
+
+
+def answers(server: S3destProcess, api_key: str, headers: dict[str, str]) -> list[httpx.Response]:
+    """One request per kind of answer: 200, 401, 404, 422 and a dashboard page."""
+    auth = {"Authorization": f"Bearer {api_key}", **headers}
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        responses = [
+            http.get("/healthz", headers=headers),
+            http.get("/v1/destinations", headers=headers),  # no API key
+            http.get(f"/v1/messages/{uuid.uuid4()}", headers=auth),
+            http.put(
+                "/v1/manifest",
+                content=b"specVersion: 9\n",
+                headers={**auth, "Content-Type": "application/yaml"},
+            ),
+            http.get("/", headers=headers),
+        ]
+    assert [r.status_code for r in responses[:4]] == [200, 401, 404, 422]
+    assert responses[4].status_code < 500
+    return responses
+
+
+def test_a_safe_caller_id_is_echoed_on_every_answer(
+    s3dest_server: S3destProcess, project: tuple[str, str]
+) -> None:
+    given = "req-2025.10_14-abc"
+    for response in answers(s3dest_server, project[1], {"X-Request-ID": given}):
+        assert response.headers.get("x-request-id") == given, response.request.url
+
+
+def test_without_an_id_each_answer_gets_a_new_one(
+    s3dest_server: S3destProcess, project: tuple[str, str]
+) -> None:
+    ids = [r.headers.get("x-request-id") for r in answers(s3dest_server, project[1], {})]
+    assert all(i is not None and GENERATED.fullmatch(i) for i in ids), ids
+    assert len(set(ids)) == len(ids), ids
+
+
+def test_an_unsafe_caller_id_is_replaced_by_a_new_one(s3dest_server: S3destProcess) -> None:
+    for given in ("has space", "x" * 65, "a/b", "semi;colon", ""):
+        response = httpx.get(
+            f"{s3dest_server.url}/healthz", headers={"X-Request-ID": given}, timeout=60
+        )
+        echoed = response.headers.get("x-request-id")
+        assert echoed is not None and echoed != given, (given, echoed)
+        assert GENERATED.fullmatch(echoed), (given, echoed)
