@@ -31,7 +31,7 @@ from s3dest.destinations.schemas import parse_create
 from s3dest.destinations.secrets import SecretBox, generate_key, key_id
 from s3dest.runtime import open_engine
 from s3dest.settings import Settings
-from s3dest.store.projects import create_project
+from s3dest.store.projects import create_project, hash_key
 from s3dest.store.tables import destinations
 
 
@@ -143,6 +143,12 @@ def test_secrets_never_leave_the_vault(
     bucket: str,
     request: pytest.FixtureRequest,
 ) -> None:
+    """Every secret s3dest is given, the project's API key among them, is absent from the
+    database, the responses, the CLI's output and the log.
+
+    Catches the planted bug "the API key stored in plain text instead of its hash" (issue
+    17; `store.projects.hash_key` returning the key): the key is found in the database.
+    """
     cluster: PostgresCluster | None = (
         request.getfixturevalue("postgres_cluster") if s3dest_env.database_url else None
     )
@@ -160,6 +166,7 @@ def test_secrets_never_leave_the_vault(
     rejected = random_secret()  # the secret of a create that fails validation
     all_secrets = [creds.secret_access_key, wrong_secret, temp_secret, token, token2, pasted]
     all_secrets.append(rejected)
+    all_secrets.append(api_key)  # only its SHA-256 may be stored
     outputs: list[bytes] = []
 
     server = serve(s3dest_env, tmp_path)
@@ -268,6 +275,7 @@ def test_secrets_never_leave_the_vault(
         assert tokens["main"][0].startswith("v1:")
         raw = raw_database(s3dest_env, cluster)
         assert creds.access_key_id.encode() in raw  # the grep really sees our rows
+        assert hash_key(api_key).encode() in raw  # ... and the API keys' table
         assert_absent(raw, all_secrets, "the database")
 
         # delete
