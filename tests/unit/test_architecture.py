@@ -11,8 +11,7 @@
 * only `s3dest.store` opens database sessions (`transaction(...)`, `engine.begin()`,
   `engine.connect()`).
 
-Run as a script (`python tests/unit/test_architecture.py`) to print every finding, the
-`PENDING` ones included.
+Run as a script (`python tests/unit/test_architecture.py`) to print every finding.
 """
 
 from __future__ import annotations
@@ -192,9 +191,7 @@ def package_cycles(modules: dict[str, Module]) -> list[str]:
 
 EDGES = frozenset({"api", "dashboard", "cli", "devtools", "app"})
 ROOT = "runtime"
-SERVICES = frozenset(
-    {"delivery", "destinations", "ingest", "manifest", "manifest_service", "providers"}
-)
+SERVICES = frozenset({"delivery", "destinations", "ingest", "manifest", "providers"})
 
 
 def _top(name: str) -> str:
@@ -282,25 +279,6 @@ def sessions_outside_store(modules: dict[str, Module]) -> list[str]:
     return found
 
 
-# Findings in files whose owners were still restructuring them when this test landed
-# (issue 12: WORKER splits delivery/worker.py, DEST destinations/validation.py and the
-# DB session in destinations/service.py, MANIFEST manifest.py). A finding is let through
-# only while its file is listed; delete each entry as its file is fixed, then this dict.
-PENDING: dict[str, frozenset[str]] = {
-    "long": frozenset(
-        {
-            "s3dest/delivery/worker.py",
-            "s3dest/manifest.py",
-        }
-    ),
-}
-
-
-def _unexpected(findings: list[str], pending: str) -> list[str]:
-    allowed = PENDING.get(pending, frozenset())
-    return [f for f in findings if f.split(":", 1)[0] not in allowed]
-
-
 def _report(findings: list[str]) -> str:
     return "\n" + "\n".join(findings)
 
@@ -321,7 +299,7 @@ def test_imports_point_inward() -> None:
 
 
 def test_no_module_over_500_lines() -> None:
-    found = _unexpected(long_modules(load_modules()), "long")
+    found = long_modules(load_modules())
     assert not found, _report(found)
 
 
@@ -331,7 +309,7 @@ def test_only_s3_imports_obstore() -> None:
 
 
 def test_only_store_opens_sessions() -> None:
-    found = _unexpected(sessions_outside_store(load_modules()), "sessions")
+    found = sessions_outside_store(load_modules())
     assert not found, _report(found)
 
 
