@@ -91,12 +91,14 @@ def creds(s3_server: S3Server, bucket: str) -> Credentials:
 def moto_body(
     s3_server: S3Server, bucket: str, creds: Credentials, **fields: Any
 ) -> dict[str, Any]:
-    return destination_fields(s3_server, bucket, DESTINATION, creds=creds, **fields)
+    fields.setdefault("name", DESTINATION)
+    return destination_fields(s3_server, bucket, creds=creds, **fields)
 
 
 def aws_body(**fields: Any) -> dict[str, Any]:
     """A destination on AWS itself (no endpointUrl): strict AWS rules apply."""
-    return example_destination_fields("awsDestination", **fields)
+    fields.setdefault("name", "awsDestination")
+    return example_destination_fields(**fields)
 
 
 def assert_public(body: dict[str, Any], *secrets: str) -> None:
