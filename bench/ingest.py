@@ -47,9 +47,9 @@ def _bodies(n: int, batch: int, start: int) -> list[bytes]:
 def _start(workdir: Path) -> ServerRun:
     env = S3destEnv(data_dir=workdir / "data", extra={"S3DEST_SECRET_KEY": ""})
     env.data_dir.mkdir(parents=True, exist_ok=True)
-    _project_id, api_key = env.create_project("bench")
+    project_id, api_key = env.create_project("bench")
     process = serve(env, workdir, "--no-workers")
-    run = ServerRun(env, process, api_key, "bench", "bench-bucket")
+    run = ServerRun(env, process, api_key, "bench", "bench-bucket", project_id)
     try:
         with run.http() as http:
             response = http.post(

@@ -195,8 +195,11 @@ class Database:
     url: str | None  # None: the embedded SQLite default
     pg: Any = None  # PostgresCluster
 
-    def count_states(self, env: S3destEnv) -> dict[str, int]:
-        sql = "SELECT state, count(*) FROM messages GROUP BY state"
+    def count_states(self, env: S3destEnv, project_id: str) -> dict[str, int]:
+        # One project per run: runs share a PostgreSQL database (--baseline runs several).
+        sql = (
+            f"SELECT state, count(*) FROM messages WHERE project_id = '{project_id}' GROUP BY state"
+        )
         return dict(self._query(env, sql))
 
     def latencies(self, env: S3destEnv, since: float) -> list[float]:
@@ -265,6 +268,7 @@ class ServerRun:
     api_key: str
     destination: str
     bucket: str
+    project_id: str
 
     @property
     def pid(self) -> int:
@@ -293,10 +297,10 @@ def start_s3dest(
         extra={"S3DEST_SECRET_KEY": "", **extra_env},
     )
     env.data_dir.mkdir(parents=True, exist_ok=True)
-    _project_id, api_key = env.create_project("bench")
+    project_id, api_key = env.create_project("bench")
     bucket = s3.create_bucket()
     process = serve(env, workdir / name)
-    run = ServerRun(env, process, api_key, "bench", bucket)
+    run = ServerRun(env, process, api_key, "bench", bucket, project_id)
     try:
         with run.http() as http:
             create_destination(http, s3, bucket, "bench", endpoint=endpoint)
@@ -409,7 +413,7 @@ def _wait_delivered(
     deadline = time.monotonic() + timeout
     counts: dict[str, int] = {}
     while time.monotonic() < deadline:
-        counts = db.count_states(run.env)
+        counts = db.count_states(run.env, run.project_id)
         load.sample()
         if counts.get("delivered", 0) >= total:
             return counts
