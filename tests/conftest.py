@@ -23,7 +23,6 @@ Servers start lazily, on first use, and stop at the end of the session.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,11 +121,10 @@ def restart_postgres(postgres_cluster: PostgresCluster) -> Iterator[Callable[...
 
 @pytest.fixture(scope="session")
 def rgw_server() -> Iterator[RgwServer]:
-    if not rgw_available():
-        reason = "Ceph RGW is not installed: radosgw ceph-mon ceph-osd ceph-common (see .ci/run)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(
+        rgw_available(),
+        "Ceph RGW is not installed: radosgw ceph-mon ceph-osd ceph-common (see .ci/run)",
+    )
     server = start_rgw()
     try:
         yield server
