@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from s3dest.datadir import private_data_dir
 from s3dest.destinations.secrets import SecretBox
 from s3dest.settings import Settings
 from s3dest.store.engine import make_engine, upgrade
@@ -42,7 +43,8 @@ def open_engine(settings: Settings, *, migrate: bool = True) -> Engine:
 
 
 def open_box(settings: Settings) -> SecretBox:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Also on PostgreSQL: the key file and the dashboard's key live in the data directory.
+    private_data_dir(settings.data_dir)
     return SecretBox.from_settings(settings.data_dir, settings.secret_key)
 
 

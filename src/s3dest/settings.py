@@ -37,6 +37,8 @@ class Settings:
     # Ingest
     max_request_bytes: int = 2 * 1024 * 1024 * 1024  # 2 GiB per request
     inline_body_bytes: int = 4 * 1024 * 1024  # larger bodies are stored in chunks
+    # A client's request headers must arrive, and its body may pause, at most this long.
+    read_timeout_seconds: float = 30.0
     poll_interval_seconds: float = 0.05
 
     @property
@@ -77,5 +79,6 @@ class Settings:
             ),
             max_request_bytes=_int("S3DEST_MAX_REQUEST_BYTES", cls.max_request_bytes),
             inline_body_bytes=_int("S3DEST_INLINE_BODY_BYTES", cls.inline_body_bytes),
+            read_timeout_seconds=_float("S3DEST_READ_TIMEOUT_SECONDS", cls.read_timeout_seconds),
             poll_interval_seconds=_float("S3DEST_POLL_INTERVAL_SECONDS", cls.poll_interval_seconds),
         )

@@ -6,7 +6,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import orjson
 import pytest
 from sqlalchemy import create_engine, func, select
 from tests.support.aws_errors_server import AwsErrorsServer
@@ -136,6 +138,14 @@ def _errors_destination(client: Any, errors: AwsErrorsServer, **extra: Any) -> d
 def test_transient_errors_are_retried_until_delivered(
     server: S3destProcess, project: tuple[str, str], aws_errors_server: AwsErrorsServer
 ) -> None:
+    """SlowDown, then InternalError twice, then OK: retried until delivered, every attempt
+    to the same key.
+
+    Catches the planted bugs: a delivered outcome that keeps the last transient error
+    (`lastError` was only checked as "None or delivered", which right after waiting for
+    delivered cannot fail); the worker rendering the key with the clock at each attempt
+    instead of the message's stamped event time (every key still held the event id).
+    """
     _, api_key = project
     aws_errors_server.respond_with("SlowDown")  # until further notice
     with server.client(api_key) as client:
@@ -160,10 +170,15 @@ def test_transient_errors_are_retried_until_delivered(
         assert record["attempts"] > 2
         outcomes = [h["outcome"] for h in record["history"]]
         assert outcomes[-1] == "delivered" and set(outcomes[:-1]) == {"retrying"}
-        assert record["lastError"] is None or record["state"] == "delivered"
+        # Delivered clears the error of the attempts before it.
+        assert record["lastError"] is None and record["lastErrorKind"] is None, record
     puts = [r for r in aws_errors_server.requests if r.method == "PUT"]
     assert len(puts) == record["attempts"]
-    assert all(event_id in r.path for r in puts)  # every retry wrote the same key
+    # Every retry wrote the same key, the one the record names: the default key template
+    # starts with the event time, which must be the stamped one, not the clock's at retry.
+    assert len({r.path for r in puts}) == 1, [r.path for r in puts]
+    assert unquote(puts[0].path.split("?", 1)[0]) == f"/canned-bucket/{record['key']}"
+    assert event_id in record["key"]
 
 
 def test_a_fixed_destination_resumes_by_probe_without_a_patch(
@@ -228,3 +243,63 @@ def test_sigterm_finishes_or_releases_in_flight_work(
         print(f"\nSIGTERM with {still_to_do}+ messages queued: exit code {code}, none stuck")
     finally:
         process.kill()
+
+
+# The create-only logic lives in the worker and the writer, not the queue: one database.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_create_only_412_through_the_worker_is_ours_only_when_the_key_has_our_event_id(
+    server: S3destProcess, project: tuple[str, str], s3_server: S3Server, bucket: str
+) -> None:
+    """`s3dest serve` with real S3 (moto): a create-only PUT refused with 412 counts as
+    "already written" only when the key carries the message's own event id (an earlier
+    attempt of it); on any other key it is a collision and the message is parked, the first
+    object untouched.
+
+    Catches the planted bug: a 412 taken as "already written" for any key
+    (`s3.writer._precondition_outcome` without its event-id check), which the writer-level
+    tests alone caught: the second message said delivered, its data never written.
+    """
+    _, api_key = project
+    s3 = s3_server.client()
+    with server.client(api_key) as client:
+        create_destination(
+            client,
+            s3_server,
+            bucket,
+            "same",
+            writeMode="create-only",
+            keyTemplate="join('/', ['same', metadata.objectName])",
+        )
+        first = client.send(message(1, destination="same"))["eventId"]
+        wait_for_state(client, first, "delivered", 60)
+        second = client.send(message(2, destination="same"))["eventId"]
+        record = wait_until(
+            lambda: (r := client.message(second))["state"] in ("delivered", "parked") and r,
+            60,
+            "the colliding message to be settled",
+        )
+        assert record["state"] == "parked", record
+        assert record["lastErrorKind"] == "message"
+        assert "collision" in record["lastError"] and "same/account" in record["lastError"]
+        body = orjson.loads(s3.get_object(Bucket=bucket, Key="same/account")["Body"].read())
+        assert body["data"]["result"][0]["fields"]["id"] == "1"  # not overwritten
+
+        # Our own earlier attempt: the object is already at the message's key (its event id
+        # in it) when the worker first tries; the 412 then means delivered.
+        dest = create_destination(
+            client,
+            s3_server,
+            bucket,
+            "mine",
+            writeMode="create-only",
+            keyTemplate="join('/', ['mine', metadata.\"event-id\"])",
+            enabled=False,
+        )
+        third = client.send(message(3, destination="mine"))["eventId"]
+        s3.put_object(Bucket=bucket, Key=f"mine/{third}", Body=b'{"data":"earlier attempt"}')
+        client.update_destination(dest["id"], enabled=True)
+        record = wait_for_state(client, third, "delivered", 60)
+        assert record["key"] == f"mine/{third}"
+    assert s3.get_object(Bucket=bucket, Key=f"mine/{third}")["Body"].read() == (
+        b'{"data":"earlier attempt"}'
+    )

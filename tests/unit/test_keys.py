@@ -317,14 +317,23 @@ def test_warns_about_characters_aws_advises_to_avoid(char: str) -> None:
     assert _has(warnings, "characters AWS advises to avoid")
 
 
-def test_warns_about_a_leading_slash() -> None:
-    warnings = lint_key_template("join('', ['/', metadata.objectName, '/', metadata.\"event-id\"])")
-    assert _has(warnings, "starts with '/'")
-
-
-def test_warns_about_an_empty_segment() -> None:
-    warnings = lint_key_template("join('/', [metadata.objectName, '', metadata.\"event-id\"])")
-    assert _has(warnings, "empty path segment")
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("join('', ['/', metadata.objectName, '/', metadata.\"event-id\"])", "starts with '/'"),
+        ("join('/', [metadata.objectName, '', metadata.\"event-id\"])", "empty path segment"),
+        ("join('/', [metadata.objectName, metadata.\"event-id\", ''])", "empty path segment"),
+        ("join('/', ['..', metadata.objectName, metadata.\"event-id\"])", "'..' segment"),
+        ("join('/', [metadata.objectName, '.', metadata.\"event-id\"])", "'..' segment"),
+    ],
+)
+def test_a_segment_problem_in_every_read_key_is_an_error(template: str, problem: str) -> None:
+    """Issue 13 item 9: a `..` segment was saved without a word, then the writer parked
+    every message. Fails on the planted bug "segment problems are warnings again"."""
+    with pytest.raises(KeyTemplateInvalid) as caught:
+        lint_key_template(template)
+    assert problem in caught.value.fields["keyTemplate"]
+    assert "Change the template" in caught.value.fields["keyTemplate"]
 
 
 def test_page_example_with_operation_id_warns_that_subscribe_keys_end_in_slash() -> None:

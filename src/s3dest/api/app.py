@@ -8,10 +8,15 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from s3dest import __version__
 from s3dest.api import errors
-from s3dest.api.middleware import InputGuardMiddleware, RequestIdMiddleware
+from s3dest.api.middleware import (
+    DocsPolicyMiddleware,
+    InputGuardMiddleware,
+    RequestIdMiddleware,
+)
 from s3dest.api.routes import destinations, keys, manifest, messages, system
 from s3dest.messages import IncomingMessage
 from s3dest.runtime import AppState
@@ -23,7 +28,9 @@ def create_api(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     """The REST API on `state`; `s3dest.app` adds the dashboard and the workers."""
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from assets packaged with fastapi-offline,
+    # not from a CDN: they work offline, and a tenant's browser fetches no third-party script.
+    app = FastAPIOffline(
         title="s3dest",
         version=__version__,
         description="Deliver integration data into customers' own S3 buckets.",
@@ -35,6 +42,7 @@ def create_api(
         ingest_limit=state.settings.max_request_bytes,
         other_limit=8 * 1024 * 1024,
     )
+    app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     for module in (system, destinations, keys, manifest, messages):

@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from s3dest.destinations.schemas import invalid_input_from_errors
 from s3dest.errors import (
@@ -76,6 +77,18 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(exc.code, exc.message, fields), status_code=status_of(exc), headers=headers
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _exc: ClientDisconnect) -> Response:
+        # The client went away mid-request (closed the tab, timed out, was cut off for
+        # sending too slowly): nothing to answer and nothing wrong with s3dest. One info
+        # line; as an unexpected error it was a ~70-line traceback at ERROR. Nothing it
+        # sent was accepted: a batch is stored only once its whole body has arrived.
+        log.info(
+            "client disconnected before its request was read",
+            extra={"method": request.method, "path": request.url.path},
+        )
+        return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

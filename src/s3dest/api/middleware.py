@@ -136,3 +136,34 @@ class InputGuardMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+# Swagger UI and ReDoc run inline scripts and ReDoc a worker from a blob; nothing else may
+# load from anywhere but s3dest itself (ReDoc's footer would fetch its logo from a CDN).
+_DOCS_POLICY = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    b"frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+
+
+class DocsPolicyMiddleware:
+    """A Content-Security-Policy on the API documentation pages: same origin only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in DOCS_PATHS:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"content-security-policy", _DOCS_POLICY))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)

@@ -16,12 +16,15 @@ def serve(host: str, port: int, no_workers: bool) -> None:
     """Serve the REST API and dashboard (and deliver, unless --no-workers)."""
     import uvicorn
 
+    from s3dest.api.http_protocol import server_config
     from s3dest.app import create_app
     from s3dest.runtime import open_state
 
-    state = open_state(common.settings())
+    settings = common.settings()
+    state = open_state(settings)
     app = create_app(state, workers=not no_workers)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds)
+    uvicorn.Server(config).run()
 
 
 @click.command()

@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from s3dest.datadir import private_dir
 from s3dest.settings import Settings
 from s3dest.store.projects import authenticate_hash, hash_key
 
@@ -49,8 +50,7 @@ def load_secret(settings: Settings) -> bytes:
     """The signing secret: derived from S3DEST_SECRET_KEY, or a private file in the data dir."""
     if settings.secret_key:
         return hmac.new(settings.secret_key.encode(), _DERIVATION, hashlib.sha256).digest()
-    directory = settings.data_dir
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = private_dir(settings.data_dir)
     path = directory / KEY_FILE
     for _ in range(50):
         try:

@@ -48,6 +48,7 @@ from typing import Literal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from s3dest.datadir import private_dir
 from s3dest.errors import S3destError
 
 __all__ = [
@@ -99,7 +100,7 @@ def add_key_to_file(data_dir: Path) -> str:
     The file is replaced atomically and stays mode 0600.
     """
     path = key_file_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     new = generate_key()
     try:
         existing = path.read_text(encoding="ascii")
@@ -287,7 +288,7 @@ def _lines(text: str) -> list[str]:
 def _load_or_create_key_file(data_dir: Path) -> list[bytes]:
     path = key_file_path(data_dir)
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         with contextlib.suppress(FileExistsError):  # another process was first: use its key
             _write_private_file_atomically(path, generate_key() + "\n", replace=False)
             log.info("generated a new secret key in %s", path)

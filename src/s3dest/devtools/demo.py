@@ -157,6 +157,7 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
 
     import uvicorn
 
+    from s3dest.api.http_protocol import server_config
     from s3dest.app import create_app
     from s3dest.client import Client
     from s3dest.destinations import service
@@ -197,7 +198,9 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
         port = _free_port(port)
         app = create_app(state)
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+            server_config(
+                app, host="127.0.0.1", port=port, read_timeout=state.settings.read_timeout_seconds
+            )
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from s3dest.datadir import private_dir
 from s3dest.errors import InvalidInput, MessageInvalid, PayloadTooLarge
 from s3dest.ingest import bodies
 from s3dest.ingest.service import Accepted, Ingestor
@@ -34,9 +35,7 @@ def _too_large(size: int, limit: int, *, declared: bool) -> PayloadTooLarge:
 
 def spool_dir(settings: Settings) -> Path:
     # In the data directory, not /tmp: /tmp may be RAM (tmpfs), which is the point to avoid.
-    path = settings.data_dir / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(settings.data_dir / "tmp")
 
 
 async def read_body(request: Request, settings: Settings) -> bytes | IO[bytes]:

@@ -59,17 +59,37 @@ def lint_key_template(source: str | None) -> list[str]:
                 + " ".join(bad)
             )
             break
-    for key in keys:
-        if key.startswith("/"):
-            warnings.append(f"the key {key!r} starts with '/', which makes an empty first segment")
-            break
-        if "//" in key or key.endswith("/"):
+    problem = _segment_problem(read_key)
+    if problem is not None:
+        # The writer refuses such a key (S3 clients resolve '.' and '..' and drop empty
+        # segments), so every read message would be parked: refuse the template instead.
+        reason = (
+            f"gives the key {read_key!r} for a sample read message; that key {problem}, "
+            "so every message would be parked. Change the template"
+        )
+        raise KeyTemplateInvalid(f"key template {reason}", {"keyTemplate": reason})
+    for key in keys[1:]:
+        problem = _segment_problem(key)
+        if problem is not None:
             warnings.append(
-                f"the key {key!r} has an empty path segment ('//' or a trailing '/'); "
-                "a field in the template is probably empty"
+                f"the key {key!r} of a sample subscribe message {problem}; "
+                "such messages would be parked"
             )
-            break
     return warnings
+
+
+def _segment_problem(key: str) -> str | None:
+    """What is wrong with the '/'-separated segments of `key`, if anything."""
+    if key.startswith("/"):
+        return "starts with '/' (an empty first segment)"
+    if "//" in key or key.endswith("/"):
+        return (
+            "has an empty path segment ('//' or a trailing '/'); a field in the template "
+            "is probably empty"
+        )
+    if any(part in (".", "..") for part in key.split("/")):
+        return "has a '.' or '..' segment, which S3 clients resolve as a relative path"
+    return None
 
 
 def _lookup(context: dict[str, Any], path: tuple[str, ...]) -> Any:

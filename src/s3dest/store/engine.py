@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from s3dest.datadir import private_data_dir, private_database_file
 from s3dest.errors import StorageUnavailable
 from s3dest.settings import Settings
 
@@ -31,7 +32,7 @@ def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
         try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            private_data_dir(settings.data_dir)
         except OSError as exc:
             raise StorageUnavailable(
                 f"cannot create the data directory {settings.data_dir}: {exc.strerror}"
@@ -41,6 +42,9 @@ def make_engine(settings: Settings) -> Engine:
                 f"the data directory {settings.data_dir.resolve()} is read-only; s3dest needs "
                 "to write its database there. Make it writable or set S3DEST_DATA_DIR"
             )
+        database = make_url(url).database
+        if database and database != ":memory:":
+            private_database_file(Path(database))
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
