@@ -1,0 +1,107 @@
+"""Helpers for the fair-share and memory tests (and bench/tenancy.py): a TCP listener that
+accepts and never answers, the RSS of a process, and a probe timing one tenant's requests
+while another loads the server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+
+class SilentListener:
+    """Accepts connections on 127.0.0.1 and never sends a byte (a bucket that hangs)."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(512)
+        self.port: int = self._sock.getsockname()[1]
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        self._sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self._held.append(conn)  # kept open, never read from or written to
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        for conn in self._held:
+            conn.close()
+        self._sock.close()
+
+
+def vm_kib(pid: int, field_name: str) -> int:
+    """VmHWM (peak) or VmRSS of a process, in KiB, from /proc/<pid>/status."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field_name} for {pid}")
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs); False if not
+    permitted, and then VmHWM keeps the process's lifetime peak."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+
+
+@dataclass
+class LatencyProbe:
+    """Times `request()` back to back on a thread until stopped (one tenant's view)."""
+
+    request: Callable[[], httpx.Response]
+    pause: float = 0.02
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> LatencyProbe:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                response = self.request()
+                if response.status_code >= 400:
+                    self.failures.append(f"{response.status_code} {response.text[:200]}")
+            except httpx.HTTPError as exc:
+                self.failures.append(repr(exc))
+            self.latencies.append(time.monotonic() - began)
+            self._stop.wait(self.pause)
+
+    def stop(self) -> list[float]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(60)
+        return self.latencies
