@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+
 from tests.support.builders import example_destination_fields
 from tests.support.load import reset_peak, vm_kib
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve

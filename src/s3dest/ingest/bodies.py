@@ -1,8 +1,9 @@
 """Large message bodies, streamed: validate and re-encode compactly in bounded memory.
 
 A message of any size arrives as a file-like stream of ``{"data": {...}}`` (or of the
-ingest envelope). It is parsed event by event (ijson's C backend) and written out as
-compact JSON in chunks, so memory stays bounded by the largest single JSON string, not
+ingest envelope). It is parsed event by event (ijson's C backend, fed by
+`s3dest.ingest.stream.ParseSource` so that a long string costs linear time) and written
+out as compact JSON in chunks, so memory stays bounded by the largest single JSON string, not
 by the message. The top-level scalar fields of ``data`` are collected on the way: they
 are what key templates and object metadata need.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
@@ -20,7 +21,8 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from s3dest.errors import MessageInvalid
+from s3dest.errors import InvalidInput, MessageInvalid
+from s3dest.ingest.stream import ParseSource, basic_events, elements, not_json, number
 
 CHUNK = 1024 * 1024
 
@@ -79,8 +81,10 @@ def compact_chunks(
     if wrap_data:
         buffer += b'{"data":'
     pending_key: str | None = None
+    reader = ParseSource(source)
     try:
-        for prefix, event, value in ijson.parse(source, use_float=False):
+        for prefix, event, value in ijson.parse(reader, use_float=False):
+            reader.progress = True
             if event == "map_key":
                 buffer += b"," if stack[-1] else b""
                 stack[-1] = True
@@ -117,11 +121,8 @@ def compact_chunks(
                 result.size += len(buffer)
                 yield bytes(buffer)
                 buffer.clear()
-    except ijson.JSONError as exc:
-        raise MessageInvalid(
-            f"the message is not valid JSON: {exc}",
-            {"body": f"not valid JSON: {exc}"},
-        ) from None
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        raise _invalid_json(exc) from None
     if stack:
         raise MessageInvalid("the message JSON ends early", {"body": "truncated JSON"})
     if wrap_data:
@@ -136,29 +137,31 @@ def compact_chunks(
 #
 # The producer's envelope is not the body: routing fields (``destination``,
 # ``integration``…) are dropped, ``projectId`` is set and every result item is normalised
-# by its provider, exactly as for a small message. So the body is built in two streamed
-# passes over the spooled request: `scan_top_level` reads the top-level members without
-# the contents of ``result``, and `write_message_body` writes ``{"data": {..., "result":
-# [...]}}`` item by item. Memory is bounded by the largest single result item.
+# by its provider, exactly as for a small message. The envelope may come after ``result``,
+# and the items can only be normalised once it is known, so the body is parsed once
+# (`scan_top_level`): the top-level members are kept, and the items of ``result`` are
+# written, as they are parsed, one JSON line each to a temporary file; `write_message_body`
+# then writes ``{"data": {..., "result": [...]}}`` from those lines, item by item (orjson
+# reads them back, some ten times faster than the parse). Memory is bounded by the largest
+# single result item.
 
 _STARTS = ("start_map", "start_array")
 _ENDS = ("end_map", "end_array")
 
 
 def _invalid_json(exc: Exception) -> MessageInvalid:
-    return MessageInvalid(
-        f"the message is not valid JSON: {exc}", {"body": f"not valid JSON: {exc}"}
-    )
+    invalid = not_json(exc)
+    return MessageInvalid(invalid.message.replace("the body", "the message", 1), invalid.fields)
 
 
 def first_key(source: IO[bytes]) -> tuple[str, str | None]:
     """How a JSON document starts: ("array", None), ("object", first key or None), ("other", None).
 
     Tells a batch (``[...]`` or ``{"messages": [...]}``) from a single message without
-    reading more than its first few bytes.
+    reading more than its first piece.
     """
     try:
-        events = ijson.basic_parse(source, use_float=True)
+        events = basic_events(source)
         event, _ = next(events)
         if event == "start_array":
             return "array", None
@@ -168,24 +171,32 @@ def first_key(source: IO[bytes]) -> tuple[str, str | None]:
         return "object", value if event == "map_key" else None
     except StopIteration:
         return "other", None
-    except ijson.JSONError as exc:
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
         raise _invalid_json(exc) from None
 
 
-def scan_top_level(source: IO[bytes]) -> dict[str, Any]:
-    """The members of the top-level JSON object, with containers emptied.
+def _member(value: Any) -> Any:
+    return number(value) if isinstance(value, Decimal) else value
 
-    Scalars come as parsed (floats for non-integers); an object or array member becomes
-    ``{}`` or ``[]``, so ``result`` reads ``[]`` when it is an array, and validating the
-    returned dict checks the envelope. The whole document is parsed, so invalid JSON
-    anywhere (or trailing garbage) is reported here, before anything is written.
+
+def scan_top_level(source: IO[bytes], items_out: IO[bytes]) -> dict[str, Any]:
+    """The members of the top-level JSON object, with containers emptied; the items of its
+    ``result`` array are written to `items_out` (one JSON line each;
+    an item that cannot be written as JSON, such as an integer beyond 64 bits, is written
+    as the line ``!<why>``).
+
+    Scalars come as orjson reads them (floats for non-integers); an object or array member
+    becomes ``{}`` or ``[]``, so ``result`` reads ``[]`` when it is an array, and validating
+    the returned dict checks the envelope. The whole document is parsed, so invalid JSON
+    anywhere (or trailing garbage) is reported here, before anything is stored.
     """
     members: dict[str, Any] = {}
     depth = 0
     key: str | None = None
     seen_root = False
+    events = basic_events(source)
     try:
-        for event, value in ijson.basic_parse(source, use_float=True):
+        for event, value in events:
             if depth >= 2:
                 if event in _STARTS:
                     depth += 1
@@ -204,22 +215,41 @@ def scan_top_level(source: IO[bytes]) -> dict[str, Any]:
                 key = value
             elif event == "end_map":
                 depth = 0
+            elif event == "start_array" and key == "result":
+                members[key] = []
+                items_out.seek(0)  # a repeated key: the last one counts, as in orjson
+                items_out.truncate()
+                for item in elements(events):
+                    try:
+                        line = orjson.dumps(item)
+                    except TypeError as exc:
+                        line = b"!" + str(exc).encode()
+                    items_out.write(line + b"\n")
             elif event in _STARTS:
                 assert key is not None
                 members[key] = {} if event == "start_map" else []
                 depth = 2
             else:
                 assert key is not None
-                members[key] = value
-    except ijson.JSONError as exc:
+                members[key] = _member(value)
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
         raise _invalid_json(exc) from None
+    except InvalidInput as exc:
+        raise MessageInvalid(exc.message, exc.fields) from None
     if not seen_root or depth != 0:
         raise MessageInvalid("the message JSON ends early", {"body": "truncated JSON"})
     return members
 
 
+def read_items(items: IO[bytes]) -> Iterator[Any | str]:
+    """The items `scan_top_level` wrote, parsed again (str: why one could not be written)."""
+    items.seek(0)
+    for line in items:
+        yield line[1:-1].decode() if line.startswith(b"!") else orjson.loads(line)
+
+
 def write_message_body(
-    source: IO[bytes],
+    items: Iterable[Any],
     head: dict[str, Any],
     item: Callable[[int, Any], bytes],
     out: IO[bytes],
@@ -227,25 +257,22 @@ def write_message_body(
     """Write ``{"data": {**head, "result": [item(0, r0), item(1, r1), ...]}}`` to `out`.
 
     `head` is the data object without ``result`` (it comes last, as in every body);
-    `item` turns one parsed result item into its compact JSON. The bytes are exactly
-    those of ``orjson.dumps({"data": {**head, "result": [...]}})``.
+    `item` turns one result item into its compact JSON. The bytes are exactly those of
+    ``orjson.dumps({"data": {**head, "result": [...]}})``.
     """
     opening = orjson.dumps({"data": {**head, "result": []}})
     assert opening.endswith(b"[]}}"), "result must be the last member of data"
     result = CompactResult(envelope=dict(head))
     buffer = bytearray(opening[:-3])
-    try:
-        for i, raw in enumerate(ijson.items(source, "result.item", use_float=True)):
-            if i:
-                buffer += b","
-            buffer += item(i, raw)
-            result.result_items += 1
-            if len(buffer) >= CHUNK:
-                out.write(buffer)
-                result.size += len(buffer)
-                buffer.clear()
-    except ijson.JSONError as exc:
-        raise _invalid_json(exc) from None
+    for i, raw in enumerate(items):
+        if i:
+            buffer += b","
+        buffer += item(i, raw)
+        result.result_items += 1
+        if len(buffer) >= CHUNK:
+            out.write(buffer)
+            result.size += len(buffer)
+            buffer.clear()
     buffer += b"]}}"
     out.write(buffer)
     result.size += len(buffer)

@@ -47,7 +47,22 @@ def prepare_large(
     fields dropped, projectId set, items normalised by their provider); it goes to a
     temporary file, which the caller copies into ``message_chunks``.
     """
-    members = bodies.scan_top_level(source)
+    raw_items = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 (closed below)
+    try:
+        return _prepare(project_id, source, raw_items, view, spool_dir, now_ns)
+    finally:
+        raw_items.close()
+
+
+def _prepare(
+    project_id: str,
+    source: IO[bytes],
+    raw_items: IO[bytes],
+    view: ProjectView,
+    spool_dir: str | None,
+    now_ns: int | None,
+) -> PreparedLarge:
+    members = bodies.scan_top_level(source, raw_items)
     message = parse_envelope(members)  # result is [] (or the wrong type: reported)
     fields: dict[str, str] = {}
     routed = check_envelope(project_id, message, view, "", fields)
@@ -59,6 +74,11 @@ def prepare_large(
 
     def item(i: int, raw: Any) -> bytes:
         try:
+            if isinstance(raw, str):  # could not be written as JSON (see scan_top_level)
+                raise MessageInvalid(
+                    f"result[{i}] cannot be stored: {raw}",
+                    {f"result[{i}]": f"cannot be encoded as JSON: {raw}"},
+                )
             return _stream_item(message, raw, i, routed.selected)
         except MessageInvalid as exc:
             fields.update(exc.fields)
@@ -66,10 +86,9 @@ def prepare_large(
                 raise MessageInvalid(summary(fields), fields) from None
             return b"null"
 
-    source.seek(0)
     out = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 (returned, closed by the caller)
     try:
-        compacted = bodies.write_message_body(source, head, item, out)
+        compacted = bodies.write_message_body(bodies.read_items(raw_items), head, item, out)
         if fields:
             raise MessageInvalid(summary(fields), fields)
         out.seek(0)

@@ -1,14 +1,17 @@
 """The HTTP body of ``POST /v1/messages``: read, spooled to disk when large, parsed.
 
-A small body is read into memory and parsed whole; a large one is spooled to an unlinked
-file in the data directory (never whole in memory) and, when it holds one message,
-streamed through `s3dest.ingest.large`.
+A small body is read into memory, a large one spooled to an unlinked file in the data
+directory (never whole in memory). A batch, small or large, is parsed as a stream
+(`s3dest.ingest.stream`), one message at a time; one small message is parsed whole
+(orjson), one large message streamed through `s3dest.ingest.large`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -17,7 +20,7 @@ import orjson
 
 from s3dest.datadir import private_dir
 from s3dest.errors import InvalidInput, MessageInvalid, PayloadTooLarge
-from s3dest.ingest import bodies
+from s3dest.ingest import bodies, stream
 from s3dest.ingest.service import Accepted, Ingestor
 from s3dest.settings import Settings
 
@@ -79,19 +82,36 @@ async def read_body(request: Request, settings: Settings) -> bytes | IO[bytes]:
     return spool
 
 
-# A batch is parsed whole (it is committed in one transaction); large messages come alone.
-_BATCH_IN_MEMORY = 64 * 1024 * 1024
+# A batch is committed in one transaction (its messages are stored inline, not in
+# chunks): larger messages come alone, and are streamed.
+_BATCH_BYTES = 64 * 1024 * 1024
+
+# A body that starts as a batch does: ``[`` or ``{"messages":``.
+_BATCH_START = re.compile(rb'\A[ \t\r\n]*(?:\[|\{[ \t\r\n]*"messages"[ \t\r\n]*:)')
+
+
+def ingest_body(
+    ingestor: Ingestor, settings: Settings, project_id: str, body: bytes | IO[bytes]
+) -> Accepted:
+    """Check and store the body of ``POST /v1/messages`` (blocking: run on a thread)."""
+    if not isinstance(body, bytes):
+        return ingest_spooled(ingestor, settings, project_id, body)
+    if _BATCH_START.match(body):
+        messages = stream.batch_messages(io.BytesIO(body))
+        return ingestor.ingest(project_id, messages, batch=True, spool_dir=str(spool_dir(settings)))
+    items, batch = parse_ingest_body(body)
+    return ingestor.ingest(project_id, items, batch=batch)
 
 
 def ingest_spooled(
     ingestor: Ingestor, settings: Settings, project_id: str, spool: IO[bytes]
-) -> list[Accepted]:
-    """A spooled body: one large message is streamed; a batch is read (within limits)."""
+) -> Accepted:
+    """A spooled body: one large message or a batch (within limits), streamed."""
     kind, first = bodies.first_key(spool)
     spool.seek(0)
     if kind == "array" or (kind == "object" and first == "messages"):
         size = os.fstat(spool.fileno()).st_size
-        limit = max(_BATCH_IN_MEMORY, settings.inline_body_bytes)
+        limit = max(_BATCH_BYTES, settings.inline_body_bytes)
         if size > limit:
             raise PayloadTooLarge(
                 f"a batch request is limited to {limit} bytes; this one is {size}. Send "
@@ -99,14 +119,14 @@ def ingest_spooled(
                 f"{settings.inline_body_bytes} bytes one per request (they are "
                 "streamed, up to S3DEST_MAX_REQUEST_BYTES)"
             )
-        items, batch = parse_ingest_body(spool.read())
-        return ingestor.ingest(project_id, items, batch=batch)
+        messages = stream.batch_messages(spool)
+        return ingestor.ingest(project_id, messages, batch=True, spool_dir=str(spool_dir(settings)))
     if kind != "object":
         raise MessageInvalid(
             "a message must be a JSON object",
             {"message": 'send one message object, or a batch {"messages": [...]}'},
         )
-    return [ingestor.ingest_large(project_id, spool, spool_dir=str(spool_dir(settings)))]
+    return ingestor.ingest_large(project_id, spool, spool_dir=str(spool_dir(settings)))
 
 
 # orjson reads integers beyond 64 bits as floats: they would be written rounded. Such

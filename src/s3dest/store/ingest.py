@@ -50,6 +50,14 @@ def enqueue(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
         queue.enqueue(conn, rows)
 
 
+def enqueue_chunks(engine: Engine, chunks: Iterable[Sequence[dict[str, Any]]]) -> None:
+    """Make a batch durable, all or none, in one transaction, inserted chunk by chunk (a
+    chunk is read, e.g. from a spill file, only once the one before it is inserted)."""
+    with transaction(engine) as conn:
+        for rows in chunks:
+            queue.enqueue(conn, rows)
+
+
 def enqueue_chunked(engine: Engine, row: dict[str, Any], chunks: Iterable[bytes]) -> None:
     """One large message: its body into ``message_chunks`` and its row, in one transaction."""
     with transaction(engine) as conn:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +12,7 @@ from s3dest.api.deps import CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import MessageState, public_record
-from s3dest.ingest.reader import ingest_spooled, parse_ingest_body, read_body
+from s3dest.ingest.reader import ingest_body, read_body
 from s3dest.messages import IncomingMessage
 
 router = APIRouter(tags=["messages"], responses=error_responses(401, 404, 409, 413, 422, 503))
@@ -100,22 +99,20 @@ class ReplayResult(BaseModel):
 async def ingest(request: Request, project: CurrentProject, state: State) -> Any:
     """Accept one message or {"messages": [...]}; 202 only once they are durable."""
     body = await read_body(request, state.settings)
-    if isinstance(body, bytes):
-        items, batch = parse_ingest_body(body)
-        accepted = await run_in_threadpool(state.ingestor.ingest, project.id, items, batch=batch)
-    else:
-        try:
-            accepted = await run_in_threadpool(
-                ingest_spooled, state.ingestor, state.settings, project.id, body
-            )
-        finally:
+    try:
+        accepted = await run_in_threadpool(
+            ingest_body, state.ingestor, state.settings, project.id, body
+        )
+    finally:
+        if not isinstance(body, bytes):
             body.close()
-    # The JSON FastAPI would write for `AcceptedResponse` (compact, same key order), without
-    # validating and dumping a model per accepted message first.
-    content = orjson.dumps(
-        {"accepted": [{"eventId": a.event_id, "destinationId": a.destination_id} for a in accepted]}
+    # The JSON FastAPI would write for `AcceptedResponse` (compact, same key order), built
+    # as the messages were accepted rather than from a model per message.
+    return Response(
+        accepted.response_body(),
+        status_code=status.HTTP_202_ACCEPTED,
+        media_type="application/json",
     )
-    return Response(content, status_code=status.HTTP_202_ACCEPTED, media_type="application/json")
 
 
 @router.get("/v1/messages/{event_id}", response_model=MessageRecord)
