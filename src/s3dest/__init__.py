@@ -31,6 +31,7 @@ from s3dest.errors import (
     PayloadTooLarge,
     S3destError,
     StorageUnavailable,
+    TooBusy,
     TransientDeliveryError,
     Unauthorized,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "ResultItem",
     "S3destError",
     "StorageUnavailable",
+    "TooBusy",
     "TransientDeliveryError",
     "Unauthorized",
     "__version__",

@@ -13,6 +13,7 @@ these at exactly one boundary each, so callers only ever catch s3dest's own clas
     ├── StorageUnavailable            the database cannot store what was sent (503)
     ├── PayloadTooLarge               a request body above the configured limit (413)
     ├── Unauthorized                  no API key, or not a valid one (401)
+    ├── TooBusy                       a fair-share bound is reached; retry later (429)
     ├── ApiError                      `s3dest.Client`: any other error answer of the server;
     │                                 carries its status, code and fields
     └── DeliveryError                 writing one message to S3 failed; has a `kind`
@@ -101,6 +102,19 @@ class PayloadTooLarge(S3destError):
 
 class Unauthorized(S3destError):
     code = "unauthorized"
+
+
+class TooBusy(S3destError):
+    """A project (or the process) is at one of its fair-share bounds (SPEC §7): the
+    request is refused at once rather than queued behind others; `bound` names the
+    setting, `retry_after` is the Retry-After in seconds."""
+
+    code = "too_busy"
+
+    def __init__(self, message: str, *, bound: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.bound = bound
+        self.retry_after = retry_after
 
 
 class ApiError(S3destError):

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from s3dest.datadir import private_data_dir
 from s3dest.destinations.secrets import SecretBox
+from s3dest.fairshare import FairShare
 from s3dest.settings import Settings
 from s3dest.store.engine import make_engine, upgrade
 
@@ -32,6 +33,8 @@ class AppState:
     engine: Engine
     box: SecretBox
     ingestor: Ingestor
+    # Bounds and threads shared fairly between projects (SPEC §7 "Fair share").
+    fair: FairShare
     wake_workers: Callable[[], None] = field(default=lambda: None)
 
 
@@ -56,7 +59,11 @@ def open_state(settings: Settings) -> AppState:
 
     engine = open_engine(settings)
     state = AppState(
-        settings=settings, engine=engine, box=open_box(settings), ingestor=Ingestor(engine)
+        settings=settings,
+        engine=engine,
+        box=open_box(settings),
+        ingestor=Ingestor(engine),
+        fair=FairShare(settings),
     )
     # The API process answers /metrics: its queue depth is the shared queue's.
     metrics.set_queue_depth_source(lambda: float(delivery.queue_depth(engine)))

@@ -25,6 +25,7 @@ class Settings:
     # Delivery
     worker_concurrency: int = 64  # in-flight PUTs per process
     per_destination_concurrency: int = 32  # in-flight PUTs per destination per process
+    per_project_concurrency: int = 32  # in-flight PUTs per project per process
     claim_batch: int = 200
     lease_seconds: float = 60.0
     # Transient retries: exponential backoff with full jitter, capped; never gives up.
@@ -40,6 +41,12 @@ class Settings:
     # A client's request headers must arrive, and its body may pause, at most this long.
     read_timeout_seconds: float = 30.0
     poll_interval_seconds: float = 0.05
+    # Fair share (SPEC §7): what one process does at once, per project and in all.
+    project_ingest_bytes: int = 64 * 1024 * 1024  # in-flight ingest bytes per project
+    ingest_memory_bytes: int = 256 * 1024 * 1024  # in-flight ingest bytes, all projects
+    ingest_threads: int = 4  # threads that check and store ingest requests
+    project_connection_tests: int = 2  # concurrent connection tests per project
+    connection_tests: int = 8  # concurrent connection tests, all projects
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -81,4 +88,14 @@ class Settings:
             inline_body_bytes=_int("S3DEST_INLINE_BODY_BYTES", cls.inline_body_bytes),
             read_timeout_seconds=_float("S3DEST_READ_TIMEOUT_SECONDS", cls.read_timeout_seconds),
             poll_interval_seconds=_float("S3DEST_POLL_INTERVAL_SECONDS", cls.poll_interval_seconds),
+            per_project_concurrency=_int(
+                "S3DEST_PER_PROJECT_CONCURRENCY", cls.per_project_concurrency
+            ),
+            project_ingest_bytes=_int("S3DEST_PROJECT_INGEST_BYTES", cls.project_ingest_bytes),
+            ingest_memory_bytes=_int("S3DEST_INGEST_MEMORY_BYTES", cls.ingest_memory_bytes),
+            ingest_threads=_int("S3DEST_INGEST_THREADS", cls.ingest_threads),
+            project_connection_tests=_int(
+                "S3DEST_PROJECT_CONNECTION_TESTS", cls.project_connection_tests
+            ),
+            connection_tests=_int("S3DEST_CONNECTION_TESTS", cls.connection_tests),
         )

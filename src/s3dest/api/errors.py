@@ -19,6 +19,7 @@ from s3dest.errors import (
     PayloadTooLarge,
     S3destError,
     StorageUnavailable,
+    TooBusy,
     Unauthorized,
 )
 
@@ -37,6 +38,7 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "Conflicts with the current state; `error.message` says what to do.",
     413: "The request body is too large.",
     422: "Invalid input: `error.fields` names each field that is wrong and how to fix it.",
+    429: "A fair-share bound is reached: `error.fields` names it; retry after `Retry-After`.",
     503: "The database could not store or read this now; nothing was stored. Try again.",
 }
 
@@ -66,6 +68,8 @@ def status_of(exc: S3destError) -> int:
         return 413
     if isinstance(exc, Unauthorized):
         return 401
+    if isinstance(exc, TooBusy):
+        return 429
     return 400
 
 
@@ -74,6 +78,9 @@ def install(app: FastAPI) -> None:
     async def _ours(_request: Request, exc: S3destError) -> JSONResponse:
         fields = exc.fields if isinstance(exc, InvalidInput) else {}
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        if isinstance(exc, TooBusy):
+            fields = {exc.bound: exc.message}
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             error_body(exc.code, exc.message, fields), status_code=status_of(exc), headers=headers
         )

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -41,11 +42,14 @@ def spool_dir(settings: Settings) -> Path:
     return private_dir(settings.data_dir / "tmp")
 
 
-async def read_body(request: Request, settings: Settings) -> bytes | IO[bytes]:
+async def read_body(
+    request: Request, settings: Settings, *, on_size: Callable[[int], None] | None = None
+) -> bytes | IO[bytes]:
     """The request body: bytes when small, else a temporary file (never whole in memory).
 
     Bodies above ``inline_body_bytes`` (declared by Content-Length, or found while
     reading a chunked request) are spooled to an unlinked file in the data directory.
+    `on_size` is told the size read so far after each piece (it may refuse by raising).
     """
     limit, inline = settings.max_request_bytes, settings.inline_body_bytes
     declared = request.headers.get("content-length")
@@ -62,6 +66,8 @@ async def read_body(request: Request, settings: Settings) -> bytes | IO[bytes]:
             size += len(chunk)
             if size > limit:
                 raise _too_large(size, limit, declared=False)
+            if on_size is not None:
+                on_size(size)
             if spool is not None:
                 spool.write(chunk)
                 continue

@@ -12,6 +12,7 @@ from s3dest.api.errors import error_responses
 from s3dest.delivery import service as delivery
 from s3dest.destinations import service
 from s3dest.destinations.schemas import DestinationCreate, DestinationPublic, DestinationUpdate
+from s3dest.runtime import AppState
 
 router = APIRouter(prefix="/v1/destinations", tags=["destinations"], responses=error_responses(401))
 
@@ -77,12 +78,18 @@ def delete_destination(
     service.delete(state.engine, project_id=project.id, ref=ref, force=force)
 
 
-@router.post("/{ref}/test", response_model=TestResult, responses=error_responses(404, 422))
-def test_destination(ref: Ref, project: CurrentProject, state: State) -> Any:
-    result = service.connection_test(state.engine, state.box, project_id=project.id, ref=ref)
+@router.post("/{ref}/test", response_model=TestResult, responses=error_responses(404, 422, 429))
+async def test_destination(ref: Ref, project: CurrentProject, state: State) -> Any:
+    # On the connection tests' own threads, within their per-project and global bounds:
+    # a test waits up to its timeout on an endpoint that does not answer.
+    result = await state.fair.connection_test(project.id, _connection_test, state, project.id, ref)
     if result.ok:
         state.wake_workers()
     return result.as_dict()
+
+
+def _connection_test(state: AppState, project_id: str, ref: str) -> service.TestResult:
+    return service.connection_test(state.engine, state.box, project_id=project_id, ref=ref)
 
 
 @router.post("/{ref}/replay", response_model=ReplayResult, responses=error_responses(404, 422))

@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from s3dest.api.deps import CurrentProject, State
 from s3dest.api.errors import error_responses
@@ -15,7 +14,7 @@ from s3dest.delivery.service import MessageState, public_record
 from s3dest.ingest.reader import ingest_body, read_body
 from s3dest.messages import IncomingMessage
 
-router = APIRouter(tags=["messages"], responses=error_responses(401, 404, 409, 413, 422, 503))
+router = APIRouter(tags=["messages"], responses=error_responses(401, 404, 409, 413, 422, 429, 503))
 
 _INGEST_SCHEMA = IncomingMessage.model_json_schema(ref_template="#/components/schemas/{model}")
 _INGEST_BODY = {
@@ -98,14 +97,22 @@ class ReplayResult(BaseModel):
 )
 async def ingest(request: Request, project: CurrentProject, state: State) -> Any:
     """Accept one message or {"messages": [...]}; 202 only once they are durable."""
-    body = await read_body(request, state.settings)
-    try:
-        accepted = await run_in_threadpool(
-            ingest_body, state.ingestor, state.settings, project.id, body
-        )
-    finally:
-        if not isinstance(body, bytes):
-            body.close()
+    fair = state.fair
+    length = request.headers.get("content-length")
+    declared = int(length) if length and length.isdigit() else None
+    # Refused before the body is read when the declared size is over a bound (429);
+    # a body without a length is charged as it arrives.
+    with fair.admission.ingest(project.id, declared) as held:
+        body = await read_body(request, state.settings, on_size=held.grow)
+        try:
+            # On the ingest threads, shared fairly between projects, never on those that
+            # serve other requests.
+            accepted = await fair.ingest_pool.run(
+                project.id, ingest_body, state.ingestor, state.settings, project.id, body
+            )
+        finally:
+            if not isinstance(body, bytes):
+                body.close()
     # The JSON FastAPI would write for `AcceptedResponse` (compact, same key order), built
     # as the messages were accepted rather than from a model per message.
     return Response(

@@ -26,7 +26,7 @@ from s3dest.delivery import service as delivery
 from s3dest.delivery.service import STATES, WAITING
 from s3dest.destinations import service
 from s3dest.destinations.schemas import DestinationPublic
-from s3dest.errors import Conflict
+from s3dest.errors import Conflict, TooBusy
 from s3dest.keys import DEFAULT_KEY_TEMPLATE
 from s3dest.s3.diagnosis import putobject_policy
 from s3dest.s3.masking import mask_access_key_id
@@ -136,11 +136,20 @@ def _run_test(request: Request, session: Session, ref: str) -> tuple[Destination
     return row, result
 
 
+async def _bounded_test(request: Request, session: Session, ref: str) -> tuple[DestinationRow, Any]:
+    """`_run_test` on the connection tests' threads, within their bounds (TooBusy beyond)."""
+    fair = app_state(request).fair
+    return await fair.connection_test(session.project_id, _run_test, request, session, ref)
+
+
 @router.post("/destinations/{ref}/test")
 async def test_destination(ref: str, request: Request, session: SessionDep) -> Response:
     """Without JavaScript: run the test and show the result on the destinations page."""
     await csrf_form(request, session)
-    row, result = await run_in_threadpool(_run_test, request, session, ref)
+    try:
+        row, result = await _bounded_test(request, session, ref)
+    except TooBusy as exc:
+        return redirect(request, "/destinations", flash=("error", exc.message))
     if result.ok:
         flash = (
             "ok",
@@ -154,7 +163,7 @@ async def test_destination(ref: str, request: Request, session: SessionDep) -> R
 @router.post("/ui/api/destinations/{ref}/test")
 async def test_destination_json(ref: str, request: Request, session: SessionDep) -> Response:
     check_csrf_header(request, session)
-    row, result = await run_in_threadpool(_run_test, request, session, ref)
+    row, result = await _bounded_test(request, session, ref)  # TooBusy: the API's 429
     html = (
         dashboard(request)
         .env.get_template("_test_result.html")
