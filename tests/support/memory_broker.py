@@ -41,6 +41,7 @@ class StoredMessage:
     next_attempt_at: float = 0.0
     lease_owner: str | None = None
     lease_expires_at: float | None = None
+    project_id: str = PROJECT_ID
     outcome: Outcome | None = None  # the last one recorded
 
 
@@ -159,7 +160,9 @@ class MemoryBroker:
         self.calls[name] = self.calls.get(name, 0) + 1
 
     # ------------------------------------------------------------------ the Broker protocol
-    def claim(self, owner: str, limit: int, lease_seconds: float) -> list[Claimed]:
+    def claim(
+        self, owner: str, limit: int, lease_seconds: float, exclude_projects: Sequence[str] = ()
+    ) -> list[Claimed]:
         now = time.time()
         with self._lock:
             self._count("claim")
@@ -167,7 +170,9 @@ class MemoryBroker:
                 (
                     m
                     for m in self.messages.values()
-                    if m.state in ("queued", "retrying") and m.next_attempt_at <= now
+                    if m.state in ("queued", "retrying")
+                    and m.next_attempt_at <= now
+                    and m.project_id not in exclude_projects
                 ),
                 key=lambda m: m.next_attempt_at,
             )[:limit]
@@ -179,7 +184,7 @@ class MemoryBroker:
                 claimed.append(
                     Claimed(
                         event_id=m.event_id,
-                        project_id=PROJECT_ID,
+                        project_id=m.project_id,
                         destination_id=m.destination_id,
                         event_time_ns=m.event_time_ns,
                         accepted_at=m.accepted_at,
@@ -247,13 +252,16 @@ class MemoryBroker:
             if m.destination_id == row.id and m.state == "held":
                 m.state, m.next_attempt_at = "queued", now
 
-    def release(self, owner: str) -> int:
+    def release(self, owner: str, event_ids: Sequence[str] | None = None) -> int:
         now = time.time()
         released = 0
         with self._lock:
             self._count("release")
-            self.released.append(owner)
+            if event_ids is None:
+                self.released.append(owner)
             for m in self.messages.values():
+                if event_ids is not None and m.event_id not in event_ids:
+                    continue
                 if m.lease_owner == owner and m.state == "delivering":
                     m.state, m.lease_owner, m.lease_expires_at = "queued", None, None
                     m.next_attempt_at = now

@@ -20,8 +20,11 @@ class Broker(Protocol):
     """The durable queue as the worker sees it. Every call is blocking and may raise an
     `S3destError` when the queue is away (the worker keeps going and tries again)."""
 
-    def claim(self, owner: str, limit: int, lease_seconds: float) -> list[Claimed]:
-        """Lease up to `limit` due messages to `owner`, with their destinations' versions."""
+    def claim(
+        self, owner: str, limit: int, lease_seconds: float, exclude_projects: Sequence[str] = ()
+    ) -> list[Claimed]:
+        """Lease up to `limit` due messages to `owner`, with their destinations' versions,
+        passing over the projects in `exclude_projects`."""
         ...
 
     def extend_leases(self, owner: str, event_ids: Sequence[str], lease_seconds: float) -> set[str]:
@@ -32,8 +35,9 @@ class Broker(Protocol):
         """Record a batch of attempts, fenced on the lease; returns how many still held it."""
         ...
 
-    def release(self, owner: str) -> int:
-        """Give back every message `owner` still leases (graceful shutdown)."""
+    def release(self, owner: str, event_ids: Sequence[str] | None = None) -> int:
+        """Give back every message `owner` still leases (graceful shutdown), or those of
+        `event_ids` (claimed beyond a project's bound)."""
         ...
 
     def reap_expired_leases(self) -> int:

@@ -58,7 +58,11 @@ class Worker:
         self.policy = policy or Policy.from_settings(settings)
         # A claim costs about 1.5 ms of CPU on SQLite before its first row (transaction,
         # commit, fsync) and ~50 us per row: claim half the slots at a time, not a quarter.
-        self.shared = Shared(settings.worker_concurrency, max(1, settings.worker_concurrency // 2))
+        self.shared = Shared(
+            settings.worker_concurrency,
+            max(1, settings.worker_concurrency // 2),
+            settings.per_project_concurrency,
+        )
         self.leases = Leases(broker, self.shared, self.name, settings.lease_seconds)
         self.recorder = Recorder(broker, self.shared, self.policy, self.name)
         self.dispatcher = Dispatcher(broker, self.shared, box, settings)
@@ -128,9 +132,15 @@ class Worker:
             # Claim in batches: while PUTs are in flight, wait until half of the slots are
             # free, so a busy worker does not spend a transaction (and an fsync) on every
             # message it finishes.
+            excluded: list[str] = []
             if free > 0 and (active == 0 or free >= self.shared.claim_at):
-                claimed = self.broker.claim(self.name, limit, settings.lease_seconds)
-            self.shared.note_poll(idle=active == 0 and not claimed)
+                excluded = self.shared.excluded_projects()
+                claimed = self.broker.claim(
+                    self.name, limit, settings.lease_seconds, exclude_projects=excluded
+                )
+            # With projects left out, an empty claim backs off as an idle one does: each
+            # such claim passes over their backlog.
+            self.shared.note_poll(idle=(active == 0 or bool(excluded)) and not claimed)
             if claimed:
                 self._dispatch(claimed)
                 if len(claimed) >= limit:
@@ -150,6 +160,13 @@ class Worker:
         half of the slots are free. (Claiming with the busy destinations excluded was
         tried: with one busy destination every finished PUT woke the loop into a claim that
         found nothing, 0.8-1.9 ms of CPU per message.)"""
+        claimed, excess = self.shared.within_projects(claimed)
+        if excess:
+            # Beyond their project's bound in this worker: given back now, not held while
+            # other projects wait (the next claims leave that project out).
+            self.broker.release(self.name, [item.event_id for item in excess])
+        if not claimed:
+            return
         self.dispatcher.refresh(claimed)
         leased_at = time.monotonic()
         jobs = self.dispatcher.jobs(claimed)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from s3dest.delivery.jobs import Delivered, DestinationState, Holds, Job, Report
 from s3dest.destinations.runtime import DestinationRuntime
-from s3dest.store.queue import Outcome
+from s3dest.store.queue import Claimed, Outcome
 
 
 @dataclass(slots=True)
@@ -29,9 +29,17 @@ class Batch:
 
 
 class Shared:
-    def __init__(self, concurrency: int, claim_at: int) -> None:
+    def __init__(self, concurrency: int, claim_at: int, per_project: int | None = None) -> None:
         self.concurrency = concurrency
         self.claim_at = claim_at
+        # Fair share: at most `per_project` jobs of one project in this worker (running or
+        # waiting for a destination slot). A project above half of it is left out of
+        # claims until it is back at half (the claim_at of one project), so that one
+        # tenant's slow bucket leaves the other slots to the others, and a busy tenant is
+        # claimed in batches rather than one message per finished PUT.
+        self.per_project = per_project or concurrency
+        self._resume_at = max(0, self.per_project // 2)
+        self._projects: dict[str, int] = {}
         self._lock = threading.Lock()
         self._signal = threading.Event()
         self._stopping = False
@@ -92,6 +100,26 @@ class Shared:
         with self._lock:
             return self._active
 
+    def excluded_projects(self) -> list[str]:
+        """Projects that claims leave out for now (above half of their bound)."""
+        with self._lock:
+            return [p for p, held in self._projects.items() if held > self._resume_at]
+
+    def within_projects(self, claimed: Iterable[Claimed]) -> tuple[list[Claimed], list[Claimed]]:
+        """(kept, excess): the claimed messages this worker takes on, counted against
+        their projects' bound, and those beyond it (to be given back at once)."""
+        kept: list[Claimed] = []
+        excess: list[Claimed] = []
+        with self._lock:
+            for item in claimed:
+                held = self._projects.get(item.project_id, 0)
+                if held >= self.per_project:
+                    excess.append(item)
+                    continue
+                self._projects[item.project_id] = held + 1
+                kept.append(item)
+        return kept, excess
+
     def admit(self, jobs: Iterable[Job], per_destination: int) -> list[Job]:
         """Count `jobs` in flight; returns those to start now. The others wait for their
         destination's next free slot (at most `per_destination` of one at a time)."""
@@ -123,8 +151,21 @@ class Shared:
                     state.active -= 1
             if not recorded:
                 self._unrecorded.append(job)
+            project = job.item.project_id
+            held = self._projects.get(project, 0) - 1
+            if held > 0:
+                self._projects[project] = held
+            else:
+                self._projects.pop(project, None)
             free = self.concurrency - self._active
-            wake = not self._wake_pending and (free >= self.claim_at or self._active == 0)
+            # Free slots are worth a claim unless only a project that claims still leave
+            # out has freed them (its next claim comes once it is back at half).
+            claimable = held == self._resume_at or not any(
+                h > self._resume_at for h in self._projects.values()
+            )
+            wake = not self._wake_pending and (
+                (free >= self.claim_at and claimable) or self._active == 0
+            )
             if wake:
                 self._wake_pending = True
         if wake:

@@ -16,8 +16,10 @@ class StoreBroker:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def claim(self, owner: str, limit: int, lease_seconds: float) -> list[queue.Claimed]:
-        return queue.claim(self.engine, owner, limit, lease_seconds)
+    def claim(
+        self, owner: str, limit: int, lease_seconds: float, exclude_projects: Sequence[str] = ()
+    ) -> list[queue.Claimed]:
+        return queue.claim(self.engine, owner, limit, lease_seconds, exclude_projects)
 
     def extend_leases(self, owner: str, event_ids: Sequence[str], lease_seconds: float) -> set[str]:
         return queue.extend_leases(self.engine, owner, event_ids, lease_seconds)
@@ -25,8 +27,8 @@ class StoreBroker:
     def finish(self, owner: str, worker: str, outcomes: Sequence[queue.Outcome]) -> int:
         return queue.finish(self.engine, owner, worker, outcomes)
 
-    def release(self, owner: str) -> int:
-        return queue.release(self.engine, owner)
+    def release(self, owner: str, event_ids: Sequence[str] | None = None) -> int:
+        return queue.release(self.engine, owner, event_ids)
 
     def reap_expired_leases(self) -> int:
         return queue.reap_expired_leases(self.engine)

@@ -31,7 +31,7 @@ CLAIM_COLUMNS = (
 )
 
 
-def _claim_statement() -> Any:
+def _claim_statement(excluding: bool = False) -> Any:
     # `event_id = ANY(ARRAY(subquery))`, not `event_id IN (subquery)`: the ARRAY is an
     # InitPlan, run once. With IN, when the statistics say few rows are due (the table was
     # analysed while the queue was short, as it mostly is), the planner chose a nested loop
@@ -49,7 +49,9 @@ def _claim_statement() -> Any:
         "WHERE event_id = ANY(ARRAY("
         # The predicate as literals, so the planner sees it matches ix_messages_due's.
         f"SELECT event_id FROM messages WHERE {DUE_STATES_SQL} AND next_attempt_at <= :c_now "
-        "ORDER BY next_attempt_at LIMIT :c_limit FOR UPDATE SKIP LOCKED)) "
+        # Projects at their in-flight bound in this worker are passed over (fair share).
+        + ("AND NOT (project_id = ANY(:c_exclude)) " if excluding else "")
+        + "ORDER BY next_attempt_at LIMIT :c_limit FOR UPDATE SKIP LOCKED)) "
         # The state check again: a fence should the subquery ever see a stale row. On
         # `state || ''`, an expression no partial index's predicate mentions: on `state`
         # itself, the planner (with stale statistics) proved the fence implies the predicate
@@ -63,8 +65,9 @@ def _claim_statement() -> Any:
     return stmt.columns(*CLAIM_COLUMNS, destinations.c.version.label("destination_version"))
 
 
-# Parameters: c_owner, c_expires, c_now, c_limit.
+# Parameters: c_owner, c_expires, c_now, c_limit (and c_exclude, a list of project ids).
 CLAIM = _claim_statement()
+CLAIM_EXCLUDING = _claim_statement(excluding=True)
 
 # A whole batch of outcomes in ONE statement (arrays, unnest), where an executemany ran one
 # UPDATE and one DELETE per outcome and one INSERT per attempt. Chunks are dropped only for

@@ -24,6 +24,13 @@ CLAIM = (
     "RETURNING event_id, project_id, destination_id, event_time_ns, accepted_at, connection_id, "
     "topic, body, body_size, chunked, envelope, attempts"
 )
+# The same, passing over projects at their in-flight bound in this worker (fair share).
+# Parameters: owner, lease expiry, now, now, a JSON array of project ids, limit.
+CLAIM_EXCLUDING = CLAIM.replace(
+    "AND next_attempt_at <= ? ORDER BY",
+    "AND next_attempt_at <= ? AND project_id NOT IN (SELECT value FROM json_each(?)) ORDER BY",
+)
+assert CLAIM_EXCLUDING != CLAIM
 # The claimed messages' destinations' versions. Parameter: a JSON array of their ids.
 VERSIONS = "SELECT id, version FROM destinations WHERE id IN (SELECT value FROM json_each(?))"
 

@@ -131,14 +131,30 @@ def read_chunks(engine: Engine, event_id: str) -> Iterator[bytes]:
 # Leases: claim, extend, release, reap.
 
 
-def claim(engine: Engine, owner: str, limit: int, lease_seconds: float) -> list[Claimed]:
-    """Lease up to `limit` due messages to `owner` (with their destinations' versions)."""
+def claim(
+    engine: Engine,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    exclude_projects: Sequence[str] = (),
+) -> list[Claimed]:
+    """Lease up to `limit` due messages to `owner` (with their destinations' versions),
+    none of the projects in `exclude_projects`."""
     now = time.time()
     if engine.dialect.name == "sqlite":
-        return _claim_sqlite(engine, owner, limit, now, now + lease_seconds)
-    params = {"c_now": now, "c_limit": limit, "c_owner": owner, "c_expires": now + lease_seconds}
+        return _claim_sqlite(engine, owner, limit, now, now + lease_seconds, exclude_projects)
+    params: dict[str, Any] = {
+        "c_now": now,
+        "c_limit": limit,
+        "c_owner": owner,
+        "c_expires": now + lease_seconds,
+    }
+    statement = _postgres.CLAIM
+    if exclude_projects:
+        statement = _postgres.CLAIM_EXCLUDING
+        params["c_exclude"] = list(exclude_projects)
     with transaction(engine) as conn:
-        rows = conn.execute(_postgres.CLAIM, params).all()
+        rows = conn.execute(statement, params).all()
     return [
         Claimed(
             event_id=r.event_id,
@@ -160,10 +176,21 @@ def claim(engine: Engine, owner: str, limit: int, lease_seconds: float) -> list[
 
 
 def _claim_sqlite(
-    engine: Engine, owner: str, limit: int, now: float, expires: float
+    engine: Engine,
+    owner: str,
+    limit: int,
+    now: float,
+    expires: float,
+    exclude_projects: Sequence[str],
 ) -> list[Claimed]:
     with transaction(engine) as conn:
-        rows = conn.exec_driver_sql(_sqlite.CLAIM, (owner, expires, now, now, limit)).all()
+        if exclude_projects:
+            excluded = orjson.dumps(list(exclude_projects)).decode()
+            rows = conn.exec_driver_sql(
+                _sqlite.CLAIM_EXCLUDING, (owner, expires, now, now, excluded, limit)
+            ).all()
+        else:
+            rows = conn.exec_driver_sql(_sqlite.CLAIM, (owner, expires, now, now, limit)).all()
         if not rows:
             return []
         ids = orjson.dumps(sorted({r[2] for r in rows})).decode()
