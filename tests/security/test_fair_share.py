@@ -19,8 +19,15 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.builders import example_destination_fields
+from tests.support.builders import (
+    create_destination,
+    example_destination_fields,
+    message,
+    send_in_batches,
+)
 from tests.support.load import LatencyProbe, SilentListener, p99
+from tests.support.moto_server import S3Server
+from tests.support.polling import wait_delivered
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 JSON = {"Content-Type": "application/json"}
@@ -206,5 +213,42 @@ def test_the_global_ingest_memory_bound_is_429_naming_it(
             _too_busy(refused, "S3DEST_INGEST_MEMORY_BYTES")
             assert len(_stored(b, small)) == 10
             assert len(_stored(a, held)) == 3_000
+    finally:
+        server.kill()
+
+
+def test_a_tenant_whose_bucket_hangs_does_not_starve_another_tenants_deliveries(
+    s3dest_env: S3destEnv,
+    tmp_path: Path,
+    silent: SilentListener,
+    s3_server: S3Server,
+    bucket: str,
+) -> None:
+    """Per-project bound on in-flight PUTs: A's 40 messages go to a bucket that never
+    answers (each PUT waits out a 20 s timeout); with 8 PUTs per process and at most 4 per
+    project, B's messages, sent after A's, are delivered within 10 s (a generous margin:
+    about a second is expected). Without the bound A's PUTs held all 8 slots for 20 s."""
+    server = _serve(
+        s3dest_env,
+        tmp_path,
+        S3DEST_WORKER_CONCURRENCY="8",
+        S3DEST_PER_PROJECT_CONCURRENCY="4",
+        S3DEST_REQUEST_TIMEOUT_SECONDS="20",
+    )
+    try:
+        _, key_a = s3dest_env.create_project("a")
+        _, key_b = s3dest_env.create_project("b")
+        with server.client(key_a) as a, server.client(key_b) as b:
+            a.create_destination(**example_destination_fields("d", endpointUrl=silent.url))
+            create_destination(b, s3_server, bucket, "d")
+            a_ids = send_in_batches(a, (message(i) for i in range(40)), size=40)
+            time.sleep(1.5)  # A's first PUTs are hanging
+            b_ids = send_in_batches(b, (message(i) for i in range(5)), size=5)
+            began = time.monotonic()
+            wait_delivered(b, b_ids, timeout=10)
+            took = time.monotonic() - began
+            print(f"\nB delivered {took:.1f} s after sending, under A's hanging bucket")
+            states = {a.message(event_id)["state"] for event_id in a_ids}
+            assert states <= {"queued", "delivering", "retrying"}, states  # none lost
     finally:
         server.kill()
