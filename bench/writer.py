@@ -204,7 +204,7 @@ def bench_small(
 
     # (a4) obstore alone, no s3dest code: the same store, body and headers, sync and async.
     # This is the floor the writer sits on at this endpoint.
-    store = _cache.get(dest)
+    store = _cache.get(dest).store
     raw_requests = [_request(template, m, "raw/") for m in messages]
     attributes = [_attributes(dest, r) for r in raw_requests]
 

@@ -30,11 +30,17 @@ from pathlib import Path
 import pytest
 
 from tests.support.aws_errors_server import AwsErrorsServer
+from tests.support.egress import allow_local_s3
 from tests.support.moto_server import S3Server, start_moto_server
 from tests.support.postgres import PostgresCluster, postgres_available, start_postgres
 from tests.support.requirements import require
 from tests.support.rgw import RgwServer, rgw_available, start_rgw
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+
+# Every local S3 server of the tests listens on loopback, which s3dest's endpoint policy
+# refuses for tenants (SPEC §7): allow it for this process (in-process writers) and the
+# `s3dest` subprocesses, which inherit it. tests/security sets its own allow-lists.
+allow_local_s3()
 
 _POSTGRES_FIXTURES = {
     "postgres_cluster",

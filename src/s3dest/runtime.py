@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from s3dest.datadir import private_data_dir
 from s3dest.destinations.secrets import SecretBox
 from s3dest.fairshare import FairShare
+from s3dest.s3 import egress
 from s3dest.settings import Settings
 from s3dest.store.engine import make_engine, upgrade
 
@@ -51,12 +52,19 @@ def open_box(settings: Settings) -> SecretBox:
     return SecretBox.from_settings(settings.data_dir, settings.secret_key)
 
 
+def configure_egress(settings: Settings) -> None:
+    """Install the endpoint policy (SPEC §7) with the operator's allow-list; a bad entry
+    in S3DEST_ALLOWED_ENDPOINT_HOSTS stops the process here, naming it."""
+    egress.configure(egress.EgressPolicy.from_setting(settings.allowed_endpoint_hosts))
+
+
 def open_state(settings: Settings) -> AppState:
     # Imported here: CLI commands that only need the engine skip pydantic models and httpx.
     from s3dest import metrics
     from s3dest.delivery import service as delivery
     from s3dest.ingest.service import Ingestor
 
+    configure_egress(settings)
     engine = open_engine(settings)
     state = AppState(
         settings=settings,

@@ -47,6 +47,9 @@ class Settings:
     ingest_threads: int = 4  # threads that check and store ingest requests
     project_connection_tests: int = 2  # concurrent connection tests per project
     connection_tests: int = 8  # concurrent connection tests, all projects
+    # Endpoint policy (SPEC §7): hosts, `.domain` suffixes, addresses and CIDRs that tenants'
+    # endpointUrl may point at although they are not public (loopback, private, link-local).
+    allowed_endpoint_hosts: str = ""
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -98,4 +101,7 @@ class Settings:
                 "S3DEST_PROJECT_CONNECTION_TESTS", cls.project_connection_tests
             ),
             connection_tests=_int("S3DEST_CONNECTION_TESTS", cls.connection_tests),
+            allowed_endpoint_hosts=os.environ.get(
+                "S3DEST_ALLOWED_ENDPOINT_HOSTS", cls.allowed_endpoint_hosts
+            ),
         )

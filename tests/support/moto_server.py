@@ -11,6 +11,9 @@ from s3dest.devtools.moto import (
     running_moto_server,
     start_moto_server,
 )
+from tests.support.egress import allow_local_s3
+
+allow_local_s3()  # moto listens on 127.0.0.1: s3dest's endpoint policy must allow it
 
 __all__ = [
     "DEFAULT_REGION",

@@ -50,6 +50,9 @@ from pathlib import Path
 from typing import Any
 
 from s3dest.devtools.moto import Credentials
+from tests.support.egress import allow_local_s3
+
+allow_local_s3()  # RGW listens on 127.0.0.1: s3dest's endpoint policy must allow it
 
 __all__ = [
     "CEPH_BIN",

@@ -19,6 +19,9 @@ from pathlib import Path
 import httpx
 
 from s3dest.client import Client
+from tests.support.egress import LOCAL_S3_HOSTS, allow_local_s3
+
+allow_local_s3()
 
 S3DEST = [sys.executable, "-m", "s3dest.cli"]
 
@@ -44,6 +47,8 @@ class S3destEnv:
         if self.database_url:
             env["S3DEST_DATABASE_URL"] = self.database_url
         env.setdefault("S3DEST_LOG_LEVEL", "INFO")
+        # the tests' S3 servers are on loopback; tests of the policy override it in `extra`
+        env.setdefault("S3DEST_ALLOWED_ENDPOINT_HOSTS", LOCAL_S3_HOSTS)
         env.update(self.extra)
         return env
 

@@ -28,6 +28,11 @@ def no_warnings(template: str) -> list[str]:
     return []
 
 
+def any_endpoint(host: str, port: int) -> None:
+    """Unit tests resolve no names: every host passes here. The endpoint policy has its
+    own tests (tests/security/test_egress_policy.py, test_endpoints.py)."""
+
+
 def good(**overrides: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "name": "ampersandS3Bucket",
@@ -41,7 +46,9 @@ def good(**overrides: Any) -> dict[str, Any]:
 
 
 def validate(**overrides: Any) -> ValidatedDestination:
-    return validate_destination(good(**overrides), check_key_template=no_warnings)
+    return validate_destination(
+        good(**overrides), check_endpoint=any_endpoint, check_key_template=no_warnings
+    )
 
 
 def errors_of(**overrides: Any) -> dict[str, str]:
@@ -86,6 +93,7 @@ def test_every_error_is_collected_into_one_invalid_input() -> None:
                 "storageClass": "cold",
                 "writeMode": "append",
             },
+            check_endpoint=any_endpoint,
             check_key_template=no_warnings,
         )
     fields = info.value.fields
@@ -431,6 +439,7 @@ def test_no_message_contains_secret_values() -> None:
                 "secretAccessKey": SECRET + " " + SESSION,
                 "sessionToken": SESSION + " x",
             },
+            check_endpoint=any_endpoint,
             check_key_template=no_warnings,
         )
     error = info.value
@@ -557,7 +566,9 @@ def test_key_template_checker_warnings_are_returned() -> None:
         return ["the key omits event-id"]
 
     result = validate_destination(
-        good(keyTemplate=" join('/', [metadata.objectName]) "), check_key_template=checker
+        good(keyTemplate=" join('/', [metadata.objectName]) "),
+        check_endpoint=any_endpoint,
+        check_key_template=checker,
     )
     assert seen == ["join('/', [metadata.objectName])"]
     assert result.key_template == "join('/', [metadata.objectName])"
@@ -569,7 +580,10 @@ def test_key_template_not_checked_when_absent() -> None:
         raise AssertionError("not called")
 
     assert (
-        validate_destination(good(keyTemplate=""), check_key_template=checker).key_template is None
+        validate_destination(
+            good(keyTemplate=""), check_endpoint=any_endpoint, check_key_template=checker
+        ).key_template
+        is None
     )
 
 
@@ -581,12 +595,18 @@ def test_key_template_invalid_is_placed_under_key_template() -> None:
         raise KeyTemplateInvalid("the template renders to an empty key")
 
     with pytest.raises(InvalidInput) as info:
-        validate_destination(good(keyTemplate="foo()", bucket="x"), check_key_template=by_fields)
+        validate_destination(
+            good(keyTemplate="foo()", bucket="x"),
+            check_endpoint=any_endpoint,
+            check_key_template=by_fields,
+        )
     assert info.value.fields["keyTemplate"] == "unknown function foo()."
     assert "bucket" in info.value.fields
 
     with pytest.raises(InvalidInput) as info:
-        validate_destination(good(keyTemplate="''"), check_key_template=by_message)
+        validate_destination(
+            good(keyTemplate="''"), check_endpoint=any_endpoint, check_key_template=by_message
+        )
     assert info.value.fields == {"keyTemplate": "the template renders to an empty key."}
 
 
@@ -605,7 +625,12 @@ def test_create_model_repr_hides_secrets() -> None:
     assert fields["sessionToken"] == SESSION
     assert fields["writeMode"] == "overwrite"
     assert fields["enabled"] is True
-    assert validate_destination(fields, check_key_template=no_warnings).session_token == SESSION
+    assert (
+        validate_destination(
+            fields, check_endpoint=any_endpoint, check_key_template=no_warnings
+        ).session_token
+        == SESSION
+    )
 
 
 def test_create_model_rejects_unknown_fields_by_name() -> None:
@@ -657,7 +682,9 @@ def test_update_distinguishes_absent_from_null() -> None:
         id="dest-1",
     )
     merged = merge_update(existing, update)
-    result = validate_destination(merged, check_key_template=no_warnings)
+    result = validate_destination(
+        merged, check_endpoint=any_endpoint, check_key_template=no_warnings
+    )
     assert result.session_token is None
     assert result.key_template is None
     assert result.bucket == "other-bucket"
@@ -668,7 +695,9 @@ def test_update_distinguishes_absent_from_null() -> None:
 def test_update_null_resets_storage_class_and_write_mode() -> None:
     update = parse_update({"storageClass": None, "writeMode": None})
     merged = merge_update(good(storageClass="GLACIER", writeMode="create-only"), update)
-    result = validate_destination(merged, check_key_template=no_warnings)
+    result = validate_destination(
+        merged, check_endpoint=any_endpoint, check_key_template=no_warnings
+    )
     assert (result.storage_class, result.write_mode) == ("STANDARD", "overwrite")
 
 

@@ -17,6 +17,7 @@ DESCRIBED = {
     "data_dir": "`./.s3dest`",
     "database_url": "(SQLite)",
     "secret_key": "key file `secret.key` (0600)",
+    "allowed_endpoint_hosts": "(none)",
 }
 UNITS = {"GiB": 1024**3, "MiB": 1024**2, "KiB": 1024}
 

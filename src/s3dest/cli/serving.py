@@ -28,12 +28,14 @@ def serve(host: str, port: int, no_workers: bool) -> None:
 
 
 @click.command()
+@common.reports_errors()
 def worker() -> None:
     """Deliver queued messages (no API). Stops gracefully on SIGTERM/SIGINT."""
     from s3dest.delivery.runner import run_until_signalled
-    from s3dest.runtime import open_box, open_engine
+    from s3dest.runtime import configure_egress, open_box, open_engine
 
     settings = common.settings()
+    configure_egress(settings)
     run_until_signalled(open_engine(settings), settings, open_box(settings))
 
 

@@ -27,6 +27,7 @@ from s3dest.destinations.secrets import SecretBox
 from s3dest.errors import DeliveryError
 from s3dest.keys import KeyTemplate, lint_key_template
 from s3dest.messages import new_stamp, uuid7
+from s3dest.s3 import egress
 from s3dest.s3.request import StoredMessage, build_request
 from s3dest.s3.writer import ObjectRequest, put_object
 from s3dest.store import destinations as store
@@ -38,6 +39,11 @@ TEST_KEY_PREFIX = "s3dest-connection-test/"
 _TEST_KEY = KeyTemplate(f"join('', ['{TEST_KEY_PREFIX}', metadata.\"event-id\", '.json'])")
 #: Its message's data: the only field it has, for its metadata, is its objectName.
 _TEST_DATA = {"objectName": "s3dest-connection-test"}
+
+
+def _check_endpoint(host: str, port: int) -> None:
+    """The endpoint policy installed now (the operator's allow-list included)."""
+    egress.current().check_endpoint(host, port)
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,9 @@ def _stored(
 
 
 def create(engine: Engine, box: SecretBox, *, project_id: str, body: DestinationCreate) -> Saved:
-    checked = validate_destination(body.to_fields(), check_key_template=lint_key_template)
+    checked = validate_destination(
+        body.to_fields(), check_key_template=lint_key_template, check_endpoint=_check_endpoint
+    )
     destination_id = uuid7()
     row = store.insert_destination(
         engine,
@@ -96,7 +104,9 @@ def update(
     """PATCH: merge, check the whole result, save; held messages resume at once."""
     row = store.get_destination(engine, project_id, ref)
     merged = merge_update(_current_fields(row, box), body)
-    checked = validate_destination(merged, check_key_template=lint_key_template)
+    checked = validate_destination(
+        merged, check_key_template=lint_key_template, check_endpoint=_check_endpoint
+    )
     saved = store.update_destination(
         engine, project_id=project_id, destination_id=row.id, fields=_stored(checked, box, row.id)
     )

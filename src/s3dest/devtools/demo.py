@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -177,7 +178,13 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
     try:
         s3.create_bucket(DEMO_BUCKET)
         creds = s3.putonly_user(DEMO_BUCKET)
-        settings = Settings(data_dir=data_dir, poll_interval_seconds=0.05)
+        # The demo's S3 server listens on loopback, which the endpoint policy refuses for
+        # tenants (SPEC §7); the demo allows exactly that host, as an operator would.
+        settings = Settings(
+            data_dir=data_dir,
+            poll_interval_seconds=0.05,
+            allowed_endpoint_hosts=urlsplit(s3.endpoint).hostname or "",
+        )
         state = open_state(settings)
         project = create_project(state.engine, "demo")
         body = parse_create(

@@ -69,6 +69,10 @@ def put_message_file(
         endpoint_url=endpoint_url,
         storage_class=canonical_storage_class(storage_class),
         create_only=create_only,
+        # `s3dest put` runs with the operator's own rights and credentials, and its endpoint
+        # comes from the operator's command line: it can reach whatever the operator can,
+        # so the tenants' endpoint policy (SPEC §7) is not applied to it.
+        operator=True,
     )
     template = KeyTemplate(key_template)
     stamp = new_stamp()

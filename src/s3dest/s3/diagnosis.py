@@ -1,7 +1,9 @@
 """Translate S3 failures into s3dest's errors, once, with a diagnosis a person can act on.
 
 The object-store client reports a failed request as an exception whose text carries the
-HTTP status and S3's XML error document; this module is the only place that reads it.
+HTTP status and S3's XML error document; this module is the only place that reads it. The
+endpoint may be anyone's server, so what is taken from its reply goes through
+`s3.reply_text` (a code, a bounded plain message, a region that looks like one).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from s3dest.errors import (
     MessageDeliveryError,
     TransientDeliveryError,
 )
+from s3dest.s3 import reply_text
+from s3dest.s3.egress import SETTING as ALLOW_SETTING
 
 _STATUS = re.compile(r"(?:status code|status):? (\d{3})")
 _CODE = re.compile(r"<Code>([^<]*)</Code>")
@@ -78,12 +82,12 @@ def bucket_region(text: str) -> str | None:
     for pattern in (_REGION, _EXPECTING):
         found = pattern.search(text)
         if found and found.group(1):
-            return found.group(1)
+            return reply_text.region(found.group(1))
     endpoint = _ENDPOINT.search(text)
     if endpoint:
         found = _ENDPOINT_REGION.search(endpoint.group(1))
         if found:
-            return found.group(1)
+            return reply_text.region(found.group(1))
         if endpoint.group(1).endswith(".s3.amazonaws.com") or endpoint.group(1) == (
             "s3.amazonaws.com"
         ):
@@ -102,8 +106,11 @@ def diagnose(
     """Classify one failed request and explain it."""
     bucket, region, key_id = target.bucket, target.region, target.access_key_id_masked
     where = f"bucket '{bucket}'"
-    s3_message = _MESSAGE.search(text)
-    detail = f" (S3 said: {s3_code}: {s3_message.group(1)})" if s3_code and s3_message else ""
+    s3_code = reply_text.s3_code(s3_code)
+    region_header = reply_text.region(region_header)
+    found = _MESSAGE.search(text)
+    s3_message = reply_text.message(found.group(1)) if found else ""
+    detail = f" (S3 said: {s3_code}: {s3_message})" if s3_code and s3_message else ""
 
     if s3_code in REGION_CODES or status == 301 or region_header:
         real = region_header or bucket_region(text)
@@ -220,8 +227,22 @@ def diagnose(
 
 
 def _first_line(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
-    return line[:300]
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return reply_text.message(line) or "unknown error"
+
+
+def endpoint_not_allowed(reason: str, target: Target) -> DestinationError:
+    """The endpoint policy refused the connection (SPEC §7): said the same way whatever
+    listens at the address, since nothing was sent there."""
+    diagnosis = (
+        f"The endpoint is not allowed: {reason}. s3dest does not connect to loopback, "
+        "private, link-local or cloud metadata addresses. Point endpointUrl at the storage "
+        "service's public address, or ask the operator to allow this host with "
+        f"{ALLOW_SETTING}."
+    )
+    return DestinationError(
+        f"endpoint not allowed: {reason}", s3_code=None, status=None, diagnosis=diagnosis
+    )
 
 
 def is_region_redirect(text: str) -> bool:
@@ -256,7 +277,7 @@ def from_client_error(
     status_match = _STATUS.search(text)
     status = int(status_match.group(1)) if status_match else None
     code_match = _CODE.search(text)
-    s3_code = code_match.group(1) if code_match else None
+    s3_code = reply_text.s3_code(code_match.group(1)) if code_match else None
     if status is None and code_match is None:
         lowered = text.lower()
         # Not a bare "timeout": object_store's debug text always has "retry_timeout: 30s".

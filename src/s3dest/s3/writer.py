@@ -12,12 +12,15 @@ the sender, never live inside it).
 from __future__ import annotations
 
 import os
+import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 import obstore
@@ -27,7 +30,15 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
 
 from s3dest.errors import DeliveryError, MessageDeliveryError
-from s3dest.s3.diagnosis import Target, from_client_error, is_region_redirect
+from s3dest.s3 import egress, reply_text
+from s3dest.s3.diagnosis import (
+    Target,
+    endpoint_not_allowed,
+    from_client_error,
+    is_region_redirect,
+)
+from s3dest.s3.egress import EndpointRefused, Route
+from s3dest.s3.egress_proxy import shared_proxy
 from s3dest.s3.masking import mask_access_key_id
 from s3dest.s3.metadata import check_metadata
 
@@ -57,6 +68,9 @@ class S3Destination:
     storage_class: str = "STANDARD"
     create_only: bool = False
     request_timeout_s: float = 30.0
+    # The operator's own write (`s3dest put`): the endpoint policy protects the operator's
+    # network from tenants, and does not apply to what the operator asks for directly.
+    operator: bool = False
 
     @property
     def target(self) -> Target:
@@ -87,7 +101,38 @@ class PutOutcome:
     already_present: bool = False
 
 
-def _store(dest: S3Destination) -> S3Store:
+@dataclass(frozen=True, slots=True)
+class _Client:
+    store: S3Store
+    # Set when the client's connections go through the egress proxy: its name there, by
+    # which the proxy reports a refusal.
+    proxy_id: str | None = None
+
+
+def _route(dest: S3Destination) -> Route:
+    """How this destination's connections are made (SPEC §7); raises EndpointRefused.
+
+    AWS's own S3 endpoints go direct: their names are in AWS's zones, which no tenant can
+    make resolve elsewhere. So do the hosts the operator allow-listed (by name, or as an
+    address inside a listed CIDR) — the operator vouched for them — and allowed literal
+    addresses, which no lookup can change. Every other name goes through the egress
+    proxy, which checks the address it connects to on every connection, so a name that
+    passed at save time and now resolves to a refused address (DNS rebinding) is refused.
+    """
+    if not dest.endpoint_url or dest.operator:
+        return Route.DIRECT
+    host = urlsplit(dest.endpoint_url).hostname or ""
+    return egress.current().route(host)
+
+
+def _client(dest: S3Destination) -> _Client:
+    if _route(dest) is Route.DIRECT:
+        return _Client(_store(dest))
+    proxy_id = secrets.token_hex(8)
+    return _Client(_store(dest, proxy_url=shared_proxy().url_for(proxy_id)), proxy_id)
+
+
+def _store(dest: S3Destination, *, proxy_url: str | None = None) -> S3Store:
     config: dict[str, Any] = {
         "access_key_id": dest.access_key_id,
         "secret_access_key": dest.secret_access_key,
@@ -103,6 +148,8 @@ def _store(dest: S3Destination) -> S3Store:
         "connect_timeout": timedelta(seconds=min(10.0, dest.request_timeout_s)),
         "allow_http": bool(dest.endpoint_url and dest.endpoint_url.startswith("http://")),
     }
+    if proxy_url is not None:
+        client_options["proxy_url"] = proxy_url
     retry: RetryConfig = {
         "max_retries": 0,
         "retry_timeout": timedelta(seconds=dest.request_timeout_s),
@@ -122,26 +169,34 @@ def _store(dest: S3Destination) -> S3Store:
 
 
 class _StoreCache:
-    """One client per destination configuration: connections are reused across PUTs."""
+    """One client per destination configuration: connections are reused across PUTs.
+
+    A refused destination gets no client (the policy is asked again on the next PUT), and
+    a new policy drops every client built under the old one."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stores: dict[S3Destination, S3Store] = {}
+        self._stores: dict[S3Destination, _Client] = {}
 
-    def get(self, dest: S3Destination) -> S3Store:
-        store = self._stores.get(dest)
-        if store is None:
+    def get(self, dest: S3Destination) -> _Client:
+        client = self._stores.get(dest)
+        if client is None:
             with self._lock:
-                store = self._stores.get(dest)
-                if store is None:
+                client = self._stores.get(dest)
+                if client is None:
                     if len(self._stores) > 256:
                         self._stores.clear()
-                    store = _store(dest)
-                    self._stores[dest] = store
-        return store
+                    client = _client(dest)
+                    self._stores[dest] = client
+        return client
+
+    def clear(self) -> None:
+        with self._lock:
+            self._stores.clear()
 
 
 _cache = _StoreCache()
+egress.on_change(_cache.clear)
 
 
 def _attributes(dest: S3Destination, request: ObjectRequest) -> dict[str, str]:
@@ -212,13 +267,20 @@ def send_put(prepared: PreparedPut) -> PutOutcome:
     """Write one prepared object (blocking). Raises a classified DeliveryError."""
     dest, request = prepared.dest, prepared.request
     try:
-        return _outcome(
-            obstore.put(_cache.get(dest), request.key, prepared.body, **prepared.kwargs)
-        )
+        client = _cache.get(dest)
+    except EndpointRefused as refused:  # before any connection: the same whatever listens
+        raise endpoint_not_allowed(refused.reason, dest.target) from None
+    started = time.monotonic()
+    try:
+        return _outcome(obstore.put(client.store, request.key, prepared.body, **prepared.kwargs))
     except DeliveryError:
         raise
     except Exception as exc:  # translated exactly once, here
-        region = _probe_bucket_region(dest) if is_region_redirect(str(exc)) else None
+        if client.proxy_id is not None:
+            reason = shared_proxy().refusal_since(client.proxy_id, started)
+            if reason is not None:
+                raise endpoint_not_allowed(reason, dest.target) from None
+        region = _probe_bucket_region(dest, client) if is_region_redirect(str(exc)) else None
         return _handle(dest, request, exc, region)
 
 
@@ -248,7 +310,11 @@ def _put_args(dest: S3Destination, request: ObjectRequest) -> tuple[Any, dict[st
 
 
 def _outcome(result: Any) -> PutOutcome:
-    return PutOutcome(etag=result.get("e_tag"), version=result.get("version"))
+    # Shown to the tenant and stored: kept only when they look like what they claim to be.
+    return PutOutcome(
+        etag=reply_text.etag(result.get("e_tag")),
+        version=reply_text.version_id(result.get("version")),
+    )
 
 
 def put_object(dest: S3Destination, request: ObjectRequest) -> PutOutcome:
@@ -282,9 +348,12 @@ def _bucket_url(dest: S3Destination) -> str:
     return f"{base}/{dest.bucket}"
 
 
-def _probe_bucket_region(dest: S3Destination) -> str | None:
+def _probe_bucket_region(dest: S3Destination, client: _Client) -> str | None:
+    # The same route as the PUT: a proxied destination's probe is checked by the proxy too.
+    # httpx follows no redirect unless asked to.
+    proxy = shared_proxy().url_for(client.proxy_id) if client.proxy_id else None
     try:
-        response = httpx.head(_bucket_url(dest), timeout=_PROBE_TIMEOUT_S)
+        response = httpx.head(_bucket_url(dest), timeout=_PROBE_TIMEOUT_S, proxy=proxy)
     except httpx.HTTPError:
         return None
-    return response.headers.get("x-amz-bucket-region") or None
+    return reply_text.region(response.headers.get("x-amz-bucket-region"))

@@ -27,7 +27,7 @@ from s3dest.destinations.rules.credentials import (
     check_secret,
     check_session_token,
 )
-from s3dest.destinations.rules.endpoint import check_endpoint_url
+from s3dest.destinations.rules.endpoint import EndpointChecker, check_endpoint_url
 from s3dest.destinations.rules.options import (
     check_enabled,
     check_storage_class,
@@ -37,7 +37,7 @@ from s3dest.destinations.rules.target import check_bucket, check_name, check_reg
 from s3dest.destinations.rules.template import KeyTemplateChecker, check_template
 from s3dest.destinations.schemas import WriteMode, invalid_destination, unwrap
 
-__all__ = ["KeyTemplateChecker", "ValidatedDestination", "validate_destination"]
+__all__ = ["EndpointChecker", "KeyTemplateChecker", "ValidatedDestination", "validate_destination"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,10 @@ class ValidatedDestination:
 
 
 def validate_destination(
-    fields: Mapping[str, Any], *, check_key_template: KeyTemplateChecker
+    fields: Mapping[str, Any],
+    *,
+    check_key_template: KeyTemplateChecker,
+    check_endpoint: EndpointChecker,
 ) -> ValidatedDestination:
     """Check a complete destination (camelCase keys; values str, `SecretStr`, bool or
     None) and return it in canonical form, or raise one `InvalidInput` naming every
@@ -68,7 +71,8 @@ def validate_destination(
 
     Missing or null optional fields take their defaults: storageClass STANDARD,
     writeMode overwrite, enabled true; blank sessionToken/keyTemplate/endpointUrl mean
-    none (the default key template).
+    none (the default key template). `check_endpoint` says whether an endpoint's host
+    may be contacted (the services pass the process's `EgressPolicy.check_endpoint`).
     """
     errors: dict[str, str] = {}
     warnings: list[str] = []
@@ -85,7 +89,9 @@ def validate_destination(
 
     # Fields other rules depend on come first.
     endpoint_given = present(raw("endpointUrl"))
-    endpoint_url = run("endpointUrl", check_endpoint_url, raw("endpointUrl"), warnings)
+    endpoint_url = run(
+        "endpointUrl", check_endpoint_url, raw("endpointUrl"), warnings, check_endpoint
+    )
     storage_class = run("storageClass", check_storage_class, raw("storageClass"), warnings)
     aws = not endpoint_given
 
