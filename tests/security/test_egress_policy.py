@@ -160,9 +160,12 @@ def test_public_hosts_are_allowed(host: str) -> None:
     policy().check_endpoint(host, 443)
 
 
-def test_names_go_through_the_proxy_and_literals_direct() -> None:
+def test_all_but_aws_and_the_allow_list_go_through_the_proxy() -> None:
     assert policy().route("public.example") is Route.PROXY
-    assert policy().route("8.8.8.8") is Route.DIRECT
+    # a literal cannot be re-resolved, but its answer could be a redirect (reqwest follows
+    # a 303), so it is checked by the proxy too
+    assert policy().route("8.8.8.8") is Route.PROXY
+    assert policy("8.8.8.8").route("8.8.8.8") is Route.DIRECT
     # the proxy's own check, on the exact address it is about to connect to
     policy().check_address("public.example", "93.184.215.14")
     with pytest.raises(EndpointRefused, match=r"resolves to 127\.0\.0\.1, a loopback"):
@@ -197,6 +200,8 @@ def test_aws_s3_endpoints_are_always_allowed_without_a_lookup(host: str) -> None
         "s3.amazonaws.com.evil.example",
         "evil-s3.amazonaws.com.example",
         "amazonaws.com",
+        "bucket.s3-website-us-east-1.amazonaws.com",  # serves the bucket's redirect rules
+        "bucket.s3-website.eu-west-1.amazonaws.com",
     ],
 )
 def test_other_names_under_or_like_aws_get_the_ordinary_policy(host: str) -> None:
@@ -222,6 +227,16 @@ def test_the_allow_list_admits_exactly_what_it_lists() -> None:
         assert allowed.route("inside.example") is Route.PROXY
     finally:
         del FAKE_DNS["inside.example"]
+
+
+def test_loopback_names_pass_only_when_loopback_itself_is_allowed() -> None:
+    loopback = policy("127.0.0.0/8, ::1")
+    loopback.check_endpoint("localhost", 9000)
+    assert loopback.route("localhost") is Route.PROXY  # a name: checked on connecting
+    with pytest.raises(EndpointRefused, match="loopback name"):
+        policy("10.0.0.0/8").route("s3.localhost")
+    with pytest.raises(EndpointRefused, match="resolves to ::1"):
+        policy("127.0.0.0/8").check_endpoint("localhost", 9000)  # ::1 is not listed
 
 
 def test_a_cidr_never_admits_a_metadata_address_only_the_exact_address_does() -> None:

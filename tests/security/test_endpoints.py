@@ -200,9 +200,10 @@ def test_a_refused_address_gets_the_same_answer_whatever_listens_there(
             )
             assert created.status_code == 201, created.text
             ids.append(created.json()["id"])
-        # before: three different answers (the port scanner of issue 13)
+        # before: the HTTP server's answer differs from the others' (the port scanner of
+        # issue 13), which is what the policy must hide
         before = [installed.api.post(f"/v1/destinations/{i}/test").json()["diagnosis"] for i in ids]
-        assert len(_same(before, ports)) == 3, before
+        assert len(_same(before, ports)) > 1, before
         installed.restart(allowed="")
         http.accepted = raw.accepted = 0
         after = [installed.api.post(f"/v1/destinations/{i}/test").json() for i in ids]
@@ -226,7 +227,7 @@ def test_a_refused_address_gets_the_same_answer_whatever_listens_there(
 
         last_errors = wait_until(errors, 60, "every message to record its error")
         assert len(_same(last_errors, ports)) == 1, last_errors
-        assert "endpoint not allowed" in last_errors[0]
+        assert "not allowed" in last_errors[0]
         assert {message_record(installed.api, e)["state"] for e in event_ids} == {"held"}
         assert http.accepted == 0 and raw.accepted == 0
     finally:

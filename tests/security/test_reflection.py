@@ -11,6 +11,7 @@ Both databases: lastError is stored.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +36,8 @@ LIMIT = 300
 def xml_error(code: str, text: str) -> bytes:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{code}</Code><Message>{text}</Message><RequestId>1</RequestId></Error>"
+        f"<Error><Code>{html.escape(code)}</Code><Message>{html.escape(text)}</Message>"
+        "<RequestId>1</RequestId></Error>"
     ).encode()
 
 

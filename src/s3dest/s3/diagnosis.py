@@ -207,6 +207,8 @@ def diagnose(
             s3_code=s3_code,
             status=status,
         )
+    if status in (302, 303, 307, 308) and s3_code is None:
+        return redirect_not_followed(target, status)
     # before the 5xx rule: a 501 is permanent, retrying it would never end
     if s3_code == "NotImplemented":
         diagnosis = (
@@ -229,6 +231,19 @@ def diagnose(
 def _first_line(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return reply_text.message(line) or "unknown error"
+
+
+def redirect_not_followed(target: Target, status: int | None) -> DestinationError:
+    """The endpoint answered with a redirect: s3dest never follows one (SPEC §7)."""
+    what = f"HTTP {status}, a redirect" if status else "a redirect to another host"
+    endpoint = f"The endpoint {target.endpoint_url}" if target.endpoint_url else "S3"
+    diagnosis = (
+        f"{endpoint} answered with {what}; s3dest does not follow redirects. Set "
+        "endpointUrl to the address of the storage service itself."
+    )
+    return DestinationError(
+        f"redirect not followed ({what})", s3_code=None, status=status, diagnosis=diagnosis
+    )
 
 
 def endpoint_not_allowed(reason: str, target: Target) -> DestinationError:

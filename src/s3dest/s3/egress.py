@@ -111,8 +111,8 @@ _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 class Route(Enum):
     """How a connection to an endpoint is made."""
 
-    DIRECT = "direct"  # AWS, operator-allow-listed, or an allowed literal address
-    PROXY = "proxy"  # a name: resolved and checked by the egress proxy on every connection
+    DIRECT = "direct"  # AWS's S3 endpoints and what the operator allow-listed
+    PROXY = "proxy"  # anything else: checked by the egress proxy on every connection
 
 
 class EndpointRefused(Exception):
@@ -169,11 +169,16 @@ def parse_address(host: str) -> IPAddress | None:
 
 
 def is_aws_host(host: str) -> bool:
-    """An S3 endpoint of AWS itself: a host under AWS's own zones with an S3 label."""
+    """An S3 API endpoint of AWS itself: a host under AWS's own zones with an S3 label.
+
+    Not the website endpoints (s3-website-…): they serve a bucket's redirect rules, which
+    a tenant writes, and the HTTP client follows some redirects (see `Route`)."""
     host = normalise_host(host)
     for suffix in _AWS_SUFFIXES:
         if host.endswith("." + suffix):
             labels = host[: -len(suffix) - 1].split(".")
+            if any(label.startswith("s3-website") or label == "website" for label in labels):
+                return False
             return any(_S3_LABEL.fullmatch(label) for label in labels)
     return False
 
@@ -308,9 +313,14 @@ class EgressPolicy:
     def route(self, host: str) -> Route:
         """Connect time, without resolving: how a connection to `host` is made.
 
-        Raises EndpointRefused for a refused literal address or name. A name that is not
-        AWS's nor allow-listed goes through the proxy, which resolves and checks it on
-        every connection (so a name that resolves elsewhere later is caught then).
+        Raises EndpointRefused for a refused literal address or name. Only AWS's S3
+        endpoints and what the operator allow-listed go direct. Everything else goes
+        through the proxy, which resolves and checks it on every connection (so a name
+        that resolves elsewhere later is caught then) — public literal addresses too:
+        reqwest, inside obstore, follows a 303 (and a 301/302 to a POST) as a GET, and
+        obstore 0.12 offers no way to turn that off; through the proxy such a follow-up is
+        refused (it comes without the client's proxy credentials, and its target would
+        be checked anyway).
         """
         host = normalise_host(host)
         if is_aws_host(host) or self.allowed.admits_name(host):
@@ -318,11 +328,16 @@ class EgressPolicy:
         address = parse_address(host)
         if address is not None:
             self.check_address(host, str(address))
-            return Route.DIRECT  # a literal cannot be re-resolved elsewhere
+            return Route.DIRECT if self.allowed.admits_address(address) else Route.PROXY
         self._check_name(host)
-        if _is_loopback_name(host):
-            raise EndpointRefused(host, f"{host} is a loopback name (RFC 6761)")
+        self._check_loopback_name(host)
         return Route.PROXY
+
+    def _check_loopback_name(self, host: str) -> None:
+        """`localhost` and `*.localhost` stand for loopback whatever the resolver says
+        (RFC 6761): refused unless loopback itself is allowed."""
+        if _is_loopback_name(host) and self.address_rule(ipaddress.ip_address("127.0.0.1")):
+            raise EndpointRefused(host, f"{host} is a loopback name (RFC 6761)")
 
     def resolve(self, host: str, port: int) -> list[str]:
         """Every address `host` resolves to, each checked; raises EndpointRefused."""
@@ -335,8 +350,7 @@ class EgressPolicy:
         try:
             addresses = list(self.resolver(host, port))
         except (OSError, UnicodeError) as exc:
-            if _is_loopback_name(host):
-                raise EndpointRefused(host, f"{host} is a loopback name (RFC 6761)") from None
+            self._check_loopback_name(host)
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise EndpointUnresolvable(
                 host, f"{host} does not resolve (DNS lookup failed: {detail})"
@@ -345,8 +359,7 @@ class EgressPolicy:
             raise EndpointUnresolvable(host, f"{host} does not resolve (no addresses)")
         for text in addresses:
             self.check_address(host, text)
-        if _is_loopback_name(host):
-            raise EndpointRefused(host, f"{host} is a loopback name (RFC 6761)")
+        self._check_loopback_name(host)
         return addresses
 
     def check_endpoint(self, host: str, port: int) -> None:

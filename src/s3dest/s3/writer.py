@@ -36,6 +36,7 @@ from s3dest.s3.diagnosis import (
     endpoint_not_allowed,
     from_client_error,
     is_region_redirect,
+    redirect_not_followed,
 )
 from s3dest.s3.egress import EndpointRefused, Route
 from s3dest.s3.egress_proxy import shared_proxy
@@ -280,8 +281,17 @@ def send_put(prepared: PreparedPut) -> PutOutcome:
             reason = shared_proxy().refusal_since(client.proxy_id, started)
             if reason is not None:
                 raise endpoint_not_allowed(reason, dest.target) from None
+            if _lost_proxy_credentials(str(exc)):
+                raise redirect_not_followed(dest.target, None) from None
         region = _probe_bucket_region(dest, client) if is_region_redirect(str(exc)) else None
         return _handle(dest, request, exc, region)
+
+
+def _lost_proxy_credentials(text: str) -> bool:
+    """The egress proxy asked for credentials: reqwest followed a redirect to another
+    host and dropped the Proxy-Authorization of the first request (the proxy refuses it
+    then, before resolving anything)."""
+    return "ProxyAuthRequired" in text or "407 Proxy Authentication Required" in text
 
 
 def _put_args(dest: S3Destination, request: ObjectRequest) -> tuple[Any, dict[str, Any]]:
