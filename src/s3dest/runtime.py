@@ -1,7 +1,7 @@
 """The composition root: what a process opens from its Settings, and how it is wired.
 
 `open_state` gives a serving process its `AppState` (the database, migrated; the secret
-box; the ingestor, with the metrics that read the shared queue); `attach_workers` adds the
+box; the ingestor; the throttle of failed authentication); `attach_workers` adds the
 delivery worker of `s3dest serve`, woken by every accepted message. The API, the dashboard,
 the CLI and the demo all start here, and nothing below them imports this module.
 """
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from s3dest.access.throttle import AuthThrottle
 from s3dest.datadir import private_data_dir
 from s3dest.destinations.secrets import SecretBox
 from s3dest.fairshare import FairShare
@@ -36,6 +37,8 @@ class AppState:
     ingestor: Ingestor
     # Bounds and threads shared fairly between projects (SPEC §7 "Fair share").
     fair: FairShare
+    #: failed authentications per client address (API keys and the sign-in form)
+    throttle: AuthThrottle
     wake_workers: Callable[[], None] = field(default=lambda: None)
 
 
@@ -60,23 +63,20 @@ def configure_egress(settings: Settings) -> None:
 
 def open_state(settings: Settings) -> AppState:
     # Imported here: CLI commands that only need the engine skip pydantic models and httpx.
-    from s3dest import metrics
-    from s3dest.delivery import service as delivery
     from s3dest.ingest.service import Ingestor
 
     configure_egress(settings)
     engine = open_engine(settings)
-    state = AppState(
+    return AppState(
         settings=settings,
         engine=engine,
         box=open_box(settings),
         ingestor=Ingestor(engine),
         fair=FairShare(settings),
+        throttle=AuthThrottle(
+            limit=settings.auth_failure_limit, window=settings.auth_failure_window_seconds
+        ),
     )
-    # The API process answers /metrics: its queue depth is the shared queue's.
-    metrics.set_queue_depth_source(lambda: float(delivery.queue_depth(engine)))
-    metrics.set_state_counts_source(lambda: delivery.pending_counts(engine))
-    return state
 
 
 def attach_workers(state: AppState) -> WorkerThread:

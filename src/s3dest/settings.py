@@ -22,6 +22,11 @@ class Settings:
     data_dir: Path = Path(".s3dest")
     database_url: str | None = None
     secret_key: str | None = field(default=None, repr=False)
+    # Access: the token that sees every project's /metrics (for Prometheus); failed
+    # authentications allowed per client address and window before 429 (0: no limit).
+    operator_token: str | None = field(default=None, repr=False)
+    auth_failure_limit: int = 20
+    auth_failure_window_seconds: float = 60.0
     # Delivery
     worker_concurrency: int = 64  # in-flight PUTs per process
     per_destination_concurrency: int = 32  # in-flight PUTs per destination per process
@@ -74,6 +79,11 @@ class Settings:
             data_dir=Path(os.environ.get("S3DEST_DATA_DIR") or cls.data_dir),
             database_url=os.environ.get("S3DEST_DATABASE_URL") or cls.database_url,
             secret_key=os.environ.get("S3DEST_SECRET_KEY") or cls.secret_key,
+            operator_token=os.environ.get("S3DEST_OPERATOR_TOKEN") or cls.operator_token,
+            auth_failure_limit=_int("S3DEST_AUTH_FAILURE_LIMIT", cls.auth_failure_limit),
+            auth_failure_window_seconds=_float(
+                "S3DEST_AUTH_FAILURE_WINDOW_SECONDS", cls.auth_failure_window_seconds
+            ),
             worker_concurrency=_int("S3DEST_WORKER_CONCURRENCY", cls.worker_concurrency),
             per_destination_concurrency=_int(
                 "S3DEST_PER_DESTINATION_CONCURRENCY", cls.per_destination_concurrency

@@ -191,7 +191,7 @@ def package_cycles(modules: dict[str, Module]) -> list[str]:
 
 EDGES = frozenset({"api", "dashboard", "cli", "devtools", "app"})
 ROOT = "runtime"
-SERVICES = frozenset({"delivery", "destinations", "ingest", "manifest", "providers"})
+SERVICES = frozenset({"access", "delivery", "destinations", "ingest", "manifest", "providers"})
 
 
 def _top(name: str) -> str:

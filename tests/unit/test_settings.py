@@ -18,6 +18,7 @@ DESCRIBED = {
     "database_url": "(SQLite)",
     "secret_key": "key file `secret.key` (0600)",
     "allowed_endpoint_hosts": "(none)",
+    "operator_token": "(none)",
 }
 UNITS = {"GiB": 1024**3, "MiB": 1024**2, "KiB": 1024}
 

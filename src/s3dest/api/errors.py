@@ -38,7 +38,8 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "Conflicts with the current state; `error.message` says what to do.",
     413: "The request body is too large.",
     422: "Invalid input: `error.fields` names each field that is wrong and how to fix it.",
-    429: "A fair-share bound is reached: `error.fields` names it; retry after `Retry-After`.",
+    429: "A bound is reached (fair share, or failed authentications from this address): "
+    "`error.fields` names it; retry after `Retry-After`.",
     503: "The database could not store or read this now; nothing was stored. Try again.",
 }
 

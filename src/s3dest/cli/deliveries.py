@@ -60,15 +60,18 @@ def deliveries_show(project: str | None, event_id: str) -> None:
 @click.option("--destination", default=None, help="replay every parked message of it")
 @common.reports_errors()
 def deliveries_replay(project: str | None, event_id: str | None, destination: str | None) -> None:
+    from s3dest.access.audit import CLI
     from s3dest.delivery import service as delivery
 
     engine = common.engine()
     project_id = common.project_id(engine, project)
     if destination:
-        count = delivery.replay_destination(engine, project_id=project_id, destination=destination)
+        count = delivery.replay_destination(
+            engine, project_id=project_id, destination=destination, actor=CLI
+        )
         click.echo(f"replayed {count} parked message(s)")
     elif event_id:
-        delivery.replay_message(engine, project_id=project_id, event_id=event_id)
+        delivery.replay_message(engine, project_id=project_id, event_id=event_id, actor=CLI)
         click.echo(f"replayed {event_id}")
     else:
         raise click.UsageError("give an EVENT_ID or --destination")

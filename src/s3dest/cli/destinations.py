@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from s3dest.access.audit import CLI
 from s3dest.cli import common
 from s3dest.cli.common import F
 
@@ -80,6 +81,7 @@ def destinations_create(project: str | None, **kwargs: Any) -> None:
         open_box(common.settings()),
         project_id=common.project_id(engine, project),
         body=parse_create(_destination_body(**kwargs)),
+        actor=CLI,
     )
     common.print_json(DestinationPublic.from_row(saved.row, saved.warnings).model_dump())
 
@@ -141,6 +143,7 @@ def destinations_update(
         project_id=common.project_id(engine, project),
         ref=ref,
         body=parse_update(body),
+        actor=CLI,
     )
     common.print_json(DestinationPublic.from_row(saved.row, saved.warnings).model_dump())
 
@@ -154,7 +157,9 @@ def destinations_delete(project: str | None, ref: str, force: bool) -> None:
     from s3dest.destinations import service
 
     engine = common.engine()
-    service.delete(engine, project_id=common.project_id(engine, project), ref=ref, force=force)
+    service.delete(
+        engine, project_id=common.project_id(engine, project), ref=ref, force=force, actor=CLI
+    )
     click.echo("deleted")
 
 
@@ -169,7 +174,11 @@ def destinations_test(project: str | None, ref: str) -> None:
 
     engine = common.engine()
     result = service.connection_test(
-        engine, open_box(common.settings()), project_id=common.project_id(engine, project), ref=ref
+        engine,
+        open_box(common.settings()),
+        project_id=common.project_id(engine, project),
+        ref=ref,
+        actor=CLI,
     )
     common.print_json(result.as_dict())
     if not result.ok:

@@ -32,8 +32,9 @@ def manifest_validate(project: str | None, file: Path) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @common.reports_errors()
 def manifest_apply(project: str | None, file: Path) -> None:
+    from s3dest.access.audit import CLI
     from s3dest.manifest.service import apply_manifest
 
     engine = common.engine()
-    apply_manifest(engine, common.project_id(engine, project), file.read_bytes())
+    apply_manifest(engine, common.project_id(engine, project), file.read_bytes(), actor=CLI)
     click.echo(f"{file}: applied")

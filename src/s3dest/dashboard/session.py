@@ -1,16 +1,17 @@
-"""Dashboard sessions and CSRF tokens: signed cookies, never the API key itself.
+"""Dashboard sessions and CSRF tokens.
 
-A session cookie carries ``{sid, pid, kh, iat}`` — a random session id, the project id, the
-SHA-256 of the API key that signed in, and the issue time — signed with HMAC-SHA256 under a
-secret that never leaves the server:
+A session lives in the database (s3dest.store.sessions); the session cookie carries only
+its random id (256 bits from `secrets`), nothing about the API key. Every request looks
+the id up, so sign-out (the row is deleted), revocation of the key that signed in (its
+rows are deleted, and a session is only found through a live key) and expiry hold in
+every process and across restarts.
+
+Other cookies — the pre-sign-in id and the flash messages — are signed with HMAC-SHA256
+under a secret that never leaves the server:
 
 * with ``S3DEST_SECRET_KEY`` set (several nodes sharing one database), the secret is derived
-  from it, so every node accepts every node's cookies;
+  from it, so every node accepts every node's cookies and CSRF tokens;
 * otherwise it is a random key in ``<data dir>/dashboard-session.key`` (mode 0600).
-
-Every request re-checks that the key hash still names a live (not revoked) key of that
-project, so revoking the API key ends its dashboard sessions too. Sign-out drops the
-cookie and remembers the session id as revoked until the cookie would have expired.
 
 CSRF: a form's token is ``HMAC(secret, "csrf|" + sid)``, sid being the session's id (or,
 before sign-in, the id in a signed pre-session cookie). A cross-site page can neither read
@@ -25,7 +26,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +33,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from s3dest.access.audit import Actor
 from s3dest.datadir import private_dir
 from s3dest.settings import Settings
-from s3dest.store.projects import authenticate_hash, hash_key
+from s3dest.store import sessions as store
 
 SESSION_COOKIE = "s3dest_session"
 PRE_COOKIE = "s3dest_pre"
@@ -79,11 +80,17 @@ def _unb64(text: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    sid: str
+    sid: str  # the cookie's value: the key of CSRF tokens
     project_id: str
     project_name: str
-    key_hash: str
+    key_id: str
+    key_prefix: str
     issued_at: float
+
+    @property
+    def actor(self) -> Actor:
+        """Who acts, for the audit log: dashboard:<key id>."""
+        return Actor.dashboard(self.key_id, self.key_prefix)
 
 
 class Signer:
@@ -91,8 +98,6 @@ class Signer:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-        self._revoked: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def _mac(self, purpose: str, payload: bytes) -> bytes:
         return hmac.new(self._secret, purpose.encode() + b"|" + payload, hashlib.sha256).digest()
@@ -133,15 +138,10 @@ class Signer:
 
     # -- sessions ---------------------------------------------------------------------------
 
-    def new_session(self, project_id: str, api_key: str) -> str:
-        return self.sign(
-            "session",
-            {
-                "sid": secrets.token_urlsafe(18),
-                "pid": project_id,
-                "kh": hash_key(api_key),
-                "iat": time.time(),
-            },
+    def new_session(self, engine: Engine, *, project_id: str, key_id: str) -> str:
+        """A new server-side session; returns its id, the session cookie's value."""
+        return store.create_session(
+            engine, project_id=project_id, key_id=key_id, ttl=SESSION_SECONDS
         )
 
     def new_pre_session(self) -> str:
@@ -152,31 +152,21 @@ class Signer:
         sid = data.get("sid") if data else None
         return sid if isinstance(sid, str) else None
 
-    def revoke(self, sid: str) -> None:
-        now = time.time()
-        with self._lock:
-            for old, until in list(self._revoked.items()):
-                if until < now:
-                    del self._revoked[old]
-            self._revoked[sid] = now + SESSION_SECONDS
+    def revoke(self, engine: Engine, sid: str) -> None:
+        store.delete_session(engine, sid)
 
     def session(self, engine: Engine, token: str | None) -> Session | None:
-        data = self.unsign("session", token, SESSION_SECONDS)
-        if data is None:
+        # A session id is 43 characters; anything far from that is not worth a query.
+        if not token or len(token) > 100:
             return None
-        sid, pid, kh = data.get("sid"), data.get("pid"), data.get("kh")
-        if not (isinstance(sid, str) and isinstance(pid, str) and isinstance(kh, str)):
-            return None
-        with self._lock:
-            if sid in self._revoked:
-                return None
-        project = authenticate_hash(engine, kh, project_id=pid)
-        if project is None:
+        row = store.find_session(engine, token)
+        if row is None:
             return None
         return Session(
-            sid=sid,
-            project_id=pid,
-            project_name=project.name,
-            key_hash=kh,
-            issued_at=float(data["iat"]),
+            sid=token,
+            project_id=row.project_id,
+            project_name=row.project_name,
+            key_id=row.key_id,
+            key_prefix=row.key_prefix,
+            issued_at=row.created_at,
         )

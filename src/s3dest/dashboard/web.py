@@ -79,6 +79,11 @@ def app_state(request: Request) -> AppState:
     return state
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (for throttling failed sign-ins)."""
+    return request.client.host if request.client else "unknown"
+
+
 def static_version() -> str:
     digest = hashlib.sha256()
     for path in sorted(STATIC_DIR.iterdir()):

@@ -181,7 +181,7 @@ def report(reports: list[Report]) -> None:
     for r in reports:
         counts[r.state, r.destination_id] += 1
         if r.latency is not None:
-            metrics.latency.observe(r.latency)
+            metrics.latency.labels(r.destination_id).observe(r.latency)
     for (state, destination_id), count in counts.items():
         _COUNTERS[state].labels(destination_id).inc(count)
     logs.log_batch(log, [r.line for r in reports])

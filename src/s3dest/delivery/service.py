@@ -8,11 +8,14 @@ public JSON form (the API's `MessageRecord`, and `s3dest deliveries show`).
 from __future__ import annotations
 
 import builtins
+from collections.abc import Collection
 from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Engine
 
+from s3dest.access import audit
+from s3dest.access.audit import Actor
 from s3dest.keys import time_namespace
 from s3dest.store import queue
 from s3dest.store.destinations import get_destination
@@ -55,14 +58,31 @@ def list(  # the service's verb, as in `deliveries.list(...)`; `builtins.list` b
     )
 
 
-def replay_message(engine: Engine, *, project_id: str, event_id: str) -> None:
+def replay_message(engine: Engine, *, project_id: str, event_id: str, actor: Actor) -> None:
     """Queue a parked message again (Conflict if it is not parked, NotFound if unknown)."""
     queue.replay_message(engine, project_id, event_id)
+    audit.record(
+        engine,
+        actor,
+        project_id=project_id,
+        action="message.replayed",
+        target=f"message:{event_id}",
+    )
 
 
-def replay_destination(engine: Engine, *, project_id: str, destination: str) -> int:
+def replay_destination(engine: Engine, *, project_id: str, destination: str, actor: Actor) -> int:
     """Queue every parked message of a destination (id or name) again; returns how many."""
-    return queue.replay_destination(engine, get_destination(engine, project_id, destination).id)
+    row = get_destination(engine, project_id, destination)
+    count = queue.replay_destination(engine, row.id)
+    audit.record(
+        engine,
+        actor,
+        project_id=project_id,
+        action="destination.replayed",
+        target=f"destination:{row.id}",
+        changes={"replayed": count},
+    )
+    return count
 
 
 def counts(engine: Engine, *, project_id: str) -> dict[str, dict[str, int]]:
@@ -75,9 +95,12 @@ def queue_depth(engine: Engine) -> int:
     return queue.queue_depth(engine)
 
 
-def pending_counts(engine: Engine) -> dict[tuple[str, str], int]:
-    """(destination id, state) → messages of every project not delivered yet (s3dest_messages)."""
-    return queue.pending_counts(engine)
+def pending_counts(
+    engine: Engine, *, destination_ids: Collection[str] | None = None
+) -> dict[tuple[str, str], int]:
+    """(destination id, state) → messages not delivered yet (s3dest_messages), of those
+    destinations (None: of every project)."""
+    return queue.pending_counts(engine, destination_ids)
 
 
 def public_record(record: DeliveryRecord) -> dict[str, Any]:

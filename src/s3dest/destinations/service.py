@@ -14,12 +14,15 @@ from typing import Any
 from pydantic.alias_generators import to_snake
 from sqlalchemy import Engine
 
+from s3dest.access import audit
+from s3dest.access.audit import Actor
 from s3dest.destinations.rules import ValidatedDestination, validate_destination
 from s3dest.destinations.runtime import decrypt_secrets, s3_destination, secret_aad
 from s3dest.destinations.schemas import (
     DESTINATION_FIELDS,
     SECRET_FIELDS,
     DestinationCreate,
+    DestinationPublic,
     DestinationUpdate,
     merge_update,
 )
@@ -72,7 +75,23 @@ def _stored(
     )
 
 
-def create(engine: Engine, box: SecretBox, *, project_id: str, body: DestinationCreate) -> Saved:
+#: What the audit log shows of a destination: its public fields (the access key ID masked);
+#: a secret only as "set" (audit.MASK).
+_AUDITED = tuple(name for name in DESTINATION_FIELDS if name not in SECRET_FIELDS)
+
+
+def _audited(row: DestinationRow) -> dict[str, Any]:
+    public = DestinationPublic.from_row(row).model_dump()
+    return {name: public[name] for name in _AUDITED if name in public}
+
+
+def _target(row: DestinationRow) -> str:
+    return f"destination:{row.id}"
+
+
+def create(
+    engine: Engine, box: SecretBox, *, project_id: str, body: DestinationCreate, actor: Actor
+) -> Saved:
     checked = validate_destination(
         body.to_fields(), check_key_template=lint_key_template, check_endpoint=_check_endpoint
     )
@@ -82,6 +101,15 @@ def create(engine: Engine, box: SecretBox, *, project_id: str, body: Destination
         destination_id=destination_id,
         project_id=project_id,
         fields=_stored(checked, box, destination_id),
+    )
+    given = [name for name in SECRET_FIELDS if getattr(body, name) is not None]
+    audit.record(
+        engine,
+        actor,
+        project_id=project_id,
+        action="destination.created",
+        target=_target(row),
+        changes=audit.diff(None, _audited(row), secrets_set=given),
     )
     return Saved(row=row, warnings=checked.warnings)
 
@@ -99,7 +127,13 @@ _COLUMNS = {name: to_snake(name) for name in DESTINATION_FIELDS if name not in S
 
 
 def update(
-    engine: Engine, box: SecretBox, *, project_id: str, ref: str, body: DestinationUpdate
+    engine: Engine,
+    box: SecretBox,
+    *,
+    project_id: str,
+    ref: str,
+    body: DestinationUpdate,
+    actor: Actor,
 ) -> Saved:
     """PATCH: merge, check the whole result, save; held messages resume at once."""
     row = store.get_destination(engine, project_id, ref)
@@ -112,6 +146,15 @@ def update(
     )
     if not saved.enabled:
         queue.hold_pending(engine, saved.id)
+    given = [name for name in SECRET_FIELDS if name in body.model_fields_set]
+    audit.record(
+        engine,
+        actor,
+        project_id=project_id,
+        action="destination.updated",
+        target=_target(saved),
+        changes=audit.diff(_audited(row), _audited(saved), secrets_set=given),
+    )
     return Saved(row=saved, warnings=checked.warnings)
 
 
@@ -123,8 +166,22 @@ def list_(engine: Engine, *, project_id: str) -> list[DestinationRow]:
     return store.list_destinations(engine, project_id)
 
 
-def delete(engine: Engine, *, project_id: str, ref: str, force: bool) -> None:
-    store.delete_destination(engine, project_id, ref, force=force)
+def labels(engine: Engine, *, project_id: str | None) -> dict[str, tuple[str, str]]:
+    """id → (name, project id) of the project's destinations (None: every project's)."""
+    return store.destination_labels(engine, project_id)
+
+
+def delete(engine: Engine, *, project_id: str, ref: str, force: bool, actor: Actor) -> None:
+    row = store.get_destination(engine, project_id, ref)
+    store.delete_destination(engine, project_id, row.id, force=force)
+    audit.record(
+        engine,
+        actor,
+        project_id=project_id,
+        action="destination.deleted",
+        target=_target(row),
+        changes={"name": row.name, "force": force},
+    )
 
 
 @dataclass(frozen=True)
@@ -144,6 +201,7 @@ def connection_test(
     *,
     project_id: str,
     ref: str,
+    actor: Actor,
     timeout_s: float = 15.0,
 ) -> TestResult:
     """Write one small, clearly named object with PutObject only; explain any failure.
@@ -180,11 +238,25 @@ def connection_test(
             ),
         )
     except DeliveryError as exc:
+        _tested(engine, actor, row, ok=False)
         return TestResult(ok=False, key=request.key, diagnosis=exc.diagnosis)
     # A successful write proves the destination works: resume anything held.
     if row.failing_since is not None:
         queue.mark_healthy(engine, row.id)
+    _tested(engine, actor, row, ok=True)
     return TestResult(ok=True, key=request.key, diagnosis=None, etag=outcome.etag)
+
+
+def _tested(engine: Engine, actor: Actor, row: DestinationRow, *, ok: bool) -> None:
+    # The outcome only: the endpoint's reply text stays out of the audit log.
+    audit.record(
+        engine,
+        actor,
+        project_id=row.project_id,
+        action="destination.tested",
+        target=_target(row),
+        changes={"ok": ok},
+    )
 
 
 def rotate_secrets(engine: Engine, box: SecretBox) -> int:

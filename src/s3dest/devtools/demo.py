@@ -158,6 +158,7 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
 
     import uvicorn
 
+    from s3dest.access.audit import CLI
     from s3dest.api.http_protocol import server_config
     from s3dest.app import create_app
     from s3dest.client import Client
@@ -199,9 +200,9 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
             }
         )
         destination = service.create(
-            state.engine, state.box, project_id=project.project.id, body=body
+            state.engine, state.box, project_id=project.project.id, body=body, actor=CLI
         )
-        apply_manifest(state.engine, project.project.id, DEMO_MANIFEST)
+        apply_manifest(state.engine, project.project.id, DEMO_MANIFEST, actor=CLI)
         port = _free_port(port)
         app = create_app(state)
         server = uvicorn.Server(

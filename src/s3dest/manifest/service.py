@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import Engine
 
+from s3dest.access import audit
+from s3dest.access.audit import Actor
 from s3dest.errors import NotFound
 from s3dest.manifest.model import Manifest
 from s3dest.manifest.parse import parse_manifest
@@ -23,11 +26,30 @@ def check_manifest(engine: Engine, project_id: str, source: str | bytes) -> Mani
     return manifest
 
 
-def apply_manifest(engine: Engine, project_id: str, source: str | bytes) -> dict[str, Any]:
+def apply_manifest(
+    engine: Engine, project_id: str, source: str | bytes, *, actor: Actor
+) -> dict[str, Any]:
     text = source_text(source)
     manifest = check_manifest(engine, project_id, text)
+    before = load_source(engine, project_id)
     save_source(engine, project_id, text)
+    audit.record(
+        engine,
+        actor,
+        project_id=project_id,
+        action="manifest.applied",
+        target="manifest",
+        changes={
+            "bytes": len(text.encode()),
+            "sha256": _sha256(text),
+            "previousSha256": None if before is None else _sha256(before),
+        },
+    )
     return manifest.to_dict()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def current_manifest(engine: Engine, project_id: str) -> str:

@@ -153,6 +153,16 @@ def destination_names(engine: Engine, project_id: str) -> dict[str, str]:
         return {r.name: r.id for r in rows}
 
 
+def destination_labels(engine: Engine, project_id: str | None) -> dict[str, tuple[str, str]]:
+    """id → (name, project id) of the project's destinations (None: of every project), for
+    the labels of /metrics."""
+    query = select(destinations.c.id, destinations.c.name, destinations.c.project_id)
+    if project_id is not None:
+        query = query.where(destinations.c.project_id == project_id)
+    with transaction(engine) as conn:
+        return {r.id: (r.name, r.project_id) for r in conn.execute(query)}
+
+
 def update_destination(
     engine: Engine, *, project_id: str, destination_id: str, fields: DestinationFields
 ) -> DestinationRow:

@@ -43,7 +43,44 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
+    # Migration 0004: a name the project chose, and when the key was last seen (written at
+    # most once a minute per key, so authentication is not a write per request).
+    Column("name", String(100), nullable=False, server_default="default"),
+    Column("last_used_at", Float, nullable=True),
 )
+Index("ix_api_keys_project", api_keys.c.project_id)
+
+# Dashboard sessions (migration 0004). The cookie carries a random id; the table holds only
+# its SHA-256, so a copy of the database signs nobody in. A session ends at sign-out (the
+# row is deleted), at `expires_at`, or when its key is revoked (it is looked up through a
+# live key only).
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("project_id", String(36), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key_id", String(36), ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+Index("ix_dashboard_sessions_key", dashboard_sessions.c.key_id)
+Index("ix_dashboard_sessions_expires", dashboard_sessions.c.expires_at)
+
+# Who changed what in a project's configuration (migration 0004). `changes` is JSON text
+# with field names and non-secret values only; the audit module masks secrets before here.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", String(36), primary_key=True),  # uuid7: ordered by time
+    Column("project_id", String(36), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("key_prefix", String(16), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("changes", Text, nullable=False),
+)
+Index("ix_audit_log_project", audit_log.c.project_id, audit_log.c.id)
 
 destinations = Table(
     "destinations",

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
-from s3dest.api.deps import CurrentProject, State
+from s3dest.access.audit import Actor
+from s3dest.api.deps import CurrentActor, CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.delivery import service as delivery
 from s3dest.destinations import service
@@ -41,8 +42,10 @@ class ReplayResult(BaseModel):
     response_model=DestinationPublic,
     responses=error_responses(409, 422),
 )
-def create_destination(body: DestinationCreate, project: CurrentProject, state: State) -> Any:
-    saved = service.create(state.engine, state.box, project_id=project.id, body=body)
+def create_destination(
+    body: DestinationCreate, project: CurrentProject, actor: CurrentActor, state: State
+) -> Any:
+    saved = service.create(state.engine, state.box, project_id=project.id, body=body, actor=actor)
     return DestinationPublic.from_row(saved.row, saved.warnings)
 
 
@@ -59,9 +62,11 @@ def show_destination(ref: Ref, project: CurrentProject, state: State) -> Any:
 
 @router.patch("/{ref}", response_model=DestinationPublic, responses=error_responses(404, 409, 422))
 def update_destination(
-    ref: Ref, body: DestinationUpdate, project: CurrentProject, state: State
+    ref: Ref, body: DestinationUpdate, project: CurrentProject, actor: CurrentActor, state: State
 ) -> Any:
-    saved = service.update(state.engine, state.box, project_id=project.id, ref=ref, body=body)
+    saved = service.update(
+        state.engine, state.box, project_id=project.id, ref=ref, body=body, actor=actor
+    )
     state.wake_workers()
     return DestinationPublic.from_row(saved.row, saved.warnings)
 
@@ -72,28 +77,39 @@ def update_destination(
 def delete_destination(
     ref: Ref,
     project: CurrentProject,
+    actor: CurrentActor,
     state: State,
     force: bool = Query(False, description="discard messages still waiting for it"),
 ) -> None:
-    service.delete(state.engine, project_id=project.id, ref=ref, force=force)
+    service.delete(state.engine, project_id=project.id, ref=ref, force=force, actor=actor)
 
 
 @router.post("/{ref}/test", response_model=TestResult, responses=error_responses(404, 422, 429))
-async def test_destination(ref: Ref, project: CurrentProject, state: State) -> Any:
+async def test_destination(
+    ref: Ref, project: CurrentProject, actor: CurrentActor, state: State
+) -> Any:
     # On the connection tests' own threads, within their per-project and global bounds:
     # a test waits up to its timeout on an endpoint that does not answer.
-    result = await state.fair.connection_test(project.id, _connection_test, state, project.id, ref)
+    result = await state.fair.connection_test(
+        project.id, _connection_test, state, project.id, ref, actor
+    )
     if result.ok:
         state.wake_workers()
     return result.as_dict()
 
 
-def _connection_test(state: AppState, project_id: str, ref: str) -> service.TestResult:
-    return service.connection_test(state.engine, state.box, project_id=project_id, ref=ref)
+def _connection_test(
+    state: AppState, project_id: str, ref: str, actor: Actor
+) -> service.TestResult:
+    return service.connection_test(
+        state.engine, state.box, project_id=project_id, ref=ref, actor=actor
+    )
 
 
 @router.post("/{ref}/replay", response_model=ReplayResult, responses=error_responses(404, 422))
-def replay_destination(ref: Ref, project: CurrentProject, state: State) -> Any:
-    count = delivery.replay_destination(state.engine, project_id=project.id, destination=ref)
+def replay_destination(ref: Ref, project: CurrentProject, actor: CurrentActor, state: State) -> Any:
+    count = delivery.replay_destination(
+        state.engine, project_id=project.id, destination=ref, actor=actor
+    )
     state.wake_workers()
     return {"replayed": count}

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from s3dest.api.deps import CurrentProject, State
+from s3dest.api.deps import CurrentActor, CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.manifest import parse_manifest
 from s3dest.manifest.service import apply_manifest, current_manifest
@@ -29,10 +29,14 @@ _BODY = {
 
 
 @router.put("", openapi_extra=_BODY)
-async def put_manifest(request: Request, project: CurrentProject, state: State) -> Any:
+async def put_manifest(
+    request: Request, project: CurrentProject, actor: CurrentActor, state: State
+) -> Any:
     """Upload amp.yaml (YAML or JSON); validated, and every destination must exist."""
     source = await request.body()  # bytes: not UTF-8 is a 422 naming the line
-    manifest = await run_in_threadpool(apply_manifest, state.engine, project.id, source)
+    manifest = await run_in_threadpool(
+        lambda: apply_manifest(state.engine, project.id, source, actor=actor)
+    )
     return {"manifest": manifest}
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
 
-from s3dest.api.deps import CurrentProject, State
+from s3dest.api.deps import CurrentActor, CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import MessageState, public_record
@@ -128,8 +128,10 @@ def get_message(event_id: str, project: CurrentProject, state: State) -> Any:
 
 
 @router.post("/v1/messages/{event_id}/replay", response_model=MessageRecord)
-def replay_message(event_id: str, project: CurrentProject, state: State) -> Any:
-    delivery.replay_message(state.engine, project_id=project.id, event_id=event_id)
+def replay_message(
+    event_id: str, project: CurrentProject, actor: CurrentActor, state: State
+) -> Any:
+    delivery.replay_message(state.engine, project_id=project.id, event_id=event_id, actor=actor)
     state.wake_workers()
     return public_record(delivery.get(state.engine, project_id=project.id, event_id=event_id))
 

@@ -1,15 +1,22 @@
 """The dashboard's pages, one module each, and `routers` in the order they are mounted.
 
 Every operation goes through the same services as the REST API (destinations.service,
-keys, delivery.service, manifest_service); a page only turns forms into their inputs and their
-results into HTML.
+keys, delivery.service, manifest.service, access); a page only turns forms into their
+inputs and their results into HTML.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from s3dest.dashboard.pages import auth, deliveries, destination_form, destinations, manifest
+from s3dest.dashboard.pages import (
+    access,
+    auth,
+    deliveries,
+    destination_form,
+    destinations,
+    manifest,
+)
 
 routers: tuple[APIRouter, ...] = (
     auth.router,
@@ -17,4 +24,5 @@ routers: tuple[APIRouter, ...] = (
     destination_form.router,
     deliveries.router,
     manifest.router,
+    access.router,
 )

@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from s3dest.access.throttle import report_failure
 from s3dest.dashboard.session import PRE_COOKIE, SESSION_COOKIE
 from s3dest.dashboard.web import (
     PageRoute,
     SessionDep,
     app_state,
     clear_cookie,
+    client_address,
     csrf_form,
     dashboard,
     form_text,
@@ -19,7 +21,7 @@ from s3dest.dashboard.web import (
     safe_next,
     session_cookie,
 )
-from s3dest.store.projects import authenticate
+from s3dest.store.projects import authenticate_key, hash_key
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -68,16 +70,39 @@ async def signin(request: Request) -> Response:
         return _signin_page(
             request, error="Enter your project's API key.", next_url=next_url, status=400
         )
-    project = await run_in_threadpool(authenticate, state.engine, api_key)
-    if project is None:
+    client = client_address(request)
+    digest = hash_key(api_key)
+    retry_after = state.throttle.retry_after(client, digest)
+    if retry_after is not None:
+        response = _signin_page(
+            request,
+            error=(
+                "Too many failed sign-ins from your address. "
+                f"Wait {retry_after} seconds, then try again with a valid API key."
+            ),
+            next_url=next_url,
+            status=429,
+        )
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+    found = await run_in_threadpool(authenticate_key, state.engine, api_key)
+    if found is None:
+        report_failure(state.throttle, surface="dashboard", client=client, presented=api_key)
         return _signin_page(
             request,
             error="That API key is not valid (or was revoked). Check it and try again.",
             next_url=next_url,
             status=401,
         )
+    state.throttle.succeeded(digest)
+    sid = await run_in_threadpool(
+        dashboard(request).signer.new_session,
+        state.engine,
+        project_id=found.project.id,
+        key_id=found.key_id,
+    )
     response = redirect(request, next_url)
-    session_cookie(request, response, dashboard(request).signer.new_session(project.id, api_key))
+    session_cookie(request, response, sid)
     clear_cookie(request, response, PRE_COOKIE)
     return response
 
@@ -85,7 +110,9 @@ async def signin(request: Request) -> Response:
 @router.post("/signout")
 async def signout(request: Request, session: SessionDep) -> Response:
     await csrf_form(request, session)
-    dashboard(request).signer.revoke(session.sid)
+    await run_in_threadpool(
+        dashboard(request).signer.revoke, app_state(request).engine, session.sid
+    )
     response = redirect(request, "/signin", flash=("ok", "You are signed out."))
     clear_cookie(request, response, SESSION_COOKIE)
     return response

@@ -133,6 +133,7 @@ async def replay_message(event_id: str, request: Request, session: SessionDep) -
             app.engine,
             project_id=session.project_id,
             event_id=event_id,
+            actor=session.actor,
         )
     except Conflict as exc:
         return redirect(request, target, flash=("error", exc.message))

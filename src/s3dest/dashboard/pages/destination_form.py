@@ -145,7 +145,11 @@ async def create_destination(request: Request, session: SessionDep) -> Response:
     try:
         saved = await run_in_threadpool(
             lambda: service.create(
-                state.engine, state.box, project_id=session.project_id, body=parse_create(body)
+                state.engine,
+                state.box,
+                project_id=session.project_id,
+                body=parse_create(body),
+                actor=session.actor,
             )
         )
     except (InvalidInput, Conflict) as exc:
@@ -224,6 +228,7 @@ async def update_destination(ref: str, request: Request, session: SessionDep) ->
                 project_id=session.project_id,
                 ref=row.id,
                 body=parse_update(body),
+                actor=session.actor,
             )
         )
     except (InvalidInput, Conflict) as exc:

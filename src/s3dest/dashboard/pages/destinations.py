@@ -108,7 +108,12 @@ async def delete_destination(ref: str, request: Request, session: SessionDep) ->
     force = form.get("force") is not None
     try:
         await run_in_threadpool(
-            service.delete, state.engine, project_id=session.project_id, ref=row.id, force=force
+            service.delete,
+            state.engine,
+            project_id=session.project_id,
+            ref=row.id,
+            force=force,
+            actor=session.actor,
         )
     except Conflict as exc:
         return render(
@@ -129,7 +134,7 @@ def _run_test(request: Request, session: Session, ref: str) -> tuple[Destination
     state = app_state(request)
     row = service.get(state.engine, project_id=session.project_id, ref=ref)
     result = service.connection_test(
-        state.engine, state.box, project_id=session.project_id, ref=row.id
+        state.engine, state.box, project_id=session.project_id, ref=row.id, actor=session.actor
     )
     if result.ok:
         state.wake_workers()
@@ -184,6 +189,7 @@ async def replay_destination(ref: str, request: Request, session: SessionDep) ->
         state.engine,
         project_id=session.project_id,
         destination=row.id,
+        actor=session.actor,
     )
     state.wake_workers()
     noun = "message" if count == 1 else "messages"

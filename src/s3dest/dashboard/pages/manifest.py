@@ -134,7 +134,9 @@ async def upload_manifest(request: Request, session: SessionDep) -> Response:
             )
         )
     try:
-        manifest = await run_in_threadpool(apply_manifest, app.engine, session.project_id, source)
+        manifest = await run_in_threadpool(
+            lambda: apply_manifest(app.engine, session.project_id, source, actor=session.actor)
+        )
     except ManifestInvalid as exc:
         errors = list(exc.fields.values()) or [exc.message]
         return await run_in_threadpool(

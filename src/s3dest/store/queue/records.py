@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, RowMapping, func, select
@@ -137,13 +138,20 @@ def counts_by_state(engine: Engine, project_id: str | None = None) -> dict[str, 
     return out
 
 
-def pending_counts(engine: Engine) -> dict[tuple[str, str], int]:
-    """(destination id, state) → count of messages not delivered yet (all projects)."""
+def pending_counts(
+    engine: Engine, destination_ids: Collection[str] | None = None
+) -> dict[tuple[str, str], int]:
+    """(destination id, state) → count of messages not delivered yet, of those destinations
+    (None: of every project)."""
+    if destination_ids is not None and not destination_ids:
+        return {}
     stmt = (
         select(messages.c.destination_id, messages.c.state, func.count())
         .where(messages.c.state.in_(PENDING))
         .group_by(messages.c.destination_id, messages.c.state)
     )
+    if destination_ids is not None:
+        stmt = stmt.where(messages.c.destination_id.in_(sorted(destination_ids)))
     with transaction(engine) as conn:
         return {(d, s): int(n) for d, s, n in conn.execute(stmt)}
 
