@@ -127,18 +127,22 @@ def test_metrics(
         )
     wait_queue_empty(s3dest_server, api_key, timeout=120)
     text = metrics_text(s3dest_server, api_key)
-    assert metric(text, "s3dest_messages_accepted_total", destination=good["id"]) == 30
-    assert metric(text, "s3dest_messages_delivered_total", destination=good["id"]) == 30
-    assert metric(text, "s3dest_messages_accepted_total", destination=broken["id"]) == 2
-    assert metric(text, "s3dest_messages_parked_total", destination=broken["id"]) == 2
-    assert metric(text, "s3dest_messages_retried_total", destination=good["id"]) == 0
-    assert metric(text, "s3dest_messages_held_total", destination=good["id"]) == 0
-    assert metric(text, "s3dest_messages", destination=broken["id"], state="parked") == 2
+    # A project's series carry the destination's name and project as well as its id.
+    project_id = project[0]
+    g = {"destination": good["id"], "destination_name": "good", "project": project_id}
+    b = {"destination": broken["id"], "destination_name": "broken", "project": project_id}
+    assert metric(text, "s3dest_messages_accepted_total", **g) == 30
+    assert metric(text, "s3dest_messages_delivered_total", **g) == 30
+    assert metric(text, "s3dest_messages_accepted_total", **b) == 2
+    assert metric(text, "s3dest_messages_parked_total", **b) == 2
+    assert metric(text, "s3dest_messages_retried_total", **g) == 0
+    assert metric(text, "s3dest_messages_held_total", **g) == 0
+    assert metric(text, "s3dest_messages", **b, state="parked") == 2
     assert metric(text, "s3dest_queue_depth") == 0
-    assert metric(text, "s3dest_accept_to_delivered_seconds_count") == 30
-    total = metric(text, "s3dest_accept_to_delivered_seconds_sum")
+    assert metric(text, "s3dest_accept_to_delivered_seconds_count", **g) == 30
+    total = metric(text, "s3dest_accept_to_delivered_seconds_sum", **g)
     assert 0 < total < 30 * 300  # plausible: positive, and each under five minutes
-    assert metric(text, "s3dest_accept_to_delivered_seconds_bucket", le="+Inf") == 30
+    assert metric(text, "s3dest_accept_to_delivered_seconds_bucket", **g, le="+Inf") == 30
     assert len(ids) == 30
 
     # One structured log line per delivery outcome (written in batches by the worker).
