@@ -36,6 +36,10 @@ CONTRACT_ROUTES = [
     ("POST", "/v1/destinations/{id}/replay"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
+    ("GET", "/v1/api-keys"),
+    ("POST", "/v1/api-keys"),
+    ("DELETE", "/v1/api-keys/{id}"),
+    ("GET", "/v1/audit"),
 ]
 CREATE_FIELDS = {
     "name",
