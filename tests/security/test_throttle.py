@@ -45,7 +45,8 @@ def test_the_api_answers_429_after_too_many_failures(s3dest_env: S3destEnv, tmp_
         throttled = _get(server, WRONG[LIMIT])
         assert throttled.status_code == 429, throttled.text
         assert 1 <= int(throttled.headers["Retry-After"]) <= 60
-        assert throttled.json()["error"]["code"] == "too_many_requests"
+        error = throttled.json()["error"]
+        assert error["code"] == "too_busy" and "S3DEST_AUTH_FAILURE_LIMIT" in error["fields"]
         # Not even a valid key is looked up from here now, unless it worked here lately
         # (tenants may share one address: one's broken client must not lock out the others).
         assert _get(server, unused).status_code == 429
