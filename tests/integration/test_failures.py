@@ -144,7 +144,10 @@ def test_transient_errors_are_retried_until_delivered(
     Catches the planted bugs: a delivered outcome that keeps the last transient error
     (`lastError` was only checked as "None or delivered", which right after waiting for
     delivered cannot fail); the worker rendering the key with the clock at each attempt
-    instead of the message's stamped event time (every key still held the event id).
+    instead of the message's stamped event time (every key still held the event id; planted
+    as `event_time_ns=time.time_ns()` in `delivery/dispatch.prepare`: five PUT paths). It
+    replaces the unit test `test_every_retry_renders_the_same_key`, which called the pure
+    renderer twice and passed with that bug planted.
     """
     _, api_key = project
     aws_errors_server.respond_with("SlowDown")  # until further notice

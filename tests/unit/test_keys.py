@@ -23,7 +23,7 @@ from s3dest.keys import (
     time_namespace,
 )
 from s3dest.keys.samples import READ_EXAMPLE, sample_read, sample_subscribe
-from s3dest.messages import new_stamp, parse_rfc3339_ns
+from s3dest.messages import parse_rfc3339_ns
 
 PAGE_DEFAULT_KEY = "2025-10-14T02:58:59.323405308Z_0199e0a8-149d-7ee9-9f50-0514403517f9.json"
 EVENT_ID = "0199e0a8-149d-7ee9-9f50-0514403517f9"  # the read example's (see keys/samples.py)
@@ -159,28 +159,6 @@ def test_time_keys_sort_lexicographically_in_time_order(a: int, b: int) -> None:
     ka = time_namespace(a)["rfc3339_nano"]
     kb = time_namespace(b)["rfc3339_nano"]
     assert (ka < kb) == (a < b)
-
-
-# -- one key per message, whatever the attempt ---------------------------------------------------
-
-
-def test_every_retry_renders_the_same_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    sample = sample_read()
-    template = KeyTemplate("join('/', [time.date, time.rfc3339_nano, metadata.\"event-id\"])")
-    stamp = new_stamp()
-    first = template.render_message(sample.metadata, stamp.event_time_ns, sample.data)
-    # a retry a day later: the wall clock must not matter, only the stamped event time
-    later = time.time_ns() + 86_400 * 10**9
-    monkeypatch.setattr(time, "time_ns", lambda: later)
-    monkeypatch.setattr(time, "time", lambda: later / 1e9)
-    again = [template.render_message(sample.metadata, stamp.event_time_ns, sample.data)]
-    again.append(
-        KeyTemplate(template.source).render_message(
-            sample.metadata, stamp.event_time_ns, sample.data
-        )
-    )
-    assert again == [first, first]
-    assert render_read(None) == PAGE_DEFAULT_KEY
 
 
 # -- rendering failures are clear -----------------------------------------------------------------
