@@ -12,7 +12,13 @@ may or may not have been accepted (that is allowed: they were never promised). A
 once nothing is queued or in flight, it prints:
 
     cycles, messages (that got a 202), delivered, missing (must be 0), duplicates (PUTs
-    beyond the first for a key: at-least-once allows them), unacknowledged-but-delivered
+    beyond the first for a key: at-least-once allows them), unacknowledged-but-delivered,
+    and what each kill cut off: messages accepted but not delivered, and messages leased or
+    `delivering`, read from s3dest's database while the process was dead
+
+"Delivered" and "missing" come from the bucket, not from s3dest: an acknowledged message
+counts as delivered when an object whose key holds its event id is in the bucket and the
+object's body is that message (its record id, sent by this script).
 
 Exit status 1 when a message that got a 202 is missing. The integration suite runs the same
 function with a few cycles (tests/integration/test_crash.py).
@@ -34,8 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from bench._common import create_destination, wait_queue_empty
 from tests.support.s3dest_server import S3destEnv, serve
+from tests.support.store_counts import StateCounts, state_counts
 
 from s3dest.devtools.moto import S3Server, start_moto_server
 
@@ -49,6 +57,8 @@ class CrashFigures:
     requests_ok: int = 0
     requests_failed: int = 0
     acked: list[str] = field(default_factory=list)  # event ids that got a 202
+    sent_ids: dict[str, str] = field(default_factory=dict)  # event id -> the record id it sent
+    at_kill: list[StateCounts] = field(default_factory=list)  # the database after each kill
     delivered: int = 0
     missing: list[str] = field(default_factory=list)
     duplicates: int = 0
@@ -62,7 +72,9 @@ class CrashFigures:
             f"delivered={self.delivered} missing={len(self.missing)} "
             f"duplicates={self.duplicates} unacknowledged-but-delivered="
             f"{self.unacked_delivered} requests={self.requests_ok} ok/"
-            f"{self.requests_failed} cut off, {self.seconds:.1f}s"
+            f"{self.requests_failed} cut off, {self.seconds:.1f}s; at each kill "
+            f"undelivered={[c.undelivered for c in self.at_kill]} "
+            f"in-flight={[c.in_flight for c in self.at_kill]}"
         )
 
 
@@ -99,7 +111,8 @@ class _Sender(threading.Thread):
                 if self.interval:
                     next_send += self.interval
                     self.stop.wait(max(0.0, next_send - time.monotonic()))
-                body = {"messages": [_message(self.n + i) for i in range(self.batch)]}
+                first = self.n
+                body = {"messages": [_message(first + i) for i in range(self.batch)]}
                 self.n += self.batch
                 try:
                     response = http.post("/v1/messages", json=body)
@@ -111,7 +124,11 @@ class _Sender(threading.Thread):
                 with self.lock:
                     if response.status_code == 202:
                         self.figures.requests_ok += 1
-                        self.figures.acked += [a["eventId"] for a in response.json()["accepted"]]
+                        accepted = [a["eventId"] for a in response.json()["accepted"]]
+                        self.figures.acked += accepted
+                        # `accepted` is in the order of the batch
+                        for i, event_id in enumerate(accepted):
+                            self.figures.sent_ids[event_id] = str(first + i)
                     else:  # 503 while the database recovers, say: not promised
                         self.figures.requests_failed += 1
 
@@ -123,6 +140,22 @@ def _versions(s3: S3Server, bucket: str) -> dict[str, int]:
         for version in page.get("Versions", []):
             counts[version["Key"]] = counts.get(version["Key"], 0) + 1
     return counts
+
+
+def _record_ids(s3: S3Server, bucket: str, keys: list[str]) -> dict[str, str]:
+    """Key -> the record id in the object's body (its latest version), read from S3."""
+
+    def read(part: list[str]) -> dict[str, str]:
+        client = s3.client()
+        out = {}
+        for key in part:
+            body = orjson.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+            out[key] = str(body["data"]["result"][0]["fields"]["id"])
+        return out
+
+    parts = [keys[i::4] for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        return {k: v for found in pool.map(read, parts) for k, v in found.items()}
 
 
 def crash_run(
@@ -155,6 +188,8 @@ def crash_run(
             time.sleep(rng.uniform(0.3, 3.0))
             server.kill()
             figures.cycles += 1
+            # What the kill cut off, read from the database while no process runs.
+            figures.at_kill.append(state_counts(env))
             time.sleep(rng.uniform(0.0, 1.0))
             server.start(timeout=120)
         time.sleep(rng.uniform(0.5, 2.0))  # some load after the last restart too
@@ -167,25 +202,16 @@ def crash_run(
         figures.duplicates = sum(n - 1 for n in versions.values())
         keys = set(versions)
         acked = set(figures.acked)
-
-        def check(part: list[str]) -> list[str]:
-            """The event ids of `part` that are not delivered to a key in the bucket."""
-            missing = []
-            with server.client(api_key) as client:
-                for event_id in part:
-                    record = client.message(event_id)
-                    if not (
-                        record["state"] == "delivered"
-                        and record["key"] in keys
-                        and event_id in record["key"]
-                    ):
-                        missing.append(event_id)
-            return missing
-
-        parts = [figures.acked[i::4] for i in range(4)]
-        with ThreadPoolExecutor(4) as pool:
-            figures.missing = [e for found in pool.map(check, parts) for e in found]
-        figures.delivered = len(figures.acked) - len(figures.missing)
+        # The bucket alone decides: an acknowledged message is delivered when an object
+        # whose key holds its event id is there with the record this script sent for it.
+        key_of = {event_id: key for key in keys for event_id in _event_ids_in(key)}
+        found = _record_ids(s3, bucket, [key_of[e] for e in figures.acked if e in key_of])
+        figures.missing = [
+            e for e in figures.acked if e not in key_of or found[key_of[e]] != figures.sent_ids[e]
+        ]
+        figures.delivered = sum(
+            1 for e in figures.acked if e in key_of and found[key_of[e]] == figures.sent_ids[e]
+        )
         figures.unacked_delivered = sum(1 for key in keys if not (_event_ids_in(key) & acked))
     finally:
         server.kill()
