@@ -105,32 +105,62 @@ def test_every_message_survives_20_percent_faults(rig: FaultRig) -> None:
     assert rig.scenario.metric("s3dest_messages_delivered_total") >= SUITE_MESSAGES
 
 
+def _faulted(rig: FaultRig, events: list[str], kind: str, stage: str) -> dict[str, int]:
+    """Event id → the `kind`/`stage` faults the proxy injected into PUTs of its key (the key
+    holds the event id; the proxy notes every fault per object path)."""
+    wanted = f"fault {kind}/{stage}"
+    trace = rig.proxy.stats().trace
+    return {
+        e: sum(1 for path, seen in trace.items() if e in path for _, what in seen if what == wanted)
+        for e in events
+    }
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_each_fault_kind_alone_is_retried_until_delivered(rig: FaultRig) -> None:
-    """One kind at a time, at 100 % for a few attempts, then healed: a message caught in it
-    is retried (never parked, held or reported delivered without its object)."""
+    """One kind at a time, at 100 % until every message of the case met it, then healed: a
+    message caught in it is retried (never parked, held or reported delivered without its
+    object).
+
+    Each kind was really injected at each stage: the proxy's trace shows at least one fault
+    of that kind/stage on every message of the case, and every such message needed more
+    than one attempt (s3dest saw the failure). Catches the planted bug: the proxy never
+    drawing one kind (`conflict` skipped in `_State.decide`); this test used to pass then,
+    on delivered messages alone, its wait for the missing faults giving up without a word.
+    """
     cases: dict[str, list[str]] = {}  # "kind/stage" → its messages' event ids
+    faulted: dict[str, dict[str, int]] = {}  # "kind/stage" → event id → faults it met
     per_case = 3
     start = 0
     for kind in FAULT_KINDS:
         for stage in ("before", "after"):
-            before = rig.proxy.stats().injected.get((kind, stage), 0)
+            case = f"{kind}/{stage}"
             rig.proxy.set_rates({kind: 1.0}, after_fraction=1.0 if stage == "after" else 0.0)
             known = set(rig.scenario.sent)
             rig.scenario.send(per_case, batch=per_case, start=start)
-            cases[f"{kind}/{stage}"] = [e for e in rig.scenario.sent if e not in known]
+            cases[case] = [e for e in rig.scenario.sent if e not in known]
             start += per_case
             deadline = time.monotonic() + 30
             while (
-                rig.proxy.stats().injected.get((kind, stage), 0) - before < per_case
+                not all(_faulted(rig, cases[case], kind, stage).values())
                 and time.monotonic() < deadline
             ):
                 if not any(rig.scenario.pending().values()):
-                    break  # settled without enough faults: something took them as success
+                    break  # settled without its faults: asserted below
                 time.sleep(0.05)
             rig.proxy.set_rates({})
-            assert rig.scenario.wait(60), f"{kind}/{stage}: messages did not settle"
+            faulted[case] = _faulted(rig, cases[case], kind, stage)
+            assert rig.scenario.wait(60), f"{case}: messages did not settle"
     result = rig.scenario.verify(start, 0, 0, settled=True, timeout=60)
+    print("faults met per kind/stage:", {c: sum(f.values()) for c, f in faulted.items()})
+    assert set(faulted) == {f"{k}/{s}" for k in FAULT_KINDS for s in ("before", "after")}
+    never = {case: [e for e, n in f.items() if n == 0] for case, f in faulted.items()}
+    assert {c: e for c, e in never.items() if e} == {}, "faults never injected"
+    records = rig.scenario.records()
+    one_try = {
+        case: [e for e in events if records[e]["attempts"] < 2] for case, events in cases.items()
+    }
+    assert {c: e for c, e in one_try.items() if e} == {}, "a fault s3dest never saw"
     broken = {
         case: [p for p in result.problems if any(e in p for e in events)]
         for case, events in cases.items()
