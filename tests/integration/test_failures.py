@@ -10,16 +10,14 @@ from urllib.parse import unquote
 
 import orjson
 import pytest
-from sqlalchemy import create_engine, func, select
 from tests.support.aws_errors_server import AwsErrorsServer
 from tests.support.builders import create_destination, message, send_in_batches
 from tests.support.checks import assert_all_delivered
+from tests.support.fault_proxy import FaultProxy
 from tests.support.moto_server import S3Server
 from tests.support.polling import states, wait_for_state, wait_queue_empty, wait_until
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
-
-from s3dest.settings import Settings
-from s3dest.store.tables import messages
+from tests.support.store_counts import state_counts
 
 FAST = {
     "S3DEST_RETRY_BASE_SECONDS": "0.05",
@@ -200,22 +198,6 @@ def test_a_fixed_destination_resumes_by_probe_without_a_patch(
         assert client.destination(dest["id"])["status"] == "healthy"
 
 
-def _count_delivering(env: S3destEnv) -> int:
-    settings = Settings(data_dir=env.data_dir, database_url=env.database_url)
-    engine = create_engine(settings.sqlalchemy_url)
-    try:
-        with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count())
-                    .select_from(messages)
-                    .where((messages.c.state == "delivering") | messages.c.lease_owner.is_not(None))
-                ).scalar_one()
-            )
-    finally:
-        engine.dispose()
-
-
 def test_sigterm_finishes_or_releases_in_flight_work(
     s3dest_env: S3destEnv,
     tmp_path: Path,
@@ -223,29 +205,62 @@ def test_sigterm_finishes_or_releases_in_flight_work(
     s3_server: S3Server,
     bucket: str,
 ) -> None:
+    """SIGTERM while PUTs are in flight: they finish (and are recorded delivered) or their
+    messages go back to the queue; nothing stays `delivering` or leased, and after a restart
+    every message is delivered.
+
+    Work is in flight when the signal comes, by construction and checked: S3 answers every
+    PUT after 0.3 s (the fault proxy's put_delay, no faults), and SIGTERM is sent once the
+    proxy holds PUTs and s3dest's database shows leased messages (both counted just before
+    the signal, printed). Catches the planted bug: the coordinator's shutdown not waiting
+    for in-flight PUTs (`deadline = time.monotonic()` in `_shutdown`): S3 wrote 38 objects,
+    6 were recorded delivered, the rest released to be written again. (Before, nothing
+    showed the signal met work; moto answers fast enough that it often met none.)
+    """
     _, api_key = project
+    proxy = FaultProxy(s3_server.endpoint, put_delay_seconds=0.3).start()
     process = serve(s3dest_env, tmp_path)
     try:
         with process.client(api_key) as client:
-            create_destination(client, s3_server, bucket)
-            ids = send_in_batches(client, (message(i) for i in range(600)), size=200)
-            wait_until(
-                lambda: client.message(ids[0])["state"] == "delivered", 60, "delivery started"
+            create_destination(client, s3_server, bucket, endpoint=proxy.url)
+            ids = send_in_batches(client, (message(i) for i in range(300)), size=100)
+            before = wait_until(
+                lambda: (
+                    proxy.in_flight_now() > 0
+                    and (c := state_counts(s3dest_env)).leased > 0
+                    and c.undelivered > 0
+                    and c
+                ),
+                60,
+                "PUTs in flight",
+                interval=0.05,
             )
-            still_to_do = sum(1 for r in client.deliveries(limit=1000, state="queued"))
+        puts_held = proxy.in_flight_now()
         code = process.terminate(timeout=120)
         # uvicorn (>= 0.29) re-raises the SIGTERM it caught once its graceful shutdown is
         # done, so `s3dest serve` ends "killed by SIGTERM" (-15) rather than 0 unless the CLI
         # handles that; either way the shutdown must have been the graceful one.
         assert code in (0, -signal.SIGTERM), (code, process.log()[-3000:])
         assert "worker stopped" in process.log()
-        assert _count_delivering(s3dest_env) == 0
+        after = state_counts(s3dest_env)
+        assert puts_held > 0 and before.leased > 0  # the signal met work in flight
+        assert after.by_state.get("delivering", 0) == 0 and after.leased == 0, after
+        # The PUTs that were in flight finished and were recorded: every object S3 took
+        # is a delivered message (none released after S3 had written it).
+        wait_until(lambda: proxy.in_flight_now() == 0, 30, "the proxy to answer every PUT")
+        written = len(proxy.stats().puts_acknowledged)
+        assert after.by_state.get("delivered", 0) == written, (after, written)
+        proxy.put_delay_seconds = 0.0  # S3 at full speed again for the rest
         process.start()
         wait_queue_empty(process, api_key, timeout=600)
         assert_all_delivered(process, api_key, s3_server, bucket, ids)
-        print(f"\nSIGTERM with {still_to_do}+ messages queued: exit code {code}, none stuck")
+        print(
+            f"\nSIGTERM with {before.leased} leased, {puts_held} PUTs held by S3, "
+            f"{before.undelivered} undelivered: exit code {code}, after it {after}"
+        )
     finally:
         process.kill()
+        proxy.stop()
 
 
 # The create-only logic lives in the worker and the writer, not the queue: one database.

@@ -588,6 +588,11 @@ class FaultProxy:
 
     # -- figures ---------------------------------------------------------------------------
 
+    def in_flight_now(self) -> int:
+        """PUTs the proxy holds at this moment (read, not yet answered)."""
+        with self._state.lock:
+            return self._state.in_flight
+
     def stats(self) -> FaultStats:
         s = self._state
         with s.lock:
