@@ -115,13 +115,26 @@ def test_postgres_restart_under_load_loses_nothing(
     s3_server: S3Server,
     bucket: str,
 ) -> None:
+    """PostgreSQL stopped (`immediate`, like a crash) for 2 s while ~200 messages/s arrive:
+    ingest answers 503 `storage_unavailable` while the database is away, never 202; every
+    message that got a 202 is in the bucket afterwards.
+
+    The outage is shown to have been met: at least one 503 came back, and every request
+    sent after the stop and answered before the start was refused (each response is
+    stamped with its send and answer times). Catches the planted bug: a restart that never
+    stopped the server (`PostgresCluster.stop("immediate")` and `start` returning at once):
+    only 202s during the "outage"; the test used to pass then, its only check being that
+    the statuses were a subset of {202, 503, -1}. Unplanted: 16 requests inside the 2 s,
+    all 503.
+    """
     env = S3destEnv(
         data_dir=tmp_path / "data", database_url=pg_database_url, extra={"S3DEST_SECRET_KEY": ""}
     )
     _, key = env.create_project("pg-restart")
     server = serve(env, tmp_path)
     accepted: list[str] = []
-    statuses: list[int] = []
+    # (sent at, answered at, status or -1 for no answer, error code)
+    answers: list[tuple[float, float, int, str]] = []
     stop = threading.Event()
     try:
         with httpx.Client(
@@ -135,6 +148,7 @@ def test_postgres_restart_under_load_loses_nothing(
                 ) as sender:
                     i = 0
                     while not stop.is_set():
+                        sent = time.monotonic()
                         try:
                             r = sender.post(
                                 "/v1/messages",
@@ -143,9 +157,14 @@ def test_postgres_restart_under_load_loses_nothing(
                                 },
                             )
                         except httpx.HTTPError:
-                            statuses.append(-1)
+                            answers.append((sent, time.monotonic(), -1, ""))
                             continue
-                        statuses.append(r.status_code)
+                        code = (
+                            r.json().get("error", {}).get("code", "")
+                            if r.status_code >= 400
+                            else ""
+                        )
+                        answers.append((sent, time.monotonic(), r.status_code, code))
                         if r.status_code == 202:
                             accepted.extend(a["eventId"] for a in r.json()["accepted"])
                         i += 20
@@ -156,13 +175,24 @@ def test_postgres_restart_under_load_loses_nothing(
             sender_thread = threading.Thread(target=send)
             sender_thread.start()
             time.sleep(2)
-            postgres_cluster.restart(mode="immediate", downtime=2.0)
+            try:
+                postgres_cluster.stop("immediate")
+                down = time.monotonic()
+                time.sleep(2.0)
+                up = time.monotonic()
+            finally:
+                postgres_cluster.start()
             time.sleep(3)
             stop.set()
             sender_thread.join(60)
             assert accepted, "nothing was accepted"
+            statuses = [status for _, _, status, _ in answers]
             # While the database was down the API said so; it never claimed success.
             assert set(statuses) <= {202, 503, -1}, statuses
+            assert all(code == "storage_unavailable" for *_, s, code in answers if s == 503)
+            during = [status for sent, got, status, _ in answers if sent >= down and got <= up]
+            print(f"\nduring the outage: {during}; in all: {statuses.count(503)} x 503")
+            assert during and set(during) <= {503}, during  # the outage was met, and refused
             wait_settled_and_delivered(http, accepted, timeout=180)
             keys = bucket_keys(s3_server, bucket)
             missing = [e for e in accepted if not any(e in k for k in keys)]
