@@ -231,6 +231,8 @@ class EgressProxy:
             addresses = self._policy().resolve(host, port)
         except EndpointRefused as refused:
             with self._lock:
+                if len(self._refusals) > 4096:  # one per client; clients come and go
+                    self._refusals.clear()
                 self._refusals[client_id] = (time.monotonic(), refused.reason)
             log.warning("egress refused for %s:%s: %s", host, port, refused.reason)
             raise
