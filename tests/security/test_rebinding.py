@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from s3dest.access.audit import CLI
 from s3dest.destinations import service
 from s3dest.destinations.schemas import parse_create
 from s3dest.destinations.secrets import SecretBox
@@ -83,13 +84,13 @@ class Local:
             **extra,
         }
         saved = service.create(
-            self.engine, self.box, project_id=self.project_id, body=parse_create(fields)
+            self.engine, self.box, project_id=self.project_id, body=parse_create(fields), actor=CLI
         )
         return saved.row.id
 
     def test(self, ref: str) -> service.TestResult:
         return service.connection_test(
-            self.engine, self.box, project_id=self.project_id, ref=ref, timeout_s=10
+            self.engine, self.box, project_id=self.project_id, ref=ref, timeout_s=10, actor=CLI
         )
 
 
