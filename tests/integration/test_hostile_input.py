@@ -289,7 +289,8 @@ def test_invalid_utf8_elsewhere_is_a_4xx(rig: Rig, path: str) -> None:
     method = "PATCH" if path.endswith("scratch") else "POST"
     for body in (b'{"name": "caf\xe9"}', b"\xff\xfe", b"{"):
         response = rig.http.request(method, path, content=body, headers=JSON)
-        error_of(response, (400, 422))
+        # 422 naming the body, as on /v1/messages (was: 400 or 422)
+        assert "body" in error_of(response, 422)["fields"], response.text
     response = rig.http.put("/v1/manifest", content=b"specVersion: 1.0.0\nx: caf\xe9\n", headers={})
     error_of(response, 422)
 
@@ -341,10 +342,10 @@ def test_nul_bytes_in_the_payload_are_delivered_exactly(rig: Rig) -> None:
         ),
         "nul-payload",
     )
-    assert response.status_code in (202, 422), response.text
-    if response.status_code == 422:
-        assert error_of(response, 422)["fields"]
-        return
+    # Accepted: none of these fields is object metadata (SPEC §2: the nine x-amz-meta-*
+    # names), so they travel only in the JSON body, where NUL is valid text. (Was: 202 or
+    # 422, and a 422 ended the test.)
+    assert response.status_code == 202, response.text
     event_id = response.json()["accepted"][0]["eventId"]
     record = rig.settle([event_id])[event_id]
     assert record["state"] == "delivered", record
@@ -362,8 +363,8 @@ def test_nul_bytes_in_routing_fields_are_a_4xx(rig: Rig, field_name: str) -> Non
     if field_name == "integration":
         overrides["destination"] = ...
     response = rig.send(message(**overrides), f"nul-{field_name}")
-    if field_name == "provider":  # the provider only travels in the body
-        assert response.status_code in (202, 422), response.text
+    if field_name == "provider":  # the provider only travels in the body: accepted, as data
+        assert response.status_code == 202, response.text
         return
     error = error_of(response, 422)
     assert error["fields"], error
@@ -437,7 +438,10 @@ def test_nul_bytes_in_the_manifest_are_422(rig: Rig) -> None:
         }
     )
     response = rig.http.put("/v1/manifest", content=as_json, headers=JSON)
-    assert response.status_code in (200, 422), response.text
+    # As JSON, NUL is valid text in a string and the manifest is stored (200): pinned to
+    # what the code does (was: 200 or 422). Such a route can never match, since a message
+    # with NUL in a routing field is refused; a 422 there would be a product change (open).
+    assert response.status_code == 200, response.text
 
 
 # -- keys and templates ----------------------------------------------------------------------
@@ -709,7 +713,8 @@ def test_a_10000_item_batch_of_tiny_messages_works(rig: Rig) -> None:
     error_of(refused, 409)
     assert rig.http.delete("/v1/destinations/bulk", params={"force": "true"}).status_code == 204
     gone = rig.http.get(f"/v1/messages/{accepted[0]['eventId']}")
-    assert gone.status_code in (200, 404), gone.text
+    # force discards the destination's pending messages (was: 200 or 404)
+    error_of(gone, 404)
 
 
 # -- the end: nothing dropped, nothing crashed ------------------------------------------------
@@ -760,9 +765,11 @@ def test_lone_surrogates_in_destination_fields_are_4xx(rig: Rig, field_name: str
     }
     body[field_name] = "SURROGATE"
     response = rig.post("/v1/destinations", content=_with_surrogate(body, field_name), headers=JSON)
-    error_of(response, (400, 422))
+    # 422 naming the field (was: 400 or 422)
+    assert field_name in error_of(response, 422)["fields"], response.text
     patch = _with_surrogate({field_name: "SURROGATE"}, field_name)
-    error_of(rig.http.patch("/v1/destinations/scratch", content=patch, headers=JSON), (400, 422))
+    response = rig.http.patch("/v1/destinations/scratch", content=patch, headers=JSON)
+    assert field_name in error_of(response, 422)["fields"], response.text
 
 
 def test_lone_surrogates_elsewhere_are_4xx(rig: Rig) -> None:
@@ -783,7 +790,7 @@ def test_lone_surrogates_elsewhere_are_4xx(rig: Rig) -> None:
     # A surrogate in a message the preview renders but does not put in the key is harmless;
     # one that ends up in the key must be refused.
     for template, expected in (
-        ('metadata."event-id"', (200, 422)),
+        ('metadata."event-id"', (200,)),  # harmless: rendered (was: 200 or 422)
         ("metadata.objectName", (422,)),
     ):
         body = b'{"keyTemplate": %s, "message": {"objectName": "a\\ud800"}}' % orjson.dumps(
