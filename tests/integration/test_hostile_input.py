@@ -2,9 +2,10 @@
 reason — never a 500, never a crash, never a silent drop.
 
 One server per database (SQLite, PostgreSQL) for the whole module, with a small request limit
-(S3DEST_MAX_REQUEST_BYTES). Every response is recorded; the last test checks that none was a
+(S3DEST_MAX_REQUEST_BYTES). Every response is recorded; at the end a check finds that none was a
 5xx, that every message the server accepted (202) ended delivered or parked with a reason, and
-that the server is still healthy with no unexpected error in its log.
+that the server is still healthy with no unexpected error in its log: the rig fixture does
+it at its teardown, after the module's last test on that database.
 """
 
 from __future__ import annotations
@@ -136,9 +137,42 @@ def rig(
     rig = Rig(request.param, server, http, s3_server, bucket, project_id, server_errors)
     try:
         yield rig
+        # After the module's last test on this database, whatever order pytest or xdist
+        # ran them in: a failure here fails the session as an error at teardown.
+        _nothing_dropped_nothing_crashed(rig)
     finally:
         http.close()
         server.kill()
+
+
+def _nothing_dropped_nothing_crashed(rig: Rig) -> None:
+    """Every 202'd message of the module ended delivered or parked with a reason; no 5xx
+    answer; no unexpected error in the server's log; the server still healthy.
+
+    Was `test_zz_no_5xx_no_silent_drop_and_still_healthy`, which relied on running last
+    and did not: pytest runs a module's tests in file order, and the lone-surrogate tests
+    sat after it. Catches the planted bug: a 5xx recorded by one of those later tests
+    (planted in `test_lone_surrogates_elsewhere_are_4xx`): an error at its teardown; the
+    old check had already passed.
+    """
+    records = rig.settle(list(rig.accepted), timeout=180)
+    unsettled = {
+        e: (rig.accepted[e], r["state"], r["lastError"])
+        for e, r in records.items()
+        if r["state"] not in ("delivered", "parked")
+    }
+    assert unsettled == {}, list(unsettled.items())[:10]
+    missing = set(rig.accepted) - set(records)
+    assert not missing, f"{len(missing)} accepted messages never settled"
+    silent = {e: r for e, r in records.items() if r["state"] == "parked" and not r["lastError"]}
+    assert silent == {}, silent
+    assert rig.server_errors == [], rig.server_errors
+    log = rig.server.log()
+    unexpected = [
+        line for line in log.splitlines() if "unexpected error" in line or "Traceback" in line
+    ]
+    assert unexpected == [], unexpected[:5]
+    rig.healthy()
 
 
 def message(**overrides: Any) -> dict[str, Any]:
@@ -715,31 +749,6 @@ def test_a_10000_item_batch_of_tiny_messages_works(rig: Rig) -> None:
     gone = rig.http.get(f"/v1/messages/{accepted[0]['eventId']}")
     # force discards the destination's pending messages (was: 200 or 404)
     error_of(gone, 404)
-
-
-# -- the end: nothing dropped, nothing crashed ------------------------------------------------
-
-
-def test_zz_no_5xx_no_silent_drop_and_still_healthy(rig: Rig) -> None:
-    """Runs last (per database): every 202'd message ended delivered or parked with a reason."""
-    records = rig.settle(list(rig.accepted), timeout=180)
-    unsettled = {
-        e: (rig.accepted[e], r["state"], r["lastError"])
-        for e, r in records.items()
-        if r["state"] not in ("delivered", "parked")
-    }
-    assert unsettled == {}, list(unsettled.items())[:10]
-    missing = set(rig.accepted) - set(records)
-    assert not missing, f"{len(missing)} accepted messages never settled"
-    silent = {e: r for e, r in records.items() if r["state"] == "parked" and not r["lastError"]}
-    assert silent == {}, silent
-    assert rig.server_errors == [], rig.server_errors
-    log = rig.server.log()
-    unexpected = [
-        line for line in log.splitlines() if "unexpected error" in line or "Traceback" in line
-    ]
-    assert unexpected == [], unexpected[:5]
-    rig.healthy()
 
 
 # -- lone surrogates: valid JSON escapes ("\ud800") that are not Unicode text -------------------
