@@ -345,3 +345,27 @@ def test_context_has_the_three_namespaces_with_string_metadata() -> None:
     assert all(isinstance(v, str) for v in context["metadata"].values())
     assert context["metadata"]["timestamp"] == "1760410739"
     assert context["data"]["installationId"] == INSTALLATION_ID
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        (
+            "join('/', [metadata.objectName",
+            "the expression ends early (an unclosed bracket, parenthesis or quote?) at position 30",
+        ),
+        ("metadata.a-b", "Unknown token '-' at position 10"),
+        ("join('/', [metadata.objectName,, 'x'])", "unexpected ',' at position 31"),
+        ("foo bar", "unexpected 'bar' (Unexpected token: bar) at position 4"),
+        ("'unterminated", "Unclosed ' delimiter at position 0"),
+    ],
+)
+def test_a_template_that_does_not_parse_says_what_and_where(template: str, problem: str) -> None:
+    """The parse error in words a person can act on, exactly (mutation testing found the
+    wording of `keys.template._parse_problem` unpinned: every mutant of it survived)."""
+    with pytest.raises(KeyTemplateInvalid) as caught:
+        KeyTemplate(template)
+    assert caught.value.fields["keyTemplate"] == (
+        f"not a valid JMESPath expression: {problem}. See jmespath.org; quote names with "
+        'hyphens, e.g. metadata."event-id"'
+    )

@@ -79,3 +79,32 @@ def test_the_headers_are_the_template_metadata_names_lower_cased() -> None:
     names, lower-cased, so a key and its object's metadata can always be matched."""
     meta = sample()
     assert {k.lower(): v for k, v in meta.namespace().items()} == object_metadata(meta)
+
+
+def test_check_metadata_refuses_what_s3_would_refuse_and_names_it() -> None:
+    """Mutation testing found `check_metadata` unexercised by the unit tests: every mutant
+    survived. Each refusal is a message error (park it), with the reason, never a pass."""
+    from s3dest.errors import MessageDeliveryError
+    from s3dest.s3.metadata import METADATA_BUDGET_BYTES, check_metadata
+
+    check_metadata({"objectname": "contacts", "installationid": "inst-1"})  # fine: no raise
+    cases = {
+        "non-ASCII": ({"objectname": "contacts-é"}, "x-amz-meta-objectname must be US-ASCII"),
+        "control": ({"topic": "a\x01b"}, "x-amz-meta-topic contains control characters"),
+        "too large": (
+            {"operationid": "x" * METADATA_BUDGET_BYTES},
+            f"S3 allows {METADATA_BUDGET_BYTES} bytes of user-defined metadata",
+        ),
+    }
+    for name, (headers, reason) in cases.items():
+        try:
+            check_metadata(headers)
+        except MessageDeliveryError as exc:
+            assert exc.kind == "message", name
+            assert exc.message.startswith("metadata rejected: "), exc.message
+            assert reason in exc.message and reason in (exc.diagnosis or ""), (name, exc.message)
+        else:
+            raise AssertionError(f"{name}: check_metadata accepted {headers!r}")
+    # Exactly at the budget is still accepted.
+    key = "operationid"
+    check_metadata({key: "x" * (METADATA_BUDGET_BYTES - len(key))})
