@@ -294,3 +294,47 @@ def test_policy_backoff_is_what_the_worker_uses() -> None:
     policy = Policy(retry=Backoff(2.0, 2.0), probe=Backoff(5.0, 5.0))
     decision = policy.decide(TransientDeliveryError("x"), 1)
     assert isinstance(decision, Retry) and 0.0 <= decision.delay <= 2.0
+
+
+class _HangingBucket(FakeSender):
+    """PUTs to `bucket` wait for `release` (a tenant's bucket that does not answer)."""
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__()
+        self.hanging = bucket
+        self.release = threading.Event()
+
+    def send(self, prepared):  # type: ignore[no-untyped-def]
+        if prepared.dest.bucket == self.hanging:
+            self.release.wait(30)
+        return super().send(prepared)
+
+
+def test_a_project_whose_bucket_hangs_leaves_slots_to_the_others() -> None:
+    """Per-project bound (S3DEST_PER_PROJECT_CONCURRENCY): project A's 30 messages, queued
+    first, go to a bucket that does not answer; B's 5, queued after, are delivered while
+    A's PUTs hang, and A never has more than its 4 PUTs in flight. Without the bound A's
+    messages took all 8 slots and B waited for A's bucket."""
+    settings = replace(FAST, per_project_concurrency=4, per_destination_concurrency=8)
+    h = Harness(settings)
+    sender = _HangingBucket("bucket-a")
+    h.sender = sender
+    h.worker = Worker(h.broker, settings, h.box, sender=sender)
+    h.destination("a")
+    h.destination("b")
+    a_ids = [h.broker.enqueue("a") for _ in range(30)]
+    time.sleep(0.01)
+    b_ids = [h.broker.enqueue("b") for _ in range(5)]
+    for event_id in b_ids:
+        h.broker.messages[event_id].project_id = "project-b"
+    h.start()
+    try:
+        h.settled(b_ids, "delivered")
+        assert sender.max_in_flight_by_bucket.get("bucket-a", 0) <= 4
+        assert all(h.broker.state(e) in ("queued", "delivering") for e in a_ids)
+        sender.release.set()
+        h.settled(a_ids, "delivered")
+        assert sender.max_in_flight_by_bucket["bucket-a"] <= 4
+    finally:
+        sender.release.set()
+        h.stop()
