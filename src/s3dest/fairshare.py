@@ -46,12 +46,19 @@ def _mib(n: int) -> str:
 
 
 class IngestTicket:
-    """The bytes one ingest request holds; `grow` charges more as a body is read."""
+    """The bytes one ingest request holds; `grow` charges more as a body is read, and
+    `release` (once, by whoever finishes with the request) gives them back."""
 
     def __init__(self, admission: Admission, project_id: str, charged: int) -> None:
         self._admission = admission
         self._project_id = project_id
         self.charged = charged
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._admission._give_ingest(self._project_id, self.charged)
 
     def grow(self, size: int) -> None:
         """The body has `size` bytes so far: charge them (TooBusy beyond a bound)."""
@@ -74,16 +81,20 @@ class Admission:
         self._tests_total = 0
 
     # ------------------------------------------------------------------ ingest bytes
-    @contextmanager
-    def ingest(self, project_id: str, declared: int | None) -> Iterator[IngestTicket]:
-        """Hold `declared` bytes (or the minimum charge) for one ingest request."""
+    def hold_ingest(self, project_id: str, declared: int | None) -> IngestTicket:
+        """Hold `declared` bytes (or the minimum charge) for one ingest request, until
+        the ticket is released (TooBusy, at once, beyond a bound)."""
         charge = max(declared or 0, MIN_INGEST_CHARGE)
         self._take_ingest(project_id, charge, grown=False)
-        ticket = IngestTicket(self, project_id, charge)
+        return IngestTicket(self, project_id, charge)
+
+    @contextmanager
+    def ingest(self, project_id: str, declared: int | None) -> Iterator[IngestTicket]:
+        ticket = self.hold_ingest(project_id, declared)
         try:
             yield ticket
         finally:
-            self._give_ingest(project_id, ticket.charged)
+            ticket.release()
 
     def _take_ingest(self, project_id: str, size: int, *, grown: bool) -> None:
         settings = self.settings
@@ -131,6 +142,15 @@ class Admission:
     # ------------------------------------------------------------------ connection tests
     @contextmanager
     def connection_test(self, project_id: str) -> Iterator[None]:
+        release = self.hold_connection_test(project_id)
+        try:
+            yield
+        finally:
+            release()
+
+    def hold_connection_test(self, project_id: str) -> Callable[[], None]:
+        """Count one connection test of `project_id` (TooBusy beyond a bound); returns
+        what gives it back."""
         settings = self.settings
         with self._lock:
             mine = self._tests.get(project_id, 0)
@@ -152,15 +172,21 @@ class Admission:
                 )
             self._tests[project_id] = mine + 1
             self._tests_total += 1
-        try:
-            yield
-        finally:
+        released = False
+
+        def release() -> None:
+            nonlocal released
             with self._lock:
+                if released:
+                    return
+                released = True
                 self._tests_total -= 1
                 if self._tests[project_id] <= 1:
                     del self._tests[project_id]
                 else:
                     self._tests[project_id] -= 1
+
+        return release
 
 
 class FairPool:
@@ -253,7 +279,14 @@ class FairShare:
         )
 
     async def connection_test(self, project_id: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run one connection test on the tests' own threads, within its bounds."""
-        with self.admission.connection_test(project_id):
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._test_pool, lambda: fn(*args))
+        """Run one connection test on the tests' own threads, within its bounds (counted
+        until the test ends, even if the request that asked for it has gone)."""
+        release = self.admission.hold_connection_test(project_id)
+
+        def run() -> T:
+            try:
+                return fn(*args)
+            finally:
+                release()
+
+        return await asyncio.get_running_loop().run_in_executor(self._test_pool, run)

@@ -12,6 +12,7 @@ from s3dest.api.errors import error_responses
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import MessageState, public_record
 from s3dest.ingest.reader import ingest_body, read_body
+from s3dest.ingest.service import Accepted
 from s3dest.messages import IncomingMessage
 
 router = APIRouter(tags=["messages"], responses=error_responses(401, 404, 409, 413, 422, 429, 503))
@@ -100,19 +101,28 @@ async def ingest(request: Request, project: CurrentProject, state: State) -> Any
     fair = state.fair
     length = request.headers.get("content-length")
     declared = int(length) if length and length.isdigit() else None
-    # Refused before the body is read when the declared size is over a bound (429);
-    # a body without a length is charged as it arrives.
-    with fair.admission.ingest(project.id, declared) as held:
+    # Refused before the body is read when the declared size is over a bound (429); a
+    # body without a length is charged as it arrives.
+    held = fair.admission.hold_ingest(project.id, declared)
+    try:
         body = await read_body(request, state.settings, on_size=held.grow)
+    except BaseException:
+        held.release()
+        raise
+
+    def work() -> Accepted:
+        # Owns the body and its bytes in flight until the work is done, even if the client
+        # has gone meanwhile (the thread cannot be stopped half-way).
         try:
-            # On the ingest threads, shared fairly between projects, never on those that
-            # serve other requests.
-            accepted = await fair.ingest_pool.run(
-                project.id, ingest_body, state.ingestor, state.settings, project.id, body
-            )
+            return ingest_body(state.ingestor, state.settings, project.id, body)
         finally:
             if not isinstance(body, bytes):
                 body.close()
+            held.release()
+
+    # On the ingest threads, shared fairly between projects, never on those that serve
+    # other requests.
+    accepted = await fair.ingest_pool.run(project.id, work)
     # The JSON FastAPI would write for `AcceptedResponse` (compact, same key order), built
     # as the messages were accepted rather than from a model per message.
     return Response(
