@@ -49,7 +49,7 @@ class Settings:
     # Fair share (SPEC §7): what one process does at once, per project and in all.
     project_ingest_bytes: int = 64 * 1024 * 1024  # in-flight ingest bytes per project
     ingest_memory_bytes: int = 256 * 1024 * 1024  # in-flight ingest bytes, all projects
-    ingest_threads: int = 4  # threads that check and store ingest requests
+    ingest_threads: int = 3  # threads that check and store ingest requests
     project_connection_tests: int = 2  # concurrent connection tests per project
     connection_tests: int = 8  # concurrent connection tests, all projects
     # Endpoint policy (SPEC §7): hosts, `.domain` suffixes, addresses and CIDRs that tenants'
