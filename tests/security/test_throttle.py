@@ -36,7 +36,7 @@ def _get(server: S3destProcess, key: str) -> httpx.Response:
 
 def test_the_api_answers_429_after_too_many_failures(s3dest_env: S3destEnv, tmp_path: Path) -> None:
     _, known = s3dest_env.create_project("alpha")
-    unused = s3dest_env.cli("projects", "keys", "add", "--name", "unused").stdout.strip()
+    unused = s3dest_env.cli("projects", "add-key").stdout.strip()  # never used from here
     server = _server(s3dest_env, tmp_path)
     try:
         assert _get(server, known).status_code == 200  # a key that works from here
