@@ -156,3 +156,29 @@ def test_an_event_type_of_another_json_type_still_fails_validation(provider_type
     }
     with pytest.raises(ValidationError):
         prepare(PROJECT, obj, _view())
+
+
+def test_compact_chunks_keeps_every_byte_of_a_file_body() -> None:
+    """`s3dest put` of a 40 MiB file failed with "not valid JSON": ijson asks its source for
+    read(0) first, and the adaptive `ParseSource` answered with the body's first 64 KiB,
+    which were lost. Fails on that planted bug (read(0) not answered with b"")."""
+    import io
+
+    import orjson
+
+    from s3dest.ingest.bodies import CompactResult, compact_chunks
+
+    message = {
+        "data": {
+            "objectName": "contacts",
+            "result": [
+                {"fields": {"id": str(i), "city": "Zürich", "s": i * 0.5}} for i in range(5000)
+            ],
+        }
+    }
+    pretty = orjson.dumps(message, option=orjson.OPT_INDENT_2)
+    assert len(pretty) > 4 * 64 * 1024
+    result = CompactResult()
+    compact = b"".join(compact_chunks(io.BytesIO(pretty), result))
+    assert orjson.loads(compact) == message
+    assert result.result_items == 5000 and result.envelope["objectName"] == "contacts"

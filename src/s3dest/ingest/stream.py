@@ -70,8 +70,12 @@ class ParseSource:
         self._size = MIN_READ
         self.progress = True
 
-    def read(self, _size: int = -1) -> bytes:
-        # The size ijson asks for is ignored: see MIN_READ.
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            # ijson's file parsers first call read(0) to learn whether the source gives
+            # bytes or text; consuming a piece there silently dropped the body's start.
+            return b""
+        # The size ijson asks for otherwise is ignored: see MIN_READ.
         self._size = MIN_READ if self.progress else min(2 * self._size, MAX_READ)
         self.progress = False
         data = self._source.read(self._size)
