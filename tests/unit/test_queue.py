@@ -425,3 +425,62 @@ def test_chunks_round_trip_and_go_when_delivered(engine: Engine) -> None:
         ).scalar_one()
     assert left == [] and body is None
     assert queue.list_records(engine, PROJECT, state="delivered")[0].event_id == "e-00001"
+
+
+# Found by `make mutate` (docs/mutation.md): these mutants of store/queue/operations.py had
+# survived every unit test.
+
+
+def _lease(engine: Engine, event_id: str) -> tuple[str | None, float | None, float]:
+    with transaction(engine) as conn:
+        row = conn.execute(
+            select(
+                messages.c.lease_owner, messages.c.lease_expires_at, messages.c.next_attempt_at
+            ).where(messages.c.event_id == event_id)
+        ).one()
+    return row[0], row[1], row[2]
+
+
+def test_a_claim_leases_for_exactly_the_lease_seconds(engine: Engine) -> None:
+    """Kills `now - lease_seconds` (a lease already expired when taken: any reaper would
+    hand the message to a second worker while the first still writes it)."""
+    _enqueue(engine, [_row(1)])
+    before = time.time()
+    (claimed,) = queue.claim(engine, "w", 1, 60)
+    after = time.time()
+    owner, expires, _ = _lease(engine, claimed.event_id)
+    assert owner == "w"
+    assert expires is not None and before + 60 <= expires <= after + 60
+    assert claimed.accepted_at is not None and claimed.accepted_at <= before
+
+
+def test_release_of_named_messages_gives_back_only_those(engine: Engine) -> None:
+    """Kills the dropped `event_id IN (...)` filter: a worker handing back the claims it
+    could not start must not give back the ones it is writing."""
+    _enqueue(engine, [_row(1), _row(2), _row(3)])
+    a, b, c = queue.claim(engine, "w", 3, 60)
+    assert queue.release(engine, "w", [a.event_id]) == 1
+    assert _state(engine, a.event_id)[:2] == ("queued", None)
+    assert _lease(engine, a.event_id)[2] <= time.time()  # due again at once
+    assert _state(engine, b.event_id)[:2] == ("delivering", "w")
+    assert _state(engine, c.event_id)[:2] == ("delivering", "w")
+    assert queue.release(engine, "other-worker", [b.event_id]) == 0  # not its lease
+
+
+def test_reaping_counts_exactly_the_expired_leases(engine: Engine) -> None:
+    """Kills `rowcount or 1` and a reap that leaves the old lease in place."""
+    assert queue.reap_expired_leases(engine) == 0
+    _enqueue(engine, [_row(1), _row(2), _row(3)])
+    expired_a, expired_b, live = queue.claim(engine, "w", 3, 60)
+    with transaction(engine) as conn:
+        conn.execute(
+            update(messages)
+            .where(messages.c.event_id.in_([expired_a.event_id, expired_b.event_id]))
+            .values(lease_expires_at=time.time() - 1)
+        )
+    assert queue.reap_expired_leases(engine) == 2
+    for event_id in (expired_a.event_id, expired_b.event_id):
+        assert _lease(engine, event_id)[:2] == (None, None)
+        assert _state(engine, event_id)[0] == "queued"
+    assert _state(engine, live.event_id)[:2] == ("delivering", "w")
+    assert queue.reap_expired_leases(engine) == 0
