@@ -26,6 +26,7 @@ from tests.support.moto_server import Credentials, S3Server
 from tests.support.postgres import PostgresCluster
 from tests.support.s3dest_server import S3destEnv, serve
 
+from s3dest.access import audit
 from s3dest.destinations import service
 from s3dest.destinations.schemas import parse_create
 from s3dest.destinations.secrets import SecretBox, generate_key, key_id
@@ -400,6 +401,7 @@ def test_env_keys_newest_first_and_rotation(
             SecretBox.from_keys([old]),
             project_id=project_id,
             body=parse_create({**body, "name": "early"}),
+            actor=audit.CLI,
         )
     finally:
         engine.dispose()

@@ -176,6 +176,7 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
     click.echo("starting a local S3 server (moto, enforcing IAM)…")
     s3 = start_moto_server()
     server: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
     try:
         s3.create_bucket(DEMO_BUCKET)
         creds = s3.putonly_user(DEMO_BUCKET)
@@ -258,5 +259,8 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
     finally:
         if server is not None:
             server.should_exit = True
-            time.sleep(0.5)
+            # Wait for uvicorn's shutdown, which stops the delivery threads: they are not
+            # daemons, and on a busy machine 0.5 s was not enough, so the process never ended.
+            if thread is not None:
+                thread.join(30)
         s3.stop()
