@@ -27,7 +27,7 @@ from s3dest.errors import DeliveryError
 from s3dest.s3 import egress
 from s3dest.s3.egress import SETTING, EgressPolicy
 from s3dest.s3.writer import ObjectRequest, S3Destination, put_object
-from tests.support.builders import EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET
+from tests.support.builders import EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET, example_destination_fields
 from tests.support.installs import Installation, installed
 from tests.support.listeners import ReplyServer
 
@@ -44,14 +44,9 @@ def landing() -> Iterator[ReplyServer]:
 def _connection_test(inst: Installation, name: str, endpoint: str) -> dict[str, Any]:
     created = inst.api.post(
         "/v1/destinations",
-        json={
-            "name": name,
-            "bucket": "tenant-bucket",
-            "region": "us-east-1",
-            "accessKeyId": EXAMPLE_ACCESS_KEY_ID,
-            "secretAccessKey": EXAMPLE_SECRET,
-            "endpointUrl": endpoint,
-        },
+        json=example_destination_fields(
+            name, bucket="tenant-bucket", region="us-east-1", endpointUrl=endpoint
+        ),
     )
     assert created.status_code == 201, created.text
     result: dict[str, Any] = inst.api.post(f"/v1/destinations/{created.json()['id']}/test").json()

@@ -19,7 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.builders import EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET, message
+from tests.support.builders import (
+    example_destination_fields,
+    message,
+)
 from tests.support.installs import Installation, installed
 from tests.support.listeners import ReplyServer
 from tests.support.polling import message_record, wait_until
@@ -50,14 +53,9 @@ def inst(tmp_path: Path, database_url: str | None) -> Iterator[Installation]:
 def create(inst: Installation, name: str, endpoint: str) -> str:
     created = inst.api.post(
         "/v1/destinations",
-        json={
-            "name": name,
-            "bucket": "tenant-bucket",
-            "region": "us-east-1",
-            "accessKeyId": EXAMPLE_ACCESS_KEY_ID,
-            "secretAccessKey": EXAMPLE_SECRET,
-            "endpointUrl": endpoint,
-        },
+        json=example_destination_fields(
+            name, bucket="tenant-bucket", region="us-east-1", endpointUrl=endpoint
+        ),
     )
     assert created.status_code == 201, created.text
     ident: str = created.json()["id"]
