@@ -43,6 +43,7 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._read_timer: asyncio.TimerHandle | None = None
         self._reading_body = False
+        self._last_body_at = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -60,12 +61,14 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         self._reading_body = True
+        self._last_body_at = self.loop.time()
         self._arm(self._body_too_slow)
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        if self._reading_body:
-            self._arm(self._body_too_slow)
+        # A clock read, not a new timer per chunk: the one timer re-arms itself for what
+        # is left of the window (ingest is the hot path).
+        self._last_body_at = self.loop.time()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -100,7 +103,13 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or not self._reading_body:
             return
         if self.flow is not None and self.flow.read_paused:
-            self._arm(self._body_too_slow)  # s3dest paused reading, not the client
+            # s3dest paused reading, not the client: the paused time does not count.
+            self._last_body_at = self.loop.time()
+            self._arm(self._body_too_slow)
+            return
+        idle = self.loop.time() - self._last_body_at
+        if idle < self.read_timeout:
+            self._read_timer = self.loop.call_later(self.read_timeout - idle, self._body_too_slow)
             return
         log.info(
             "closed a connection whose request body stalled for %.0f s",
