@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from s3dest.logs import request_id_var
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
 class RequestIdMiddleware:
@@ -44,10 +46,27 @@ def _json_error(status: int, code: str, message: str, fields: dict[str, str]) ->
     return orjson.dumps({"error": {"code": code, "message": message, "fields": fields}})
 
 
+def _nul_parameters(query: bytes) -> list[str]:
+    """The query parameters whose name or value holds a NUL ("query" when the name itself
+    does, so that no NUL is echoed back)."""
+    names: list[str] = []
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in key:
+            name = "query"
+        elif "\x00" in value:
+            name = key if _SAFE_NAME.fullmatch(key) else "query"
+        else:
+            continue
+        if name not in names:
+            names.append(name)
+    return names or ["query"]
+
+
 class InputGuardMiddleware:
     """Refuse, before any route runs, what no route can take:
 
-    - a NUL byte in the path or query (PostgreSQL text cannot hold one; no id contains one);
+    - a NUL byte in the path (404: no id contains one) or query (422 naming the parameter):
+      PostgreSQL text cannot hold one;
     - a request body above the configured limit, on every route (413 naming the limit).
       Ingest streams its own body and applies `S3DEST_MAX_REQUEST_BYTES`; every other route
       takes JSON or YAML documents of at most `other_limit` bytes.
@@ -62,13 +81,27 @@ class InputGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+        if "\x00" in scope.get("path", ""):
             await self._answer(
                 send,
                 404,
                 "not_found",
                 "no such resource (the address contains a NUL byte)",
                 {},
+            )
+            return
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            # The resource exists; the input is what is wrong: 422 naming the parameter,
+            # as every route with query parameters documents (a 404 here was undocumented
+            # on GET /v1/audit, found by the seeded schemathesis run).
+            names = _nul_parameters(query)
+            await self._answer(
+                send,
+                422,
+                "invalid_input",
+                "the query contains a NUL byte; remove it from " + ", ".join(names),
+                {name: "must not contain a NUL byte" for name in names},
             )
             return
         is_ingest = scope.get("path", "") == "/v1/messages"
