@@ -2,7 +2,8 @@
 
 The demo starts its own local S3 (moto) and s3dest, so these tests need neither the
 `s3_server` nor the `s3dest_server` fixture: they run the command as a subprocess in a
-temporary directory (its data goes to ``.s3dest/demo`` there) and read what it prints.
+temporary directory (its data goes to ``.s3dest/demo`` there) and read what it prints —
+and, while it serves, what is really in its bucket (`check_bucket`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ import threading
 import time
 from pathlib import Path
 
+import boto3
 import httpx
+import orjson
 import pytest
+from botocore.config import Config
 from tests.support.s3dest_server import free_port
+
+from s3dest.devtools.demo import DEMO_BUCKET, hubspot_contact_reads, salesforce_account_events
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = [sys.executable, "-m", "s3dest.cli", "demo"]
@@ -78,6 +84,53 @@ def check_summary(stdout: str) -> tuple[str, str, str]:
     assert dashboard and api_key and s3, stdout
     assert len(api_key[1]) >= 20, stdout
     return dashboard[1], api_key[1], s3[1]
+
+
+def _records(result: list[dict[str, object]]) -> bytes:
+    """A message's records as the producer sent them: `raw` and `rawEvent`, keys sorted."""
+    sent = [{k: r[k] for k in ("raw", "rawEvent") if k in r} for r in result]
+    return orjson.dumps(sent, option=orjson.OPT_SORT_KEYS)
+
+
+def check_bucket(s3_url: str, stdout: str) -> None:
+    """The demo's bucket holds exactly the objects it printed — same keys, sizes and
+    metadata — and each body is one of the messages the demo sent, each message once.
+
+    The demo's S3 enforces IAM and prints no secret; its admin key is the demo's own. The
+    test opens moto's no-auth window again (`/moto-api/reset-auth`, after every delivery is
+    done) and reads the bucket with a made-up key. Planted bug: `encode_body` writing a
+    message without its first record (`data["result"][1:]`): the demo's printed list (keys,
+    sizes, metadata, "7 of 7 delivered") still passes `check_summary`; this fails on it."""
+    opened = httpx.post(f"{s3_url}/moto-api/reset-auth", content=b"10000", timeout=10)
+    assert opened.status_code == 200, opened.text
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIATESTREADER000000",  # made up: moto lets it through now
+        aws_secret_access_key="made-up-secret-for-the-test",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    listed = s3.list_objects_v2(Bucket=DEMO_BUCKET)
+    assert not listed.get("IsTruncated"), listed
+    in_bucket = {o["Key"]: o["Size"] for o in listed.get("Contents", [])}
+    printed = {key: (size, meta) for key, size, meta in landed(stdout)}
+    assert in_bucket == {key: size for key, (size, _) in printed.items()}, (in_bucket, stdout)
+    sent = hubspot_contact_reads() + salesforce_account_events()
+    unmatched = [_records(m["result"]) for m in sent]
+    for key, (size, meta) in printed.items():
+        got = s3.get_object(Bucket=DEMO_BUCKET, Key=key)
+        body = got["Body"].read()
+        assert len(body) == size, key
+        assert {k: v for k, v in got["Metadata"].items() if v} == meta, key
+        data = orjson.loads(body)["data"]
+        assert data["objectName"] == meta["objectname"], key
+        assert data["installationId"] == meta["installationid"], key
+        # s3dest adds what it derives (`fields`, the event types) beside what was sent.
+        result = _records(data["result"])
+        assert result in unmatched, f"{key}: a body the demo did not send: {body[:300]!r}"
+        unmatched.remove(result)
+    assert unmatched == [], f"{len(unmatched)} sent messages are not in the bucket"
 
 
 def assert_down(url: str) -> None:
@@ -183,6 +236,7 @@ def test_demo_keeps_serving_until_ctrl_c(tmp_path: Path, target: str) -> None:
         lines = _Lines(proc)
         stdout = lines.until("serving until Ctrl-C", EXIT_WITHIN)
         dashboard, api_key, s3 = check_summary(stdout)
+        check_bucket(s3, stdout)
 
         # Still serving: the API answers with the printed key, a while after the run.
         time.sleep(1.0)
