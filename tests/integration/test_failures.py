@@ -3,6 +3,7 @@ why, message errors park one message, transient errors retry, SIGTERM loses noth
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,72 @@ def test_sigterm_finishes_or_releases_in_flight_work(
             f"\nSIGTERM with {before.leased} leased, {puts_held} PUTs held by S3, "
             f"{before.undelivered} undelivered: exit code {code}, after it {after}"
         )
+    finally:
+        process.kill()
+        proxy.stop()
+
+
+# The release is one UPDATE of the queue (store/queue), the same on both databases; the
+# point here is that the stopping worker calls it: one database.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sigterm_gives_back_the_claimed_work_its_window_cannot_send(
+    s3dest_env: S3destEnv,
+    tmp_path: Path,
+    project: tuple[str, str],
+    s3_server: S3Server,
+    bucket: str,
+) -> None:
+    """A worker claims up to 40 messages but sends at most 2 PUTs per destination, 0.3 s
+    each, and its graceful window (the request timeout) is 3 s: at SIGTERM it holds more
+    leased messages than it can send in the window. What is left when the window closes
+    is given back to the queue at its stop (`broker.release`, the count in its "worker
+    stopped" line): nothing stays leased to the stopped worker; they are queued, for any
+    worker to claim at once.
+
+    Catches the planted bug `released = 0` in place of `self.broker.release(self.name)`
+    (coordinator `_shutdown`): the messages stayed leased to the stopped worker until their
+    lease ran out. The SIGTERM test above did not catch it: there, the window sends every
+    claimed message, so nothing is left to give back."""
+    _, api_key = project
+    proxy = FaultProxy(s3_server.endpoint, put_delay_seconds=0.3).start()
+    s3dest_env.extra.update(
+        {
+            "S3DEST_WORKER_CONCURRENCY": "40",
+            "S3DEST_PER_DESTINATION_CONCURRENCY": "2",
+            "S3DEST_REQUEST_TIMEOUT_SECONDS": "3",
+        }
+    )
+    process = serve(s3dest_env, tmp_path)
+    try:
+        with process.client(api_key) as client:
+            create_destination(client, s3_server, bucket, endpoint=proxy.url)
+            ids = send_in_batches(client, (message(i) for i in range(60)), size=60)
+            before = wait_until(
+                lambda: (
+                    (held := proxy.in_flight_now()) > 0
+                    and (c := state_counts(s3dest_env)).leased >= held + 20
+                    and c
+                ),
+                60,
+                "20 claimed messages waiting behind the PUTs in flight",
+                interval=0.05,
+            )
+        code = process.terminate(timeout=120)
+        assert code in (0, -signal.SIGTERM), (code, process.log()[-3000:])
+        stopped = [
+            json.loads(line)
+            for line in process.log().splitlines()
+            if line.startswith("{") and '"worker stopped"' in line
+        ]
+        assert len(stopped) == 1, stopped
+        after = state_counts(s3dest_env)
+        assert after.leased == 0 and after.by_state.get("delivering", 0) == 0, after
+        assert stopped[0]["released"] > 0, (stopped, before, after)
+        assert after.by_state.get("queued", 0) >= stopped[0]["released"], after
+        # Given back means claimable at once by any worker: queued, no lease owner (the
+        # restart that delivers them all is the SIGTERM test's above).
+        print(f"\nSIGTERM with {before}: {stopped[0]['released']} released, after it {after}")
+        assert sum(after.by_state.values()) == len(ids), after
     finally:
         process.kill()
         proxy.stop()

@@ -13,6 +13,7 @@ import httpx
 import orjson
 import pytest
 from tests.support.builders import create_destination
+from tests.support.load import reset_peak, vm_kib
 from tests.support.moto_server import S3Server
 from tests.support.polling import wait_delivered
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
@@ -142,13 +143,16 @@ def test_a_large_message_arrives_intact_in_bounded_memory(
         mib = request.stat().st_size / MiB
         assert mib > 60
 
+        assert server.proc is not None
+        pid = server.proc.pid
+        exact = reset_peak(pid)
+        baseline = (vm_kib(pid, "VmRSS") if exact else vm_kib(pid, "VmHWM")) / 1024
         started = time.monotonic()
         response = _post_file(server, api_key, request)
         assert response.status_code == 202, response.text
         (accepted,) = response.json()["accepted"]
         accept_s = time.monotonic() - started
-        assert server.proc is not None
-        peak_ingest = _vm_hwm_mb(server.proc.pid)
+        peak_ingest = _vm_hwm_mb(pid)
         with server.client(api_key) as client:
             (record,) = wait_delivered(client, [accepted["eventId"]], 600)
         elapsed = time.monotonic() - started
@@ -159,14 +163,29 @@ def test_a_large_message_arrives_intact_in_bounded_memory(
         digest, size = _object_sha256(s3_server, bucket, record["key"])
         assert size == expected.stat().st_size
         assert digest == _sha256_file(expected)
-        peak = _vm_hwm_mb(server.proc.pid)
+        peak = _vm_hwm_mb(pid)
         upload_s = record["history"][0]["finishedAt"] - record["history"][0]["startedAt"]
         print(
             f"\n{mib:.0f} MiB message: 202 after {accept_s:.1f}s, delivered after {elapsed:.1f}s "
             f"(upload {upload_s:.1f}s with a 2 s lease), server peak RSS {peak:.0f} MB "
-            f"({peak_ingest:.0f} MB by the 202)"
+            f"({peak_ingest:.0f} MB by the 202), baseline {baseline:.0f} MB, exact {exact}"
         )
-        assert peak < 250, f"server peak RSS {peak:.0f} MB"
+        # Held whole on either side, the body alone would raise the peak RSS by its own
+        # size. Streamed, measured on 2 busy cores: 61 MiB on PostgreSQL raised it by ~4 MB
+        # by the 202 and ~29 MB with the multipart upload; 203 MiB on SQLite by ~83 MB,
+        # all of it by the 202. The bound, three quarters of the body, is a generous
+        # margin over those (1.6x and 1.8x), stated as such, and still below the body.
+        # Planted bugs (61 MiB, PostgreSQL): the ingest route keeping `body.read()` alive
+        # until the message is stored (rise 66 MB by the 202), and the writer reading the
+        # whole spooled body into one bytes object before the PUT (rise 118 MB); each
+        # fails here. (Was `peak < 250` MB: the 61 MiB case passed with the body whole.)
+        bound = mib * 3 / 4
+        assert peak_ingest - baseline < bound, (
+            f"ingest raised the peak RSS by {peak_ingest - baseline:.0f} MB for {mib:.0f} MiB"
+        )
+        assert peak - baseline < bound, (
+            f"delivery raised the peak RSS by {peak - baseline:.0f} MB for {mib:.0f} MiB"
+        )
         assert "lease lost" not in server.log()
     finally:
         server.kill()
