@@ -30,6 +30,7 @@ def create_app(state: AppState, *, workers: bool = True) -> FastAPI:
         finally:
             if runner is not None:
                 runner.stop()
+            state.ingest_processes.close()
 
     app = create_api(state, lifespan=lifespan)
     dashboard.install(app)

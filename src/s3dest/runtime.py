@@ -24,6 +24,7 @@ from s3dest.store.engine import make_engine, upgrade
 
 if TYPE_CHECKING:
     from s3dest.delivery.runner import WorkerThread
+    from s3dest.ingest.processes import IngestProcesses
     from s3dest.ingest.service import Ingestor
 
 
@@ -39,6 +40,8 @@ class AppState:
     fair: FairShare
     #: failed authentications per client address (API keys and the sign-in form)
     throttle: AuthThrottle
+    #: where ingest bodies are checked and stored: large ones in worker processes
+    ingest_processes: IngestProcesses
     wake_workers: Callable[[], None] = field(default=lambda: None)
 
 
@@ -63,15 +66,18 @@ def configure_egress(settings: Settings) -> None:
 
 def open_state(settings: Settings) -> AppState:
     # Imported here: CLI commands that only need the engine skip pydantic models and httpx.
+    from s3dest.ingest.processes import IngestProcesses
     from s3dest.ingest.service import Ingestor
 
     configure_egress(settings)
     engine = open_engine(settings)
+    ingestor = Ingestor(engine)
     return AppState(
         settings=settings,
         engine=engine,
         box=open_box(settings),
-        ingestor=Ingestor(engine),
+        ingestor=ingestor,
+        ingest_processes=IngestProcesses(ingestor, settings),
         fair=FairShare(settings),
         throttle=AuthThrottle(
             limit=settings.auth_failure_limit, window=settings.auth_failure_window_seconds

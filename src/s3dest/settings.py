@@ -50,6 +50,9 @@ class Settings:
     project_ingest_bytes: int = 64 * 1024 * 1024  # in-flight ingest bytes per project
     ingest_memory_bytes: int = 256 * 1024 * 1024  # in-flight ingest bytes, all projects
     ingest_threads: int = 3  # threads that check and store ingest requests
+    # worker processes for bodies of at least ingest_process_bytes (0: on the threads)
+    ingest_processes: int = 3
+    ingest_process_bytes: int = 256 * 1024
     project_connection_tests: int = 2  # concurrent connection tests per project
     connection_tests: int = 8  # concurrent connection tests, all projects
     # Endpoint policy (SPEC §7): hosts, `.domain` suffixes, addresses and CIDRs that tenants'
@@ -107,6 +110,8 @@ class Settings:
             project_ingest_bytes=_int("S3DEST_PROJECT_INGEST_BYTES", cls.project_ingest_bytes),
             ingest_memory_bytes=_int("S3DEST_INGEST_MEMORY_BYTES", cls.ingest_memory_bytes),
             ingest_threads=_int("S3DEST_INGEST_THREADS", cls.ingest_threads),
+            ingest_processes=_int("S3DEST_INGEST_PROCESSES", cls.ingest_processes),
+            ingest_process_bytes=_int("S3DEST_INGEST_PROCESS_BYTES", cls.ingest_process_bytes),
             project_connection_tests=_int(
                 "S3DEST_PROJECT_CONNECTION_TESTS", cls.project_connection_tests
             ),

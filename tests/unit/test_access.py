@@ -91,6 +91,25 @@ def test_keys_sessions_and_the_audit_log(engine: Engine) -> None:
     ]
 
 
+def test_authentication_does_not_wait_for_another_transactions_write_lock(
+    engine: Engine,
+) -> None:
+    """Found (issue 13, fair share): the once-a-minute lastUsedAt write waited for SQLite's
+    write lock, so one request a minute of every key waited out another project's batch
+    commit (up to the 30 s busy timeout). Now the touch is skipped while the lock is held,
+    and made by a later request."""
+    made = projects.create_project(engine, "alpha")
+    with engine.connect() as holder:
+        holder.begin()  # BEGIN IMMEDIATE: the write lock, as a batch commit holds it
+        began = time.monotonic()
+        assert projects.authenticate_key(engine, made.api_key) is not None
+        assert time.monotonic() - began < 5  # generous: it used to wait 30 s
+        holder.rollback()
+    assert projects.list_api_keys(engine, made.project.id)[0].last_used_at is None
+    assert projects.authenticate_key(engine, made.api_key) is not None
+    assert projects.list_api_keys(engine, made.project.id)[0].last_used_at is not None
+
+
 def test_last_used_is_written_at_most_once_a_minute(engine: Engine) -> None:
     made = projects.create_project(engine, "alpha")
     with mock.patch.object(projects, "touch_key", wraps=projects.touch_key) as touch:

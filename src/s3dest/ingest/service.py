@@ -63,17 +63,28 @@ class Accepted:
 
 
 class Ingestor:
-    """Accepts messages for a project; `on_accept` wakes local workers."""
+    """Accepts messages for a project; `on_accept` wakes local workers. In an ingest
+    worker process (`s3dest.ingest.processes`) `announce` is False: the serving process
+    counts the metrics and wakes its workers with the answer."""
 
     def __init__(
         self,
         engine: Engine,
         *,
         on_accept: Callable[[], None] | None = None,
+        announce: bool = True,
     ) -> None:
         self.engine = engine
         self.on_accept = on_accept
+        self._announce = announce
         bodies.limit_malloc_arenas()  # large bodies in bounded memory, see there
+
+    def announce(self, accepted: Accepted) -> None:
+        """Messages were stored: count them, and wake the local delivery workers."""
+        for destination_id, count in accepted.per_destination.items():
+            metrics.accepted.labels(destination_id).inc(count)
+        if self.on_accept is not None:
+            self.on_accept()
 
     def ingest(
         self,
@@ -118,10 +129,8 @@ class Ingestor:
             if not accepted.count:
                 raise InvalidInput("no messages", {"messages": "send at least one message"})
             store.enqueue_chunks(self.engine, spill.chunks(rows))
-        for destination_id, count in accepted.per_destination.items():
-            metrics.accepted.labels(destination_id).inc(count)
-        if self.on_accept is not None:
-            self.on_accept()
+        if self._announce:
+            self.announce(accepted)
         return accepted
 
     def ingest_large(
@@ -139,11 +148,10 @@ class Ingestor:
             store.enqueue_chunked(self.engine, prepared.row, _read_chunks(prepared.body))
         finally:
             prepared.body.close()
-        metrics.accepted.labels(prepared.destination_id).inc()
-        if self.on_accept is not None:
-            self.on_accept()
         accepted = Accepted()
         accepted.add(prepared.row["event_id"], prepared.destination_id)
+        if self._announce:
+            self.announce(accepted)
         return accepted
 
 

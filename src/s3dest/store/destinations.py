@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, up
 from sqlalchemy.exc import IntegrityError
 
 from s3dest.errors import Conflict, NotFound
-from s3dest.store.engine import transaction
+from s3dest.store.engine import reading, transaction
 from s3dest.store.queue.health import resume_held
 from s3dest.store.queue.states import WAITING
 from s3dest.store.tables import destinations, messages
@@ -113,7 +113,7 @@ def insert_destination(
 
 
 def get_destination(engine: Engine, project_id: str, ref: str) -> DestinationRow:
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         return _get(conn, project_id, ref)
 
 
@@ -125,7 +125,7 @@ def _get(conn: Connection, project_id: str, ref: str) -> DestinationRow:
 
 
 def get_destination_by_id(engine: Engine, destination_id: str) -> DestinationRow | None:
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         found = conn.execute(
             select(destinations).where(destinations.c.id == destination_id)
         ).first()
@@ -133,7 +133,7 @@ def get_destination_by_id(engine: Engine, destination_id: str) -> DestinationRow
 
 
 def list_destinations(engine: Engine, project_id: str) -> list[DestinationRow]:
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             select(destinations)
             .where(destinations.c.project_id == project_id)
@@ -144,7 +144,7 @@ def list_destinations(engine: Engine, project_id: str) -> list[DestinationRow]:
 
 def destination_names(engine: Engine, project_id: str) -> dict[str, str]:
     """name → id, for manifest validation and routing."""
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             select(destinations.c.name, destinations.c.id).where(
                 destinations.c.project_id == project_id
@@ -159,7 +159,7 @@ def destination_labels(engine: Engine, project_id: str | None) -> dict[str, tupl
     query = select(destinations.c.id, destinations.c.name, destinations.c.project_id)
     if project_id is not None:
         query = query.where(destinations.c.project_id == project_id)
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         return {r.id: (r.name, r.project_id) for r in conn.execute(query)}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from s3dest.store import queue
-from s3dest.store.engine import transaction
+from s3dest.store.engine import reading, transaction
 from s3dest.store.tables import destinations, manifests
 
 
@@ -25,7 +25,7 @@ class RoutingTarget:
 def load_routing(engine: Engine, project_id: str) -> tuple[list[RoutingTarget], str | None]:
     """The project's destinations and its amp.yaml source (None without one), read in one
     transaction."""
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             select(
                 destinations.c.id,

@@ -11,7 +11,7 @@ from s3dest.api.deps import CurrentActor, CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import MessageState, public_record
-from s3dest.ingest.reader import ingest_body, read_body
+from s3dest.ingest.reader import read_body
 from s3dest.ingest.service import Accepted
 from s3dest.messages import IncomingMessage
 
@@ -114,7 +114,7 @@ async def ingest(request: Request, project: CurrentProject, state: State) -> Any
         # Owns the body and its bytes in flight until the work is done, even if the client
         # has gone meanwhile (the thread cannot be stopped half-way).
         try:
-            return ingest_body(state.ingestor, state.settings, project.id, body)
+            return state.ingest_processes.ingest(project.id, body)
         finally:
             if not isinstance(body, bytes):
                 body.close()

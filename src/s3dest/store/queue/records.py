@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, RowMapping, func, select
 
 from s3dest.errors import NotFound
-from s3dest.store.engine import transaction
+from s3dest.store.engine import reading
 from s3dest.store.queue.states import PENDING, WAITING, MessageState
 from s3dest.store.tables import attempts, messages
 
@@ -83,7 +83,7 @@ def _record(row: RowMapping, history: tuple[Attempt, ...] | None = None) -> Deli
 
 
 def get_record(engine: Engine, project_id: str, event_id: str) -> DeliveryRecord:
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         row = conn.execute(
             select(*_RECORD_COLUMNS).where(
                 messages.c.event_id == event_id, messages.c.project_id == project_id
@@ -120,7 +120,7 @@ def list_records(
     if state:
         stmt = stmt.where(messages.c.state == state)
     stmt = stmt.order_by(messages.c.updated_at.desc()).limit(limit)
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         return [_record(r._mapping) for r in conn.execute(stmt)]
 
 
@@ -132,7 +132,7 @@ def counts_by_state(engine: Engine, project_id: str | None = None) -> dict[str, 
     if project_id is not None:
         stmt = stmt.where(messages.c.project_id == project_id)
     out: dict[str, dict[str, int]] = {}
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         for destination_id, state, count in conn.execute(stmt):
             out.setdefault(destination_id, {})[state] = int(count)
     return out
@@ -152,13 +152,13 @@ def pending_counts(
     )
     if destination_ids is not None:
         stmt = stmt.where(messages.c.destination_id.in_(sorted(destination_ids)))
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         return {(d, s): int(n) for d, s, n in conn.execute(stmt)}
 
 
 def queue_depth(engine: Engine) -> int:
     """Messages waiting to be delivered (all projects): pending, but for parked ones."""
-    with transaction(engine) as conn:
+    with reading(engine) as conn:
         return int(
             conn.execute(
                 select(func.count()).select_from(messages).where(messages.c.state.in_(WAITING))

@@ -1,0 +1,148 @@
+"""Large ingest requests checked and stored in worker processes, off the server's GIL.
+
+Checking a batch is CPU in Python (JSON events, validation, normalisation, the rows'
+encoding and insert): ~1 s of CPU for 8 MiB. On threads of the serving process that CPU
+holds the GIL, and every other tenant's request waits for it at each of its own steps
+(the event loop, the request thread, the database driver): while one tenant posted 8 MiB
+batches from 4 threads, another's simple GET took p99 0.7-2.8 s (issue 13, SPEC §7 "Fair
+share"). A shorter switch interval did not help (p99 1.0 s at 5 ms, 1.8 s at 0.5 ms).
+
+So a body of at least ``S3DEST_INGEST_PROCESS_BYTES`` is handed to one of
+``S3DEST_INGEST_PROCESSES`` worker processes (as many as ingest threads by default, so
+a thread never waits for a process; 0: none, all on the threads): the bytes of an inline
+body, or the spooled file itself (its descriptor passed over a Unix socket, nothing
+copied). The worker checks and stores it
+exactly as the server would — one transaction, committed before it answers — and hands
+back the 202's body; the serving process only counts the metrics and wakes its delivery
+worker. Small bodies (one message, a few hundred) stay on the ingest thread: a worker
+round trip would cost more than their check.
+
+A worker that dies (killed, out of memory) fails only the requests it had, with a 503 and
+nothing stored (its transaction never committed); the next request starts new workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import reduction
+from typing import IO, Any
+
+from s3dest.errors import StorageUnavailable
+from s3dest.ingest.reader import ingest_body, ingest_spooled
+from s3dest.ingest.service import Accepted, Ingestor
+from s3dest.settings import Settings
+from s3dest.store.engine import make_engine
+
+log = logging.getLogger("s3dest.ingest")
+
+# The worker's own ingestor and settings (set by `_start`, in the worker process only).
+_worker: tuple[Ingestor, Settings] | None = None
+
+
+def _start(settings: Settings, lifeline: socket.socket) -> None:
+    global _worker
+    # Ctrl-C reaches the whole process group: the server shuts its workers down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch, args=(lifeline,), name="s3dest-lifeline", daemon=True).start()
+    _worker = (Ingestor(make_engine(settings), announce=False), settings)
+
+
+def _watch(lifeline: socket.socket) -> None:
+    # The other end is the serving process's alone: it reads end-of-file when that process
+    # is gone, killed included. A worker does not outlive its server (the pool's own
+    # queues never tell a worker, and the forkserver stays while a worker lives).
+    try:
+        lifeline.recv(1)
+    finally:
+        os._exit(0)
+
+
+def _ingest(project_id: str, body: bytes | Any) -> Accepted:
+    """In a worker: check and store one request body (bytes, or a passed descriptor)."""
+    assert _worker is not None, "not an ingest worker process"
+    ingestor, settings = _worker
+    if isinstance(body, bytes):
+        return ingest_body(ingestor, settings, project_id, body)
+    with os.fdopen(body.detach(), "rb") as spool:
+        spool.seek(0)
+        return ingest_spooled(ingestor, settings, project_id, spool)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # forkserver: workers are forked from a clean process that has imported ingest once
+    # (fast to start, no copy of the server's threads or locks); spawn where there is none.
+    if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class IngestProcesses:
+    """Where the body of ``POST /v1/messages`` is checked and stored: in a worker process
+    when it is large (see the module), else on the calling thread."""
+
+    def __init__(self, ingestor: Ingestor, settings: Settings) -> None:
+        self.ingestor = ingestor
+        self.settings = settings
+        self._processes = max(0, settings.ingest_processes)
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._lifeline: tuple[socket.socket, socket.socket] | None = None
+
+    def ingest(self, project_id: str, body: bytes | IO[bytes]) -> Accepted:
+        """Check and store one request body (blocking: call it on an ingest thread)."""
+        size = len(body) if isinstance(body, bytes) else os.fstat(body.fileno()).st_size
+        if not self._processes or size < self.settings.ingest_process_bytes:
+            return ingest_body(self.ingestor, self.settings, project_id, body)
+        sent: bytes | Any = body if isinstance(body, bytes) else reduction.DupFd(body.fileno())
+        pool = self._executor()
+        try:
+            accepted: Accepted = pool.submit(_ingest, project_id, sent).result()
+        except BrokenProcessPool:
+            self._discard(pool)
+            log.error("an ingest worker process died; its requests were not stored")
+            raise StorageUnavailable(
+                "the ingest worker process handling this request stopped; nothing was "
+                "stored. Send it again"
+            ) from None
+        self.ingestor.announce(accepted)
+        return accepted
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                if self._lifeline is None:
+                    self._lifeline = socket.socketpair()
+                self._pool = ProcessPoolExecutor(
+                    self._processes,
+                    mp_context=_context(),
+                    initializer=_start,
+                    initargs=(self.settings, self._lifeline[1]),
+                )
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the workers (at shutdown; requests in flight have been answered)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if self._lifeline is not None:
+            for end in self._lifeline:
+                end.close()
+            self._lifeline = None
