@@ -7,7 +7,6 @@ refused batch stored), and the workers never outlive their server, even a killed
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import httpx
 import orjson
 
 from tests.support.builders import example_destination_fields, message
+from tests.support.load import process_tree
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 JSON = {"Content-Type": "application/json"}
@@ -23,23 +23,7 @@ _PROCESS_BYTES = 8 * 1024
 
 
 def _descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except FileNotFoundError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{parent}/task/{task}/children") as children:
-                    kids = {int(c) for c in children.read().split()}
-            except FileNotFoundError:
-                continue
-            todo.extend(kids - found)
-            found |= kids
-    return found
+    return process_tree(pid) - {pid}
 
 
 def _alive(pid: int) -> bool:

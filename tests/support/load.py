@@ -4,6 +4,7 @@ while another loads the server."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -105,3 +106,54 @@ class LatencyProbe:
         if self._thread is not None:
             self._thread.join(60)
         return self.latencies
+
+
+def process_tree(pid: int) -> set[int]:
+    """`pid` and every process below it (a server's ingest workers and their forkserver)."""
+    found = {pid}
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as children:
+                    kids = {int(c) for c in children.read().split()} - found
+            except FileNotFoundError:
+                continue
+            found |= kids
+            todo.extend(kids)
+    return found
+
+
+class TreePeak:
+    """The rise of peak RSS of a process and all below it (ingest work runs in worker
+    processes: the server's own RSS alone would hide it). `start` resets each peak;
+    `rise_mib` sums, over the processes there now, peak minus resident size at the start
+    (all of the peak for a process started since)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.before: dict[int, int] = {}
+
+    def start(self) -> TreePeak:
+        self.before = {}
+        for pid in process_tree(self.pid):
+            try:
+                exact = reset_peak(pid)
+                self.before[pid] = vm_kib(pid, "VmRSS" if exact else "VmHWM")
+            except (OSError, AssertionError):
+                continue
+        return self
+
+    def rise_mib(self) -> float:
+        total = 0
+        for pid in process_tree(self.pid):
+            try:
+                total += vm_kib(pid, "VmHWM") - self.before.get(pid, 0)
+            except (OSError, AssertionError):
+                continue
+        return total / 1024

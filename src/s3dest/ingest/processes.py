@@ -11,11 +11,11 @@ So a body of at least ``S3DEST_INGEST_PROCESS_BYTES`` is handed to one of
 ``S3DEST_INGEST_PROCESSES`` worker processes (as many as ingest threads by default, so
 a thread never waits for a process; 0: none, all on the threads): the bytes of an inline
 body, or the spooled file itself (its descriptor passed over a Unix socket, nothing
-copied). The worker checks and stores it
-exactly as the server would — one transaction, committed before it answers — and hands
-back the 202's body; the serving process only counts the metrics and wakes its delivery
-worker. Small bodies (one message, a few hundred) stay on the ingest thread: a worker
-round trip would cost more than their check.
+copied). The worker checks and stores it exactly as the server would — one transaction,
+committed before it answers — and writes the 202's body to a file the server passed it
+(for tiny messages it is ~80% of the request's size); the serving process only sends that
+file, counts the metrics and wakes its delivery worker. Small bodies (one message, a few
+hundred) stay on the ingest thread: a worker round trip would cost more than their check.
 
 A worker that dies (killed, out of memory) fails only the requests it had, with a 503 and
 nothing stored (its transaction never committed); the next request starts new workers.
@@ -29,6 +29,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,7 +37,7 @@ from multiprocessing import reduction
 from typing import IO, Any
 
 from s3dest.errors import StorageUnavailable
-from s3dest.ingest.reader import ingest_body, ingest_spooled
+from s3dest.ingest.reader import ingest_body, ingest_spooled, spool_dir
 from s3dest.ingest.service import Accepted, Ingestor
 from s3dest.settings import Settings
 from s3dest.store.engine import make_engine
@@ -65,15 +66,20 @@ def _watch(lifeline: socket.socket) -> None:
         os._exit(0)
 
 
-def _ingest(project_id: str, body: bytes | Any) -> Accepted:
-    """In a worker: check and store one request body (bytes, or a passed descriptor)."""
+def _ingest(project_id: str, body: bytes | Any, answer: Any) -> Accepted:
+    """In a worker: check and store one request body (bytes, or a passed descriptor);
+    the 202's JSON goes to the file `answer` (a passed descriptor)."""
     assert _worker is not None, "not an ingest worker process"
     ingestor, settings = _worker
-    if isinstance(body, bytes):
-        return ingest_body(ingestor, settings, project_id, body)
-    with os.fdopen(body.detach(), "rb") as spool:
-        spool.seek(0)
-        return ingest_spooled(ingestor, settings, project_id, spool)
+    with os.fdopen(answer.detach(), "wb") as sink:
+        if isinstance(body, bytes):
+            accepted = ingest_body(ingestor, settings, project_id, body, sink=sink)
+        else:
+            with os.fdopen(body.detach(), "rb") as spool:
+                spool.seek(0)
+                accepted = ingest_spooled(ingestor, settings, project_id, spool, sink=sink)
+        accepted.finish()
+    return accepted
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -104,16 +110,24 @@ class IngestProcesses:
         if not self._processes or size < self.settings.ingest_process_bytes:
             return ingest_body(self.ingestor, self.settings, project_id, body)
         sent: bytes | Any = body if isinstance(body, bytes) else reduction.DupFd(body.fileno())
-        pool = self._executor()
+        answer = tempfile.TemporaryFile(dir=spool_dir(self.settings))  # noqa: SIM115
         try:
-            accepted: Accepted = pool.submit(_ingest, project_id, sent).result()
-        except BrokenProcessPool:
-            self._discard(pool)
-            log.error("an ingest worker process died; its requests were not stored")
-            raise StorageUnavailable(
-                "the ingest worker process handling this request stopped; nothing was "
-                "stored. Send it again"
-            ) from None
+            pool = self._executor()
+            try:
+                job = pool.submit(_ingest, project_id, sent, reduction.DupFd(answer.fileno()))
+                accepted: Accepted = job.result()
+            except BrokenProcessPool:
+                self._discard(pool)
+                log.error("an ingest worker process died; its requests were not stored")
+                raise StorageUnavailable(
+                    "the ingest worker process handling this request stopped; nothing was "
+                    "stored. Send it again"
+                ) from None
+        except BaseException:
+            answer.close()
+            raise
+        answer.seek(0)  # the worker wrote through a descriptor of the same file
+        accepted.body_file = answer  # the route sends it, and closes it
         self.ingestor.announce(accepted)
         return accepted
 

@@ -97,20 +97,32 @@ _BATCH_START = re.compile(rb'\A[ \t\r\n]*(?:\[|\{[ \t\r\n]*"messages"[ \t\r\n]*:
 
 
 def ingest_body(
-    ingestor: Ingestor, settings: Settings, project_id: str, body: bytes | IO[bytes]
+    ingestor: Ingestor,
+    settings: Settings,
+    project_id: str,
+    body: bytes | IO[bytes],
+    *,
+    sink: IO[bytes] | None = None,
 ) -> Accepted:
-    """Check and store the body of ``POST /v1/messages`` (blocking: run on a thread)."""
+    """Check and store the body of ``POST /v1/messages`` (blocking: run on a thread); with
+    a `sink`, the 202's JSON is written there (see `Accepted`)."""
     if not isinstance(body, bytes):
-        return ingest_spooled(ingestor, settings, project_id, body)
+        return ingest_spooled(ingestor, settings, project_id, body, sink=sink)
+    spool = str(spool_dir(settings))
     if _BATCH_START.match(body):
         messages = stream.batch_messages(io.BytesIO(body))
-        return ingestor.ingest(project_id, messages, batch=True, spool_dir=str(spool_dir(settings)))
+        return ingestor.ingest(project_id, messages, batch=True, spool_dir=spool, sink=sink)
     items, batch = parse_ingest_body(body)
-    return ingestor.ingest(project_id, items, batch=batch)
+    return ingestor.ingest(project_id, items, batch=batch, sink=sink)
 
 
 def ingest_spooled(
-    ingestor: Ingestor, settings: Settings, project_id: str, spool: IO[bytes]
+    ingestor: Ingestor,
+    settings: Settings,
+    project_id: str,
+    spool: IO[bytes],
+    *,
+    sink: IO[bytes] | None = None,
 ) -> Accepted:
     """A spooled body: one large message or a batch (within limits), streamed."""
     kind, first = bodies.first_key(spool)
@@ -126,13 +138,15 @@ def ingest_spooled(
                 "streamed, up to S3DEST_MAX_REQUEST_BYTES)"
             )
         messages = stream.batch_messages(spool)
-        return ingestor.ingest(project_id, messages, batch=True, spool_dir=str(spool_dir(settings)))
+        return ingestor.ingest(
+            project_id, messages, batch=True, spool_dir=str(spool_dir(settings)), sink=sink
+        )
     if kind != "object":
         raise MessageInvalid(
             "a message must be a JSON object",
             {"message": 'send one message object, or a batch {"messages": [...]}'},
         )
-    return ingestor.ingest_large(project_id, spool, spool_dir=str(spool_dir(settings)))
+    return ingestor.ingest_large(project_id, spool, spool_dir=str(spool_dir(settings)), sink=sink)
 
 
 # orjson reads integers beyond 64 bits as floats: they would be written rounded. Such

@@ -39,12 +39,18 @@ _MAX_ERRORS = 1_000
 
 class Accepted:
     """The accepted messages of one request, as the JSON of the 202's body: built as they
-    are checked (~95 bytes each), rather than as an object per message."""
+    are checked (~95 bytes each), rather than as an object per message. With a `sink`
+    (an ingest worker process, `s3dest.ingest.processes`) the JSON goes to that file as it
+    grows, and only the counts travel back: for tiny messages the answer is ~80% of the
+    request's size, and each copy of it between the processes counted."""
 
-    def __init__(self) -> None:
+    def __init__(self, sink: IO[bytes] | None = None) -> None:
         self.count = 0
         self.per_destination: Counter[str] = Counter()
         self._json = bytearray(b'{"accepted":[')
+        self._sink = sink
+        #: in the serving process: the file the worker wrote the JSON to (see `finish`)
+        self.body_file: IO[bytes] | None = None
 
     def add(self, event_id: str, destination_id: str) -> None:
         # Both are ids s3dest made (UUIDs): nothing to escape.
@@ -56,10 +62,34 @@ class Accepted:
         )
         self.count += 1
         self.per_destination[destination_id] += 1
+        if self._sink is not None and len(self._json) >= _SINK_BYTES:
+            self._sink.write(self._json)
+            self._json.clear()
+
+    def finish(self) -> None:
+        """With a sink: write the rest of the JSON to it (the request was stored)."""
+        assert self._sink is not None
+        self._sink.write(self._json + b"]}")
+        self._sink.flush()
+        self._json.clear()
 
     def response_body(self) -> bytes:
         """``{"accepted": [{eventId, destinationId}, ...]}``, compact, in message order."""
-        return bytes(self._json + b"]}")
+        assert self._sink is None and self.body_file is None, "the JSON is in a file"
+        self._json += b"]}"
+        return bytes(self._json)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # What a worker process hands back: the counts (the JSON is in the sink's file).
+        return {"count": self.count, "per_destination": self.per_destination}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        self.count = state["count"]
+        self.per_destination = state["per_destination"]
+
+
+_SINK_BYTES = 64 * 1024
 
 
 class Ingestor:
@@ -93,13 +123,14 @@ class Ingestor:
         *,
         batch: bool,
         spool_dir: str | None = None,
+        sink: IO[bytes] | None = None,
     ) -> Accepted:
         """Check every message of `items` (a list, or a stream from `s3dest.ingest.stream`),
         then store them all in one transaction, or none and report every problem."""
         view = load_project_view(self.engine, project_id)
         errors: dict[str, str] = {}
         refused = 0  # messages with problems beyond those reported
-        accepted = Accepted()
+        accepted = Accepted(sink)
         rows: list[dict[str, Any]] = []
         held = 0  # body bytes in `rows`
         with _Spill(spool_dir) as spill:
@@ -134,7 +165,12 @@ class Ingestor:
         return accepted
 
     def ingest_large(
-        self, project_id: str, source: IO[bytes], *, spool_dir: str | None = None
+        self,
+        project_id: str,
+        source: IO[bytes],
+        *,
+        spool_dir: str | None = None,
+        sink: IO[bytes] | None = None,
     ) -> Accepted:
         """One message streamed from a file (a spooled request body), in bounded memory.
 
@@ -148,7 +184,7 @@ class Ingestor:
             store.enqueue_chunked(self.engine, prepared.row, _read_chunks(prepared.body))
         finally:
             prepared.body.close()
-        accepted = Accepted()
+        accepted = Accepted(sink)
         accepted.add(prepared.row["event_id"], prepared.destination_id)
         if self._announce:
             self.announce(accepted)

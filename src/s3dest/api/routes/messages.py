@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import os
+from collections.abc import Iterator
+from typing import IO, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from s3dest.api.deps import CurrentActor, CurrentProject, State
@@ -125,10 +128,32 @@ async def ingest(request: Request, project: CurrentProject, state: State) -> Any
     accepted = await fair.ingest_pool.run(project.id, work)
     # The JSON FastAPI would write for `AcceptedResponse` (compact, same key order), built
     # as the messages were accepted rather than from a model per message.
+    if accepted.body_file is not None:
+        return _file_response(accepted.body_file)
     return Response(
         accepted.response_body(),
         status_code=status.HTTP_202_ACCEPTED,
         media_type="application/json",
+    )
+
+
+def _file_response(body: IO[bytes]) -> Response:
+    """The 202 whose JSON an ingest worker process wrote to `body` (read in pieces, then
+    closed): its size is that of the request's for tiny messages, not worth copies."""
+    size = os.fstat(body.fileno()).st_size
+
+    def pieces() -> Iterator[bytes]:
+        try:
+            while piece := body.read(256 * 1024):
+                yield piece
+        finally:
+            body.close()
+
+    return StreamingResponse(
+        pieces(),
+        status_code=status.HTTP_202_ACCEPTED,
+        media_type="application/json",
+        headers={"Content-Length": str(size)},
     )
 
 
