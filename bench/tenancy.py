@@ -16,9 +16,10 @@ SQLite, each against a fresh ``s3dest serve``:
 * **noisy neighbour, deliveries** (moto): A's 40 messages go to a bucket that never answers
   (20 s timeout; 8 PUTs per process, at most 4 per project with this checkout's default
   bound lowered to show it); seconds until B's 5 messages, sent after, are delivered.
-* **ingest memory**: the rise of the server's peak RSS (VmHWM, reset before each request)
-  for one request of each shape — many tiny messages, fewer larger ones, one message with
-  many items (the streamed path), one long string — with the time to the 202.
+* **ingest memory**: the rise of the peak RSS (VmHWM, reset before each request) of the
+  server and its ingest worker processes (summed; warmed first) for one request of each
+  shape — many tiny messages, fewer larger ones, one message with many items (the streamed
+  path), one long string — with the time to the 202.
 * **one long string**: seconds per MiB to accept a message holding one string of 8, 32 and
   64 MiB.
 
@@ -41,7 +42,15 @@ import httpx
 import orjson
 from bench._common import load_average, machine_line
 from tests.support.builders import example_destination_fields, message
-from tests.support.load import LatencyProbe, SilentListener, p99, reset_peak, vm_kib
+from tests.support.load import (
+    LatencyProbe,
+    SilentListener,
+    TreePeak,
+    p99,
+    process_tree,
+    vm_kib,
+    warm_ingest_workers,
+)
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 MiB = 1024 * 1024
@@ -228,14 +237,16 @@ def memory(code: Code) -> None:
         with _tenant(env, server, "a") as a:
             a.post("/v1/destinations", json=example_destination_fields("held", enabled=False))
             a.post("/v1/messages", content=_long_string(10), headers=JSON)
+            warm_ingest_workers(server.url, str(a.headers["Authorization"])[7:])
+            fixed = sum(vm_kib(p, "VmRSS") for p in process_tree(pid) - {pid}) / 1024
+            print(f"  {code.label:<10} worker processes' RSS {fixed:.0f} MiB (shared in part)")
             for label, body in _shapes():
                 time.sleep(0.5)
-                exact = reset_peak(pid)
-                before = vm_kib(pid, "VmRSS" if exact else "VmHWM")
+                peak = TreePeak(pid).start()
                 began = time.monotonic()
                 response = a.post("/v1/messages", content=body, headers=JSON)
                 took = time.monotonic() - began
-                rise = (vm_kib(pid, "VmHWM") - before) / 1024
+                rise = peak.rise_mib()
                 size = len(body) / MiB
                 print(
                     f"  {code.label:<10} {label:<26} {size:6.1f} MiB -> {response.status_code}"
