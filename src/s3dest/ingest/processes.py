@@ -109,8 +109,13 @@ class IngestProcesses:
         size = len(body) if isinstance(body, bytes) else os.fstat(body.fileno()).st_size
         if not self._processes or size < self.settings.ingest_process_bytes:
             return ingest_body(self.ingestor, self.settings, project_id, body)
+        try:
+            answer = tempfile.TemporaryFile(dir=spool_dir(self.settings))  # noqa: SIM115
+        except OSError:
+            # No room for the answer (a read-only or full data directory): on this thread,
+            # which reports what the database says of it.
+            return ingest_body(self.ingestor, self.settings, project_id, body)
         sent: bytes | Any = body if isinstance(body, bytes) else reduction.DupFd(body.fileno())
-        answer = tempfile.TemporaryFile(dir=spool_dir(self.settings))  # noqa: SIM115
         try:
             pool = self._executor()
             try:
