@@ -1,0 +1,180 @@
+"""store/projects: projects and their API keys over a real (SQLite) database — creation,
+hashing, authentication, lastUsedAt, revocation and look-up. Authentication was proven only
+through running servers, so `make mutate` found no fast test for any of this module's 119
+mutants (docs/mutation.md); these pin what each function promises."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert, select, update
+
+from s3dest.errors import Conflict, InvalidInput, NotFound
+from s3dest.settings import Settings
+from s3dest.store import projects as store
+from s3dest.store.engine import make_engine, transaction, upgrade
+from s3dest.store.tables import api_keys, dashboard_sessions
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(Settings(data_dir=tmp_path / "data"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _key_rows(engine: Engine) -> list[dict[str, object]]:
+    with transaction(engine) as conn:
+        return [dict(r._mapping) for r in conn.execute(select(api_keys))]
+
+
+def test_a_new_project_has_one_key_stored_as_its_hash_only(engine: Engine) -> None:
+    before = time.time()
+    created = store.create_project(engine, "alpha")
+    key = created.api_key
+    assert key.startswith("s3d_") and len(key) == 4 + 43  # 32 random bytes, url-safe base64
+    assert created.project.name == "alpha"
+    (row,) = _key_rows(engine)
+    assert row["key_hash"] == hashlib.sha256(key.encode()).hexdigest() == store.hash_key(key)
+    assert key not in {str(v) for v in row.values()}
+    assert row["prefix"] == key[:8] and row["name"] == "default"
+    assert row["project_id"] == created.project.id and row["revoked_at"] is None
+    (info,) = store.list_api_keys(engine, created.project.id)
+    assert info.name == "default" and info.prefix == key[:8] and info.last_used_at is None
+    assert before <= info.created_at <= time.time()
+    assert store.list_projects(engine) == [created.project]
+    assert store.new_api_key() != store.new_api_key()
+
+
+def test_authentication_finds_the_live_key_and_nothing_else(engine: Engine) -> None:
+    alpha = store.create_project(engine, "alpha")
+    beta = store.create_project(engine, "beta")
+    found = store.authenticate_key(engine, alpha.api_key)
+    assert found is not None
+    assert found.project == alpha.project and found.prefix == alpha.api_key[:8]
+    (info,) = store.list_api_keys(engine, alpha.project.id)
+    assert found.key_id == info.id
+    assert store.authenticate(engine, beta.api_key) == beta.project
+    assert store.authenticate(engine, alpha.api_key + "x") is None
+    assert store.authenticate(engine, "") is None
+    assert store.authenticate(engine, store.hash_key(alpha.api_key)) is None
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(engine: Engine) -> None:
+    created = store.create_project(engine, "alpha")
+    first = store.authenticate_key(engine, created.api_key)
+    assert first is not None and first.last_used_at is None  # as it was before this use
+    (info,) = store.list_api_keys(engine, created.project.id)
+    stamped = info.last_used_at
+    assert stamped is not None and stamped <= time.time()
+    again = store.authenticate_key(engine, created.api_key)
+    assert again is not None and again.last_used_at == stamped
+    assert store.list_api_keys(engine, created.project.id)[0].last_used_at == stamped
+    # A minute later (TOUCH_SECONDS), the next use is written again.
+    old = time.time() - store.TOUCH_SECONDS - 1
+    with transaction(engine) as conn:
+        conn.execute(update(api_keys).values(last_used_at=old))
+    later = store.authenticate_key(engine, created.api_key)
+    assert later is not None and later.last_used_at == old
+    assert store.list_api_keys(engine, created.project.id)[0].last_used_at > old + 30
+    # touch_key itself: within the minute it leaves the stamp alone.
+    now = time.time()
+    with transaction(engine) as conn:
+        conn.execute(update(api_keys).values(last_used_at=now - store.TOUCH_SECONDS + 5))
+    store.touch_key(engine, info.id, now)
+    kept = store.list_api_keys(engine, created.project.id)[0].last_used_at
+    assert kept == pytest.approx(now - store.TOUCH_SECONDS + 5)
+
+
+def test_key_names_are_checked_and_stripped(engine: Engine) -> None:
+    project = store.create_project(engine, "alpha").project
+    made = store.create_api_key(engine, project.id, "  ci  ")
+    assert made.info.name == "ci" and made.api_key.startswith("s3d_")
+    assert made.info.project_id == project.id and made.info.prefix == made.api_key[:8]
+    assert store.authenticate(engine, made.api_key) == project
+    assert store.check_key_name("a b" + "c" * 97) == "a b" + "c" * 97  # 100 characters
+    for bad, field in [
+        ("", "required: say what the key is for, e.g. 'ci'"),
+        ("   ", "required: say what the key is for, e.g. 'ci'"),
+        (None, "required: say what the key is for, e.g. 'ci'"),
+        ("c" * 101, "at most 100 characters, no control characters"),
+        ("tab\there", "at most 100 characters, no control characters"),
+        ("del\x7f", "at most 100 characters, no control characters"),
+        ("unit\x1fsep", "at most 100 characters, no control characters"),
+    ]:
+        with pytest.raises(InvalidInput) as caught:
+            store.check_key_name(bad)
+        assert caught.value.fields == {"name": field}, bad
+    with pytest.raises(NotFound, match="no project nope"):
+        store.create_api_key(engine, "nope", "ci")
+    assert store.add_api_key(engine, project.id).startswith("s3d_")
+    assert [k.name for k in store.list_api_keys(engine, project.id)] == ["default", "ci", "default"]
+
+
+def test_revoking_ends_the_key_and_its_sessions_but_never_the_last_key(engine: Engine) -> None:
+    alpha = store.create_project(engine, "alpha")
+    other = store.create_project(engine, "other")
+    (first,) = store.list_api_keys(engine, alpha.project.id)
+    with pytest.raises(Conflict, match="last API key"):
+        store.revoke_api_key(engine, alpha.project.id, first.id)
+    assert store.authenticate(engine, alpha.api_key) == alpha.project
+    second = store.create_api_key(engine, alpha.project.id, "laptop")
+    now = time.time()
+    with transaction(engine) as conn:
+        conn.execute(
+            insert(dashboard_sessions),
+            [
+                {
+                    "id_hash": f"s{i}",
+                    "project_id": alpha.project.id,
+                    "key_id": key_id,
+                    "created_at": now,
+                    "expires_at": now + 60,
+                }
+                for i, key_id in enumerate([second.info.id, first.id])
+            ],
+        )
+    # Another project's key id is not found here, whatever it is.
+    (theirs,) = store.list_api_keys(engine, other.project.id)
+    with pytest.raises(NotFound):
+        store.revoke_api_key(engine, alpha.project.id, theirs.id)
+    revoked = store.revoke_api_key(engine, alpha.project.id, second.info.id)
+    assert revoked.id == second.info.id and revoked.name == "laptop"
+    assert store.authenticate(engine, second.api_key) is None
+    assert [k.id for k in store.list_api_keys(engine, alpha.project.id)] == [first.id]
+    with transaction(engine) as conn:
+        left = [r.key_id for r in conn.execute(select(dashboard_sessions.c.key_id))]
+        row = conn.execute(select(api_keys).where(api_keys.c.id == second.info.id)).one()
+    assert left == [first.id]
+    assert row.revoked_at is not None and row.revoked_at >= now
+    with pytest.raises(NotFound, match="no live API key"):
+        store.revoke_api_key(engine, alpha.project.id, second.info.id)
+    assert store.authenticate(engine, other.api_key) == other.project
+
+
+def test_a_key_is_found_by_id_prefix_or_unique_name(engine: Engine) -> None:
+    project = store.create_project(engine, "alpha").project
+    (default,) = store.list_api_keys(engine, project.id)
+    ci = store.create_api_key(engine, project.id, "ci").info
+    assert store.find_api_key(engine, project.id, ci.id) == ci
+    assert store.find_api_key(engine, project.id, ci.prefix) == ci
+    assert store.find_api_key(engine, project.id, "ci") == ci
+    assert store.find_api_key(engine, project.id, "default") == default
+    store.create_api_key(engine, project.id, "ci")
+    with pytest.raises(InvalidInput, match="2 keys are called 'ci'") as caught:
+        store.find_api_key(engine, project.id, "ci")
+    assert set(caught.value.fields) == {"key"}
+    assert store.find_api_key(engine, project.id, ci.id) == ci  # the id still picks one
+    with pytest.raises(NotFound, match="no live API key 'gone'"):
+        store.find_api_key(engine, project.id, "gone")
+
+
+def test_only_our_keys_show_a_prefix() -> None:
+    assert store.key_prefix("s3d_abcdefghij") == "s3d_abcd"
+    assert store.key_prefix("hunter2-password") is None
+    assert store.key_prefix("S3D_abcdefgh") is None
