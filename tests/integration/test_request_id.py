@@ -8,11 +8,13 @@ mentions the header.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
 import httpx
 import pytest
+from tests.support.polling import wait_until
 from tests.support.s3dest_server import S3destProcess
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -64,3 +66,27 @@ def test_an_unsafe_caller_id_is_replaced_by_a_new_one(s3dest_server: S3destProce
         echoed = response.headers.get("x-request-id")
         assert echoed is not None and echoed != given, (given, echoed)
         assert GENERATED.fullmatch(echoed), (given, echoed)
+
+
+def test_a_request_s_log_line_carries_its_id(s3dest_server: S3destProcess) -> None:
+    """The line a request writes (here: its failed authentication) says which request it
+    was. Planted bug: `RequestIdMiddleware` not setting `request_id_var` (the header still
+    echoed): the line has no requestId and this fails."""
+    given = "req-logline-17"
+    response = httpx.get(
+        f"{s3dest_server.url}/v1/destinations",
+        headers={"X-Request-ID": given, "Authorization": "Bearer s3d_logline-not-a-key"},
+        timeout=60,
+    )
+    assert response.status_code == 401 and response.headers.get("x-request-id") == given
+
+    def failure_lines() -> list[dict[str, object]]:
+        entries = [json.loads(x) for x in s3dest_server.log().splitlines() if x.startswith("{")]
+        return [
+            e
+            for e in entries
+            if e.get("msg") == "authentication failed" and e.get("keyPrefix") == "s3d_logl"
+        ]
+
+    (line,) = wait_until(failure_lines, 30, "the failed authentication's log line")
+    assert line.get("requestId") == given, line

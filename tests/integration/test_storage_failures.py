@@ -73,7 +73,9 @@ def test_full_disk_gives_503_and_loses_nothing_accepted(
                     assert response.status_code == 503, response.text
                     error = response.json()["error"]
                     assert error["code"] == "storage_unavailable"
-                    assert "nothing was stored" in error["message"]
+                    assert error["message"].startswith(
+                        "the database disk is full; nothing was stored"
+                    ), error
                     refused += 1
             assert refused > 0, "the disk never filled up"
             filler.unlink()  # free the space: everything that got a 202 must arrive
@@ -104,7 +106,7 @@ def test_read_only_data_dir_is_refused_with_a_clear_message(
     env = S3destEnv(data_dir=data_dir, extra={"S3DEST_SECRET_KEY": ""})
     result = env.cli("serve", "--port", "1", check=False, timeout=60)
     assert result.returncode != 0
-    assert "read-only" in result.stderr, result.stderr
+    assert f"the data directory {data_dir.resolve()} is read-only" in result.stderr, result.stderr
     subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
 
 
