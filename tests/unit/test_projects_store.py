@@ -82,13 +82,26 @@ def test_last_used_at_is_written_at_most_once_a_minute(engine: Engine) -> None:
     later = store.authenticate_key(engine, created.api_key)
     assert later is not None and later.last_used_at == old
     assert store.list_api_keys(engine, created.project.id)[0].last_used_at > old + 30
-    # touch_key itself: within the minute it leaves the stamp alone.
+    # touch_key itself: within the minute it leaves the stamp alone; past it, it writes
+    # that key's stamp and no other key's. (abs=: a relative approx of an epoch time would
+    # allow half an hour.)
+    other = store.create_api_key(engine, created.project.id, "other").info
     now = time.time()
+    recent = now - store.TOUCH_SECONDS + 5
     with transaction(engine) as conn:
-        conn.execute(update(api_keys).values(last_used_at=now - store.TOUCH_SECONDS + 5))
+        conn.execute(update(api_keys).values(last_used_at=recent))
     store.touch_key(engine, info.id, now)
-    kept = store.list_api_keys(engine, created.project.id)[0].last_used_at
-    assert kept == pytest.approx(now - store.TOUCH_SECONDS + 5)
+    stamps = {k.id: k.last_used_at for k in store.list_api_keys(engine, created.project.id)}
+    assert stamps == {
+        info.id: pytest.approx(recent, abs=1e-3),
+        other.id: pytest.approx(recent, abs=1e-3),
+    }
+    with transaction(engine) as conn:
+        conn.execute(update(api_keys).values(last_used_at=now - store.TOUCH_SECONDS - 5))
+    store.touch_key(engine, info.id, now)
+    stamps = {k.id: k.last_used_at for k in store.list_api_keys(engine, created.project.id)}
+    expected = {info.id: now, other.id: now - store.TOUCH_SECONDS - 5}
+    assert stamps == {k: pytest.approx(v, abs=1e-3) for k, v in expected.items()}
 
 
 def test_key_names_are_checked_and_stripped(engine: Engine) -> None:
@@ -98,17 +111,20 @@ def test_key_names_are_checked_and_stripped(engine: Engine) -> None:
     assert made.info.project_id == project.id and made.info.prefix == made.api_key[:8]
     assert store.authenticate(engine, made.api_key) == project
     assert store.check_key_name("a b" + "c" * 97) == "a b" + "c" * 97  # 100 characters
-    for bad, field in [
-        ("", "required: say what the key is for, e.g. 'ci'"),
-        ("   ", "required: say what the key is for, e.g. 'ci'"),
-        (None, "required: say what the key is for, e.g. 'ci'"),
-        ("c" * 101, "at most 100 characters, no control characters"),
-        ("tab\there", "at most 100 characters, no control characters"),
-        ("del\x7f", "at most 100 characters, no control characters"),
-        ("unit\x1fsep", "at most 100 characters, no control characters"),
+    missing = ("a key needs a name", "required: say what the key is for, e.g. 'ci'")
+    invalid = ("invalid key name", "at most 100 characters, no control characters")
+    for bad, (message, field) in [
+        ("", missing),
+        ("   ", missing),
+        (None, missing),
+        ("c" * 101, invalid),
+        ("tab\there", invalid),
+        ("del\x7f", invalid),
+        ("unit\x1fsep", invalid),
     ]:
         with pytest.raises(InvalidInput) as caught:
             store.check_key_name(bad)
+        assert caught.value.message == message, bad
         assert caught.value.fields == {"name": field}, bad
     with pytest.raises(NotFound, match="no project nope"):
         store.create_api_key(engine, "nope", "ci")
@@ -120,8 +136,13 @@ def test_revoking_ends_the_key_and_its_sessions_but_never_the_last_key(engine: E
     alpha = store.create_project(engine, "alpha")
     other = store.create_project(engine, "other")
     (first,) = store.list_api_keys(engine, alpha.project.id)
-    with pytest.raises(Conflict, match="last API key"):
+    last_key = (
+        "this is the project's last API key: revoking it would lock the project out. "
+        "Create another key first (POST /v1/api-keys), then revoke this one"
+    )
+    with pytest.raises(Conflict) as refused:
         store.revoke_api_key(engine, alpha.project.id, first.id)
+    assert refused.value.message == last_key
     assert store.authenticate(engine, alpha.api_key) == alpha.project
     second = store.create_api_key(engine, alpha.project.id, "laptop")
     now = time.time()
@@ -154,6 +175,9 @@ def test_revoking_ends_the_key_and_its_sessions_but_never_the_last_key(engine: E
     assert row.revoked_at is not None and row.revoked_at >= now
     with pytest.raises(NotFound, match="no live API key"):
         store.revoke_api_key(engine, alpha.project.id, second.info.id)
+    # A revoked key does not count as one left: the live one is still the last.
+    with pytest.raises(Conflict):
+        store.revoke_api_key(engine, alpha.project.id, first.id)
     assert store.authenticate(engine, other.api_key) == other.project
 
 
@@ -168,7 +192,9 @@ def test_a_key_is_found_by_id_prefix_or_unique_name(engine: Engine) -> None:
     store.create_api_key(engine, project.id, "ci")
     with pytest.raises(InvalidInput, match="2 keys are called 'ci'") as caught:
         store.find_api_key(engine, project.id, "ci")
-    assert set(caught.value.fields) == {"key"}
+    assert caught.value.fields == {
+        "key": "give the key's id (`s3dest projects keys list` shows them)"
+    }
     assert store.find_api_key(engine, project.id, ci.id) == ci  # the id still picks one
     with pytest.raises(NotFound, match="no live API key 'gone'"):
         store.find_api_key(engine, project.id, "gone")
