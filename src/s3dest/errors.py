@@ -34,6 +34,7 @@ destination, "message" → park this message with its reason.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 DeliveryErrorKind = Literal["transient", "destination", "message"]
@@ -149,6 +150,20 @@ class DeliveryError(S3destError):
         self.s3_code = s3_code
         self.status = status
         self.diagnosis = diagnosis or message
+        # A multipart upload this attempt left behind because its abort was refused.
+        self.orphan: OrphanedUpload | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrphanedUpload:
+    """A multipart upload s3dest could not abort (a PutObject-only key may not): its parts
+    stay in the bucket, billed, until the bucket's AbortIncompleteMultipartUpload lifecycle
+    rule removes them. `reason` is why the abort failed; it is never the diagnosis."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    reason: str
 
 
 class TransientDeliveryError(DeliveryError):

@@ -43,6 +43,9 @@ class Settings:
     # Ingest
     max_request_bytes: int = 2 * 1024 * 1024 * 1024  # 2 GiB per request
     inline_body_bytes: int = 4 * 1024 * 1024  # larger bodies are stored in chunks
+    # Larger bodies go up as multipart uploads in parts of this size (S3's minimum is
+    # 5 MiB for every part but the last; tests lower it against servers set up for it).
+    multipart_part_bytes: int = 8 * 1024 * 1024
     # A client's request headers must arrive, and its body may pause, at most this long.
     read_timeout_seconds: float = 30.0
     poll_interval_seconds: float = 0.05
@@ -102,6 +105,7 @@ class Settings:
             ),
             max_request_bytes=_int("S3DEST_MAX_REQUEST_BYTES", cls.max_request_bytes),
             inline_body_bytes=_int("S3DEST_INLINE_BODY_BYTES", cls.inline_body_bytes),
+            multipart_part_bytes=_int("S3DEST_MULTIPART_PART_BYTES", cls.multipart_part_bytes),
             read_timeout_seconds=_float("S3DEST_READ_TIMEOUT_SECONDS", cls.read_timeout_seconds),
             poll_interval_seconds=_float("S3DEST_POLL_INTERVAL_SECONDS", cls.poll_interval_seconds),
             per_project_concurrency=_int(

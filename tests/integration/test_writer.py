@@ -30,7 +30,7 @@ from s3dest.errors import (
 from s3dest.keys import KeyTemplate
 from s3dest.keys.samples import READ_EXAMPLE, SUBSCRIBE_EXAMPLE, sample_read, sample_subscribe
 from s3dest.messages import EventMetadata, data_dict, encode_body, new_stamp, parse_data
-from s3dest.s3 import writer
+from s3dest.s3 import multipart, writer
 from s3dest.s3.metadata import object_metadata, object_metadata_unchecked
 from s3dest.s3.storage_classes import STORAGE_CLASSES, canonical_storage_class
 from s3dest.s3.writer import ObjectRequest, PutOutcome, S3Destination, put_object
@@ -271,7 +271,7 @@ def test_multipart_upload_with_the_putonly_user(
     message = copy.deepcopy(READ_EXAMPLE)
     message["data"]["result"] = [record] * 18_000  # ≈ 18 MiB: three 8 MiB parts
     body = orjson.dumps(message)
-    assert len(body) > 2 * writer.PART_SIZE
+    assert len(body) > 2 * multipart.PART_SIZE
     payload: bytes | Path = body
     if as_file:
         payload = tmp_path / "body.json"

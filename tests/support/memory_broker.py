@@ -18,6 +18,7 @@ import orjson
 
 from s3dest.destinations.runtime import secret_aad
 from s3dest.destinations.secrets import SecretBox
+from s3dest.errors import OrphanedUpload
 from s3dest.messages import new_stamp
 from s3dest.store.destinations import DestinationRow
 from s3dest.store.queue import Claimed, Outcome
@@ -96,6 +97,7 @@ class MemoryBroker:
         self._lock = threading.Lock()
         self.messages: dict[str, StoredMessage] = {}
         self.destinations: dict[str, DestinationRow] = {}
+        self.orphans: list[tuple[str, str, OrphanedUpload]] = []
         # What the worker did, in order: (event id, worker, outcome state) per attempt.
         self.attempts: list[tuple[str, str, str]] = []
         self.holds: list[Hold] = []
@@ -348,3 +350,8 @@ class MemoryBroker:
         with self._lock:
             self._count("destination")
             return self.destinations.get(destination_id)
+
+    def record_orphan(self, destination_id: str, event_id: str, orphan: OrphanedUpload) -> None:
+        with self._lock:
+            self._count("record_orphan")
+            self.orphans.append((destination_id, event_id, orphan))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
+from s3dest.errors import OrphanedUpload
 from s3dest.s3.writer import PreparedPut, PutOutcome
 from s3dest.store.destinations import DestinationRow
 from s3dest.store.queue import Claimed, Outcome
@@ -66,6 +67,10 @@ class Broker(Protocol):
 
     def destination(self, destination_id: str) -> DestinationRow | None:
         """The destination's current configuration (None once deleted)."""
+        ...
+
+    def record_orphan(self, destination_id: str, event_id: str, orphan: OrphanedUpload) -> None:
+        """A multipart upload of `event_id` could not be aborted: list it for the user."""
         ...
 
 

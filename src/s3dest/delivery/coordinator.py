@@ -25,6 +25,7 @@ from s3dest.delivery.shared import Shared
 from s3dest.destinations.secrets import SecretBox
 from s3dest.errors import S3destError
 from s3dest.ingest import bodies
+from s3dest.s3.multipart import MultipartOptions
 from s3dest.settings import Settings
 from s3dest.store.queue import Claimed
 
@@ -66,8 +67,11 @@ class Worker:
         self.leases = Leases(broker, self.shared, self.name, settings.lease_seconds)
         self.recorder = Recorder(broker, self.shared, self.policy, self.name)
         self.dispatcher = Dispatcher(broker, self.shared, box, settings)
+        multipart = MultipartOptions(
+            part_size=settings.multipart_part_bytes, part_delay=self.policy.retry.next_delay
+        )
         self.senders = SenderPool(
-            self.shared, sender or S3Sender(), self.recorder, self.dispatcher.prepare
+            self.shared, sender or S3Sender(multipart), self.recorder, self.dispatcher.prepare
         )
         now = time.monotonic()
         self._last_reap = self._last_probe = 0.0

@@ -17,7 +17,7 @@ from s3dest.delivery.jobs import Delivered, Job, Report
 from s3dest.delivery.leases import Leases
 from s3dest.delivery.policy import Hold, Policy, Retry
 from s3dest.delivery.shared import Shared
-from s3dest.errors import DeliveryError, S3destError
+from s3dest.errors import DeliveryError, OrphanedUpload, S3destError
 from s3dest.store.queue import MessageState, Outcome
 
 log = logging.getLogger("s3dest.delivery")
@@ -101,6 +101,24 @@ class Recorder:
             hold = (state, item.destination_id, (reason, s3_code, runtime.row.version))
         self.shared.add_failure(outcome, report, hold)
         return True
+
+    def orphan(self, job: Job, orphan: OrphanedUpload) -> None:
+        """A multipart upload that could not be aborted (on a sender thread; rare): listed
+        for the user at once. Its parts are in the bucket whether or not this is written,
+        so a database that is away costs the record, logged here, and nothing else."""
+        line = {
+            "eventId": job.item.event_id,
+            "destinationId": job.item.destination_id,
+            "bucket": orphan.bucket,
+            "key": orphan.key,
+            "uploadId": orphan.upload_id,
+            "reason": orphan.reason,
+        }
+        log.warning("multipart upload left in the bucket", extra=line)
+        try:
+            self.broker.record_orphan(job.item.destination_id, job.item.event_id, orphan)
+        except S3destError as exc:
+            log.error("cannot record an orphaned upload", extra={**line, "error": exc.message})
 
     def flush(self, leases: Leases) -> bool:
         """Write what was recorded since the last round (on the coordinator); False when

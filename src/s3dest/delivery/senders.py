@@ -22,6 +22,7 @@ from s3dest.delivery.outcomes import Recorder
 from s3dest.delivery.shared import Shared
 from s3dest.destinations.runtime import DestinationRuntime
 from s3dest.errors import DeliveryError, DestinationError, MessageDeliveryError
+from s3dest.s3.multipart import MultipartOptions
 from s3dest.s3.writer import PreparedPut, PutOutcome, send_put
 
 log = logging.getLogger("s3dest.delivery")
@@ -35,10 +36,16 @@ _JOIN_GRACE_SECONDS = 0.1
 
 
 class S3Sender:
-    """The real sender: one PUT through `s3dest.s3.writer`."""
+    """The real sender: one PUT (or one multipart upload) through `s3dest.s3.writer`.
+
+    `multipart`: the part size, and the backoff of a part's retries within the attempt —
+    the delivery policy's, so that a part waits as a message would."""
+
+    def __init__(self, multipart: MultipartOptions | None = None) -> None:
+        self.multipart = multipart or MultipartOptions()
 
     def send(self, prepared: PreparedPut) -> PutOutcome:
-        return send_put(prepared)
+        return send_put(prepared, self.multipart)
 
 
 class SenderPool:
@@ -123,6 +130,8 @@ class SenderPool:
             started = time.time()
             outcome = self.sender.send(job.prepared)
         except DeliveryError as exc:
+            if exc.orphan is not None:
+                self.recorder.orphan(job, exc.orphan)
             if self.shared.cancelled(job):
                 return False
             return self.recorder.failure(job, started, exc, key)
@@ -131,4 +140,6 @@ class SenderPool:
                 return False
             log.exception("unexpected delivery error", extra={"eventId": item.event_id})
             return self.recorder.failure(job, started, exc, key)
+        if outcome.orphan is not None:
+            self.recorder.orphan(job, outcome.orphan)
         return self.shared.add_delivered(Delivered(job, outcome, started, time.time()))

@@ -6,7 +6,9 @@ obstore was chosen by measurement: on this machine a boto3 ``put_object`` costs 
 
 Retries are not done here: the writer makes one attempt and raises a classified
 `DeliveryError`; the delivery loop owns the retry policy (Vector's shape: retries wrap
-the sender, never live inside it).
+the sender, never live inside it). The one exception is a multipart upload's parts
+(s3/multipart.py): each is retried alone, with the policy's backoff, so that one
+transient fault does not send the whole body again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -29,8 +31,8 @@ from obstore.store import S3Store
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
 
-from s3dest.errors import DeliveryError, MessageDeliveryError
-from s3dest.s3 import egress, reply_text
+from s3dest.errors import DeliveryError, MessageDeliveryError, OrphanedUpload
+from s3dest.s3 import boto_client, egress, partitions, reply_text
 from s3dest.s3.diagnosis import (
     Target,
     endpoint_not_allowed,
@@ -42,6 +44,7 @@ from s3dest.s3.egress import EndpointRefused, Route
 from s3dest.s3.egress_proxy import shared_proxy
 from s3dest.s3.masking import mask_access_key_id
 from s3dest.s3.metadata import check_metadata
+from s3dest.s3.multipart import MultipartOptions, Upload
 
 # obstore builds its tokio runtime on first use, with one worker per core unless this is
 # set. s3dest's PUTs run their request futures on its own sender threads (blocking put),
@@ -51,9 +54,9 @@ from s3dest.s3.metadata import check_metadata
 os.environ.setdefault("TOKIO_WORKER_THREADS", "1")
 
 CONTENT_TYPE = "application/json"
+# Bodies given as bytes or a file (`s3dest put`) above this go up in parts; the worker's
+# large bodies (above S3DEST_INLINE_BODY_BYTES) are streams and always do.
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
-PART_SIZE = 8 * 1024 * 1024
-PART_CONCURRENCY = 4  # memory bound for a streamed upload: PART_SIZE × this
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class ObjectRequest:
     multipart upload."""
 
     key: str
-    body: bytes | Path | Iterator[bytes] | AsyncIterator[bytes]
+    body: bytes | Path | Iterator[bytes]
     metadata: dict[str, str]
     event_id: str
 
@@ -100,6 +103,8 @@ class PutOutcome:
     version: str | None
     # create-only mode: the object was already written by an earlier attempt of this message.
     already_present: bool = False
+    # A multipart upload left behind (its abort was refused), for the orphan list.
+    orphan: OrphanedUpload | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +146,7 @@ def _store(dest: S3Destination, *, proxy_url: str | None = None) -> S3Store:
     }
     if dest.session_token:
         config["token"] = dest.session_token
-    if dest.endpoint_url:
-        config["endpoint"] = dest.endpoint_url.rstrip("/")
-        config["virtual_hosted_style_request"] = False
+    config.update(_addressing(dest))
     client_options: ClientConfig = {
         "timeout": timedelta(seconds=dest.request_timeout_s),
         "connect_timeout": timedelta(seconds=min(10.0, dest.request_timeout_s)),
@@ -167,6 +170,17 @@ def _store(dest: S3Destination, *, proxy_url: str | None = None) -> S3Store:
         retry_config=retry,
         **config,
     )
+
+
+def _addressing(dest: S3Destination) -> dict[str, Any]:
+    """Path-style on a custom endpoint; on AWS the partition's own host (amazonaws.com.cn
+    in China), virtual-hosted unless the bucket's name has a dot."""
+    if dest.endpoint_url:
+        return {"endpoint": dest.endpoint_url.rstrip("/"), "virtual_hosted_style_request": False}
+    host = partitions.s3_host(dest.region)
+    if partitions.virtual_hosted(dest.bucket):
+        return {"endpoint": f"https://{dest.bucket}.{host}", "virtual_hosted_style_request": True}
+    return {"endpoint": f"https://{host}", "virtual_hosted_style_request": False}
 
 
 class _StoreCache:
@@ -198,6 +212,7 @@ class _StoreCache:
 
 _cache = _StoreCache()
 egress.on_change(_cache.clear)
+egress.on_change(boto_client.clear)
 
 
 def _attributes(dest: S3Destination, request: ObjectRequest) -> dict[str, str]:
@@ -252,6 +267,7 @@ class PreparedPut:
     request: ObjectRequest
     body: Any
     kwargs: dict[str, Any]
+    multipart: bool = False
 
 
 def prepare_put(dest: S3Destination, request: ObjectRequest) -> PreparedPut:
@@ -261,10 +277,15 @@ def prepare_put(dest: S3Destination, request: ObjectRequest) -> PreparedPut:
     one thread and leave only the PUT itself to the threads that wait on S3.
     """
     body, kwargs = _put_args(dest, request)
+    if _is_large(request):
+        return PreparedPut(dest, request, request.body, kwargs, multipart=True)
     return PreparedPut(dest, request, body, kwargs)
 
 
-def send_put(prepared: PreparedPut) -> PutOutcome:
+_DEFAULT_MULTIPART = MultipartOptions()
+
+
+def send_put(prepared: PreparedPut, multipart: MultipartOptions = _DEFAULT_MULTIPART) -> PutOutcome:
     """Write one prepared object (blocking). Raises a classified DeliveryError."""
     dest, request = prepared.dest, prepared.request
     try:
@@ -272,6 +293,8 @@ def send_put(prepared: PreparedPut) -> PutOutcome:
     except EndpointRefused as refused:  # before any connection: the same whatever listens
         raise endpoint_not_allowed(refused.reason, dest.target) from None
     started = time.monotonic()
+    if prepared.multipart:
+        return _send_multipart(prepared, client, multipart, started)
     try:
         return _outcome(obstore.put(client.store, request.key, prepared.body, **prepared.kwargs))
     except DeliveryError:
@@ -300,23 +323,78 @@ def _put_args(dest: S3Destination, request: ObjectRequest) -> tuple[Any, dict[st
     # SignatureDoesNotMatch (blaming the destination) and control characters make
     # object_store panic.
     check_metadata(request.metadata)
-    kwargs: dict[str, Any] = {"attributes": _attributes(dest, request)}
     if _is_large(request):
-        if dest.create_only:
-            raise MessageDeliveryError(
-                "create-only writes of bodies above "
-                f"{MULTIPART_THRESHOLD // (1024 * 1024)} MiB are not supported yet; use "
-                "writeMode 'overwrite' with a key that carries metadata.\"event-id\""
-            )
-        kwargs.update(use_multipart=True, chunk_size=PART_SIZE, max_concurrency=PART_CONCURRENCY)
-        body: Any = request.body
-    else:
-        kwargs["use_multipart"] = False
-        body = request.body.read_bytes() if isinstance(request.body, Path) else request.body
-        assert isinstance(body, bytes)
-        if dest.create_only:
-            kwargs["mode"] = "create"
+        return request.body, {}
+    kwargs: dict[str, Any] = {"attributes": _attributes(dest, request), "use_multipart": False}
+    body = request.body.read_bytes() if isinstance(request.body, Path) else request.body
+    assert isinstance(body, bytes)
+    if dest.create_only:
+        kwargs["mode"] = "create"
     return body, kwargs
+
+
+# -- large bodies: s3/multipart.py over botocore -------------------------------------------
+
+
+def multipart_client_spec(
+    dest: S3Destination, proxy_id: str | None, max_connections: int
+) -> boto_client.ClientSpec:
+    """How the multipart client of `dest` is built: the same credentials, endpoint and
+    route as its obstore client."""
+    return boto_client.ClientSpec(
+        region=dest.region,
+        endpoint_url=dest.endpoint_url.rstrip("/") if dest.endpoint_url else None,
+        access_key_id=dest.access_key_id,
+        secret_access_key=dest.secret_access_key,
+        session_token=dest.session_token,
+        timeout_s=dest.request_timeout_s,
+        path_style=bool(dest.endpoint_url) or not partitions.virtual_hosted(dest.bucket),
+        proxy_id=proxy_id,
+        max_connections=max_connections + 2,
+    )
+
+
+def multipart_create_args(dest: S3Destination, request: ObjectRequest) -> dict[str, Any]:
+    """CreateMultipartUpload's arguments: what a small PUT sends as headers (content type,
+    storage class, metadata), in botocore's names."""
+    return {
+        "ContentType": CONTENT_TYPE,
+        "StorageClass": dest.storage_class,
+        "Metadata": dict(request.metadata),
+    }
+
+
+def _send_multipart(
+    prepared: PreparedPut, client: _Client, options: MultipartOptions, started: float
+) -> PutOutcome:
+    dest, request = prepared.dest, prepared.request
+    upload = Upload(
+        boto_client.client_for(multipart_client_spec(dest, client.proxy_id, options.concurrency)),
+        bucket=dest.bucket,
+        key=request.key,
+        create_args=multipart_create_args(dest, request),
+        create_only=dest.create_only,
+        target=dest.target,
+        options=options,
+    )
+    try:
+        done = upload.run(prepared.body)
+    except DeliveryError as error:
+        if client.proxy_id is not None:
+            reason = shared_proxy().refusal_since(client.proxy_id, started)
+            if reason is not None:
+                refused = endpoint_not_allowed(reason, dest.target)
+                refused.orphan = error.orphan
+                raise refused from None
+        raise
+    if done.already_present:
+        try:
+            _precondition_outcome(dest, request)  # raises on a collision
+        except DeliveryError as collision:
+            collision.orphan = done.orphan
+            raise
+        return PutOutcome(None, None, already_present=True, orphan=done.orphan)
+    return PutOutcome(done.etag, done.version, orphan=done.orphan)
 
 
 def _outcome(result: Any) -> PutOutcome:
@@ -354,7 +432,7 @@ _PROBE_TIMEOUT_S = 5.0
 
 
 def _bucket_url(dest: S3Destination) -> str:
-    base = (dest.endpoint_url or f"https://s3.{dest.region}.amazonaws.com").rstrip("/")
+    base = (dest.endpoint_url or f"https://{partitions.s3_host(dest.region)}").rstrip("/")
     return f"{base}/{dest.bucket}"
 
 

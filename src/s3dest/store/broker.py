@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 from sqlalchemy import Engine
 
-from s3dest.store import queue
+from s3dest.errors import OrphanedUpload
+from s3dest.store import queue, uploads
 from s3dest.store.destinations import DestinationRow, get_destination_by_id
 
 
@@ -59,3 +60,6 @@ class StoreBroker:
 
     def destination(self, destination_id: str) -> DestinationRow | None:
         return get_destination_by_id(self.engine, destination_id)
+
+    def record_orphan(self, destination_id: str, event_id: str, orphan: OrphanedUpload) -> None:
+        uploads.record_orphan(self.engine, destination_id, event_id, orphan)

@@ -207,3 +207,25 @@ attempts = Table(
     Column("error", Text, nullable=True),
 )
 Index("ix_delivery_attempts_event", attempts.c.event_id)
+
+# Multipart uploads s3dest could not abort (SPEC §8; a PutObject-only key may not): their
+# parts stay in the customer's bucket until its AbortIncompleteMultipartUpload lifecycle
+# rule removes them, so they are listed for the user with that rule.
+orphaned_uploads = Table(
+    "orphaned_uploads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "destination_id",
+        String(36),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", String(36), nullable=False),
+    Column("bucket", String(63), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("upload_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_orphaned_uploads_destination", orphaned_uploads.c.destination_id)

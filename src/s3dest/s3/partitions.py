@@ -1,0 +1,56 @@
+"""AWS partitions (aws, aws-us-gov, aws-cn): which regions exist and where their S3 is.
+
+The regions and DNS suffixes are botocore's (its endpoints data, updated with each
+release), not a list kept here. A destination without endpointUrl must name a region of
+one of these partitions; with endpointUrl, any region string its store expects.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from botocore.loaders import Loader
+
+SUPPORTED = ("aws", "aws-us-gov", "aws-cn")
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    name: str
+    dns_suffix: str  # amazonaws.com, amazonaws.com.cn
+    regions: frozenset[str]
+
+
+@functools.cache
+def partitions() -> tuple[Partition, ...]:
+    data = Loader().load_data("endpoints")
+    found = {
+        p["partition"]: Partition(p["partition"], p["dnsSuffix"], frozenset(p["regions"]))
+        for p in data["partitions"]
+        if p["partition"] in SUPPORTED
+    }
+    return tuple(found[name] for name in SUPPORTED)
+
+
+def partition_of(region: str) -> Partition | None:
+    for partition in partitions():
+        if region in partition.regions:
+            return partition
+    return None
+
+
+def s3_host(region: str) -> str:
+    """S3's regional host name (the partition's DNS suffix; aws when it is unknown)."""
+    partition = partition_of(region)
+    return f"s3.{region}.{partition.dns_suffix if partition else 'amazonaws.com'}"
+
+
+def virtual_hosted(bucket: str) -> bool:
+    """Virtual-hosted addressing on AWS, except for names with dots: over HTTPS,
+    `a.b.s3.<region>.amazonaws.com` does not match S3's wildcard certificate."""
+    return "." not in bucket
+
+
+def examples() -> str:
+    return ", ".join(f"{p.name}: {sorted(p.regions)[0]}" for p in partitions())
