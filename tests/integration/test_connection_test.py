@@ -195,3 +195,23 @@ def test_other_failures_are_diagnosed(project: Project, s3_server: S3Server, buc
 
     assert dest["id"]
     assert project.api.post("/v1/destinations/nope/test").status_code == 404
+
+
+def test_https_on_a_plain_http_port_names_the_scheme(
+    project: Project, s3_server: S3Server, bucket: str
+) -> None:
+    # moto serves plain HTTP: an https:// endpointUrl on its port never completes TLS.
+    # The test makes one attempt, so it must not say "retrying" (issue 14).
+    creds = s3_server.putonly_user(bucket)
+    https = S3Server(
+        s3_server.endpoint.replace("http://", "https://"),
+        s3_server.region,
+        s3_server.admin_access_key_id,
+        s3_server.admin_secret_access_key,
+    )
+    create(project, https, bucket, creds, name="tls")
+    result = api_test(project, "tls")
+    assert result["ok"] is False
+    assert "retrying" not in result["diagnosis"]
+    assert "did not answer in TLS" in result["diagnosis"]
+    assert "http://" in result["diagnosis"] and "endpointUrl" in result["diagnosis"]

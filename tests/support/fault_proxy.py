@@ -74,6 +74,7 @@ __all__ = [
     "FAULT_KINDS",
     "FaultProxy",
     "FaultStats",
+    "SeenRequest",
     "running_fault_proxy",
 ]
 
@@ -173,6 +174,32 @@ class FaultStats:
         return out
 
 
+@dataclass(frozen=True)
+class SeenRequest:
+    """One request as it reached the proxy: method, path with query, headers (lower-case)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class _Script:
+    """`count` faults of `kind` at `stage` on the next requests of `method` whose path
+    (with its query) contains every one of `contains`, and none of `excludes`."""
+
+    kind: str
+    stage: str
+    method: str
+    contains: tuple[str, ...]
+    excludes: tuple[str, ...]
+    left: int
+    injected: int = 0
+
+    def matches(self, path: str) -> bool:
+        return all(c in path for c in self.contains) and not any(e in path for e in self.excludes)
+
+
 @dataclass
 class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -197,6 +224,8 @@ class _State:
     in_flight_by_bucket: Counter[str] = field(default_factory=Counter)
     max_in_flight: int = 0
     max_in_flight_by_bucket: dict[str, int] = field(default_factory=dict)
+    scripts: list[_Script] = field(default_factory=list)
+    seen: list[SeenRequest] = field(default_factory=list)
 
     def put_began(self, bucket: str) -> None:
         with self.lock:
@@ -215,6 +244,20 @@ class _State:
     def note(self, path: str, event: str) -> None:
         """Record an event of a PUT on `path` (call with the lock held)."""
         self.trace.setdefault(path, []).append((round(time.monotonic() - self.started, 3), event))
+
+    def decide_for(self, method: str, path: str, headers: dict[str, str]) -> tuple[str, str] | None:
+        """A scripted fault for this request (`FaultProxy.fail_next`), else a random one.
+        Every request is also written to the wire log (`FaultProxy.seen`)."""
+        with self.lock:
+            self.seen.append(SeenRequest(method, path, headers))
+            for script in self.scripts:
+                if script.left > 0 and script.method == method and script.matches(path):
+                    script.left -= 1
+                    script.injected += 1
+                    self.requests += 1
+                    self.injected[script.kind, script.stage] += 1
+                    return script.kind, script.stage
+        return self.decide(method)
 
     def decide(self, method: str) -> tuple[str, str] | None:
         with self.lock:
@@ -317,7 +360,9 @@ class _Handler(BaseHTTPRequestHandler):
         proxy = self.server.proxy
         started = time.monotonic()
         body, chunked = self._read_body()
-        fault = proxy._state.decide(self.command)
+        fault = proxy._state.decide_for(
+            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}
+        )
         if fault is not None and fault[1] == "before":
             self._inject(fault, None)
             return
@@ -546,6 +591,29 @@ class FaultProxy:
             self._state.rates = {k: float(v) for k, v in rates.items() if v > 0}
             if after_fraction is not None:
                 self._state.after_fraction = after_fraction
+
+    def fail_next(
+        self,
+        kind: str,
+        *,
+        method: str,
+        contains: tuple[str, ...] = (),
+        excludes: tuple[str, ...] = (),
+        count: int = 1,
+        stage: str = "before",
+    ) -> None:
+        """Inject `count` faults of `kind` on the next `method` requests whose path and
+        query contain all of `contains` (e.g. ``("partNumber=2",)``) and none of
+        `excludes` — deterministic, unlike the rates."""
+        if kind not in FAULT_KINDS or stage not in STAGES:
+            raise ValueError(f"unknown fault {kind!r}/{stage!r}")
+        with self._state.lock:
+            self._state.scripts.append(_Script(kind, stage, method, contains, excludes, count))
+
+    def seen(self) -> list[SeenRequest]:
+        """Every request the proxy received so far, in order (the wire log)."""
+        with self._state.lock:
+            return list(self._state.seen)
 
     @staticmethod
     def evenly(total: float, kinds: tuple[str, ...] = FAULT_KINDS) -> dict[str, float]:

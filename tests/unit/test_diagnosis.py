@@ -257,4 +257,5 @@ def test_target_has_no_place_for_a_secret() -> None:
         "region",
         "access_key_id_masked",
         "endpoint_url",
+        "storage_class",
     }

@@ -239,12 +239,20 @@ def connection_test(
         )
     except DeliveryError as exc:
         _tested(engine, actor, row, ok=False)
-        return TestResult(ok=False, key=request.key, diagnosis=exc.diagnosis)
+        return TestResult(ok=False, key=request.key, diagnosis=_as_tested(exc))
     # A successful write proves the destination works: resume anything held.
     if row.failing_since is not None:
         queue.mark_healthy(engine, row.id)
     _tested(engine, actor, row, ok=True)
     return TestResult(ok=True, key=request.key, diagnosis=None, etag=outcome.etag)
+
+
+def _as_tested(error: DeliveryError) -> str:
+    """A delivery's words for a failure, as a connection test says them: it made one
+    attempt and retries nothing."""
+    if error.kind != "transient":
+        return error.diagnosis
+    return error.diagnosis.removesuffix("; retrying") + " (one attempt: run the test again)"
 
 
 def _tested(engine: Engine, actor: Actor, row: DestinationRow, *, ok: bool) -> None:

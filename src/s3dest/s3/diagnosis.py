@@ -37,7 +37,11 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
         "ConditionalRequestConflict",
         "OperationAborted",
+        # Per-attempt integrity errors: the body (or its digest header) was damaged on the
+        # way; the same request sent again succeeds.
         "BadDigest",
+        "InvalidDigest",
+        "XAmzContentSHA256Mismatch",
         "IncompleteBody",
         "RequestTimeTooSkewed",
         "Throttling",
@@ -59,6 +63,12 @@ class Target:
     region: str
     access_key_id_masked: str
     endpoint_url: str | None = None
+    storage_class: str = "STANDARD"
+
+    @property
+    def service(self) -> str:
+        """Who answered, as a diagnosis names it: AWS only when it is AWS."""
+        return f"the storage service at {self.endpoint_url}" if self.endpoint_url else "AWS"
 
 
 def putobject_policy(bucket: str) -> str:
@@ -148,18 +158,24 @@ def diagnose(
         )
     if s3_code == "InvalidAccessKeyId":
         diagnosis = (
-            f"AWS does not recognise the access key id {key_id}: it was deleted or deactivated, "
-            "mistyped, or belongs to another AWS partition. Create a new access key for the IAM "
-            "user and update the destination's access key id and secret."
+            f"{_cap(target.service)} does not recognise the access key id {key_id}: it was "
+            "deleted or deactivated, mistyped, or "
+            + (
+                "belongs to another AWS partition. Create a new access key for the IAM user"
+                if target.endpoint_url is None
+                else "belongs to another store or account. Create a new access key there"
+            )
+            + " and update the destination's access key id and secret."
         )
         return DestinationError(
             f"InvalidAccessKeyId for {where}", s3_code=s3_code, status=status, diagnosis=diagnosis
         )
     if s3_code == "SignatureDoesNotMatch":
         diagnosis = (
-            f"The secret access key does not belong to access key id {key_id}: AWS could not "
-            "verify the request's signature. Paste the secret again exactly as AWS showed it "
-            "when the key was created (no spaces or line breaks), or create a new access key."
+            f"The secret access key does not belong to access key id {key_id}: "
+            f"{target.service} could not verify the request's signature. Paste the secret "
+            "again exactly as it was shown when the key was created (no spaces or line "
+            "breaks), or create a new access key."
         )
         return DestinationError(
             f"SignatureDoesNotMatch for {where}",
@@ -192,14 +208,26 @@ def diagnose(
         return DestinationError(
             f"NoSuchBucket: {bucket}", s3_code=s3_code, status=status, diagnosis=diagnosis
         )
-    if s3_code == "InvalidStorageClass":
+    if s3_code == "InvalidStorageClass" or (
+        s3_code == "InvalidArgument" and target.storage_class != "STANDARD"
+    ):
+        # S3-compatible stores say InvalidArgument for a class they do not have (RGW: one
+        # not declared in the zone's placement).
         diagnosis = (
-            f"The {where} does not accept the destination's storage class. Choose another "
-            "storage class (EXPRESS_ONEZONE needs a directory bucket; S3-compatible stores often "
-            "support only STANDARD)."
+            f"The {where} does not accept the destination's storage class (storageClass "
+            f"{target.storage_class}){detail}. Set storageClass to another class "
+            + (
+                "(S3-compatible stores often support only STANDARD; Ceph RGW needs every other "
+                "class declared in its zone's placement)."
+                if target.endpoint_url
+                else "(EXPRESS_ONEZONE needs a directory bucket)."
+            )
         )
         return DestinationError(
-            f"InvalidStorageClass for {where}", s3_code=s3_code, status=status, diagnosis=diagnosis
+            f"{s3_code} for {where}: storageClass {target.storage_class}",
+            s3_code=s3_code,
+            status=status,
+            diagnosis=diagnosis,
         )
     if s3_code in MESSAGE_CODES:
         return MessageDeliveryError(
@@ -300,6 +328,14 @@ def from_client_error(
             return TransientDeliveryError(
                 "S3 did not answer in time; retrying", s3_code=None, status=None
             )
+        if _tls_to_plain_http(text) and (target.endpoint_url or "").startswith("https://"):
+            diagnosis = (
+                f"The endpoint {target.endpoint_url} did not answer in TLS: the port serves "
+                "plain HTTP. Change endpointUrl to http://… (or to the store's HTTPS port)."
+            )
+            return DestinationError(
+                "TLS to a plain-HTTP port", s3_code=None, status=None, diagnosis=diagnosis
+            )
         if "error sending request" in lowered or "connect" in lowered:
             return TransientDeliveryError(
                 f"could not reach S3 ({_connection_hint(target)}); retrying",
@@ -310,6 +346,17 @@ def from_client_error(
             f"S3 request failed: {_first_line(text)}; retrying", s3_code=None, status=None
         )
     return diagnose(status=status, s3_code=s3_code, text=text, target=target)
+
+
+def _tls_to_plain_http(text: str) -> bool:
+    """rustls's words for a TLS handshake answered in plain HTTP (obstore's error text)."""
+    return (
+        "InvalidContentType" in text or "CorruptMessage" in text or "wrong version number" in text
+    )
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _connection_hint(target: Target) -> str:

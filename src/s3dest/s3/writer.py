@@ -83,6 +83,7 @@ class S3Destination:
             region=self.region,
             access_key_id_masked=mask_access_key_id(self.access_key_id),
             endpoint_url=self.endpoint_url,
+            storage_class=self.storage_class,
         )
 
 
