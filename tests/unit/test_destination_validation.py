@@ -744,3 +744,18 @@ def test_empty_update_changes_nothing() -> None:
 )
 def test_mask_access_key_id(key_id: str, masked: str) -> None:
     assert mask_access_key_id(key_id) == masked
+
+
+# Issue 14: without endpointUrl the region is checked against the AWS partitions (botocore's
+# lists); region-shaped strings that no partition has are refused, naming the field and fix.
+@pytest.mark.parametrize("region", ["mars-1", "us-mars-1", "us-north-9", "eu-west-99", "cn-east-7"])
+def test_regions_no_partition_has_are_refused(region: str) -> None:
+    message = errors_of(region=region)["region"]
+    assert f"{region!r} is not one" in message
+    assert "us-gov-west-1" in message and "cn-north-1" in message
+    assert "endpointUrl" in message
+
+
+@pytest.mark.parametrize("region", ["mars-1", "us-north-9"])
+def test_any_region_string_with_a_custom_endpoint(region: str) -> None:
+    assert validate(region=region, endpointUrl="https://s3.example.com").region == region

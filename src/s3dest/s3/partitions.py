@@ -1,8 +1,9 @@
-"""AWS partitions (aws, aws-us-gov, aws-cn): which regions exist and where their S3 is.
+"""AWS partitions (aws, aws-us-gov, aws-cn, and the isolated ones botocore knows): which
+regions exist and where their S3 is.
 
 The regions and DNS suffixes are botocore's (its endpoints data, updated with each
 release), not a list kept here. A destination without endpointUrl must name a region of
-one of these partitions; with endpointUrl, any region string its store expects.
+a partition; with endpointUrl, any region string its store expects.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from botocore.loaders import Loader
 
-SUPPORTED = ("aws", "aws-us-gov", "aws-cn")
+SUPPORTED = ("aws", "aws-us-gov", "aws-cn")  # named in messages; the others work too
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +26,10 @@ class Partition:
 @functools.cache
 def partitions() -> tuple[Partition, ...]:
     data = Loader().load_data("endpoints")
-    found = {
-        p["partition"]: Partition(p["partition"], p["dnsSuffix"], frozenset(p["regions"]))
+    return tuple(
+        Partition(p["partition"], p["dnsSuffix"], frozenset(p["regions"]))
         for p in data["partitions"]
-        if p["partition"] in SUPPORTED
-    }
-    return tuple(found[name] for name in SUPPORTED)
+    )
 
 
 def partition_of(region: str) -> Partition | None:
@@ -50,7 +49,3 @@ def virtual_hosted(bucket: str) -> bool:
     """Virtual-hosted addressing on AWS, except for names with dots: over HTTPS,
     `a.b.s3.<region>.amazonaws.com` does not match S3's wildcard certificate."""
     return "." not in bucket
-
-
-def examples() -> str:
-    return ", ".join(f"{p.name}: {sorted(p.regions)[0]}" for p in partitions())

@@ -17,6 +17,7 @@ from s3dest.destinations.rules._text import (
     chars,
     required_text,
 )
+from s3dest.s3 import partitions
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -173,15 +174,19 @@ def check_region(value: Any, aws: bool) -> str:
             f"'us-east-1'). {text!r} is not valid."
         )
     canonical = text.lower()
-    if _AWS_REGION_RE.fullmatch(canonical):
+    # Without endpointUrl, s3dest writes to the region's own S3 host: the region must be
+    # one of a partition's (botocore's list), or the host does not exist.
+    if partitions.partition_of(canonical) is not None:
         return canonical
-    if canonical[-1:].isalpha() and _AWS_REGION_RE.fullmatch(canonical[:-1]):
+    if canonical[-1:].isalpha() and partitions.partition_of(canonical[:-1]) is not None:
         raise Bad(
             f"region must be an AWS region, not an availability zone; {text!r} is a zone "
             f"of the region {canonical[:-1]!r}. Use {canonical[:-1]!r}."
         )
+    shape = "" if _AWS_REGION_RE.fullmatch(canonical) else " code"
     raise Bad(
-        "region must be an AWS region code such as 'us-west-2' or 'eu-central-1'; "
-        f"{text!r} is not one. Use the region shown for the bucket in the S3 console "
-        "(for an S3-compatible store, also set endpointUrl)."
+        f"region must be an AWS region{shape} such as 'us-west-2', 'us-gov-west-1' or "
+        f"'cn-north-1' (partitions {', '.join(partitions.SUPPORTED)}); {text!r} is not one. "
+        "Use the region shown for the bucket in the S3 console, or, for an S3-compatible "
+        "store, also set endpointUrl (any region it expects is accepted then)."
     )
