@@ -23,6 +23,7 @@ Servers start lazily, on first use, and stop at the end of the session.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +42,12 @@ from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 # refuses for tenants (SPEC §7): allow it for this process (in-process writers) and the
 # `s3dest` subprocesses, which inherit it. tests/security sets its own allow-lists.
 allow_local_s3()
+
+# Multipart tests use 64 KiB parts (S3DEST_MULTIPART_PART_BYTES): the moto server, like the
+# RGW of tests/support/rgw.py, accepts them (S3's 5 MiB minimum would make each such test
+# move megabytes). Read by moto's server process at start.
+TEST_PART_BYTES = 64 * 1024
+os.environ.setdefault("S3_UPLOAD_PART_MIN_SIZE", str(TEST_PART_BYTES))
 
 _POSTGRES_FIXTURES = {
     "postgres_cluster",

@@ -129,6 +129,11 @@ class Client:
         result: dict[str, Any] = self._call("POST", f"/v1/destinations/{ref}/test")
         return result
 
+    def orphaned_uploads(self, ref: str) -> dict[str, Any]:
+        """Multipart uploads s3dest could not abort, with the lifecycle rule to add."""
+        result: dict[str, Any] = self._call("GET", f"/v1/destinations/{ref}/orphaned-uploads")
+        return result
+
     # manifest
     def put_manifest(self, yaml_text: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call(

@@ -124,7 +124,28 @@ rgw data = {dir}/rgw
 rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
 rgw enable ops log = false
 rgw enable usage log = false
+# Multipart tests use 64 KiB parts (S3's minimum, 5 MiB, would make them move megabytes).
+rgw multipart min part size = 65536
 """
+
+
+# What `RgwServer.putobject_only_user` denies by name (RGW ignores NotAction in a Deny).
+_DENIED_TO_WRITERS = [
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:AbortMultipartUpload",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:ListBucketMultipartUploads",
+    "s3:ListMultipartUploadParts",
+    "s3:GetBucketLocation",
+    "s3:PutObjectAcl",
+    "s3:PutObjectTagging",
+    "s3:PutBucketPolicy",
+    "s3:PutLifecycleConfiguration",
+]
 
 
 class RgwUnavailableError(RuntimeError):
@@ -198,6 +219,7 @@ class RgwServer:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _session: Any = field(default=None, repr=False)
+    _iam_ready: bool = field(default=False, repr=False)
 
     @property
     def conf(self) -> Path:
@@ -278,6 +300,57 @@ class RgwServer:
             f"--access-key={access}",
             f"--secret-key={secret}",
         )
+        return Credentials(access, secret)
+
+    def putobject_only_user(self, bucket: str) -> Credentials:
+        """Keys of a new RGW user whose IAM user policy allows only ``s3:PutObject`` on
+        ``bucket``'s objects — what s3dest's least-privilege key is on AWS.
+
+        RGW lets a user read and delete what it wrote (it owns those objects), and ignores
+        ``NotAction`` in a Deny, so the policy denies, by name, what a writer must not do:
+        read, list, delete, abort multipart uploads. The bucket's policy lets the admin
+        user read and list the objects this user writes (it owns them, not the admin)."""
+        uid = f"put-{uuid.uuid4().hex[:12]}"
+        access = "RGW" + _made_up_key(17, string.ascii_uppercase + string.digits)
+        secret = _made_up_key(40, string.ascii_letters + string.digits)
+        self.admin(
+            "user",
+            "create",
+            f"--uid={uid}",
+            "--display-name=s3dest put-only",
+            f"--access-key={access}",
+            f"--secret-key={secret}",
+        )
+        with self._lock:
+            if not self._iam_ready:  # the admin may manage IAM user policies
+                self.admin("caps", "add", f"--uid={ADMIN_UID}", "--caps=user-policy=*")
+                self._iam_ready = True
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:PutObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                },
+                {"Effect": "Deny", "Action": _DENIED_TO_WRITERS, "Resource": "*"},
+            ],
+        }
+        self.client("iam").put_user_policy(
+            UserName=uid, PolicyName="putobject-only", PolicyDocument=json.dumps(policy)
+        )
+        admin_reads = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [f"arn:aws:iam:::user/{ADMIN_UID}"]},
+                    "Action": ["s3:*"],
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                }
+            ],
+        }
+        self.client().put_bucket_policy(Bucket=bucket, Policy=json.dumps(admin_reads))
         return Credentials(access, secret)
 
     # -- administration --------------------------------------------------------------------

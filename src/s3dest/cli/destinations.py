@@ -183,3 +183,16 @@ def destinations_test(project: str | None, ref: str) -> None:
     common.print_json(result.as_dict())
     if not result.ok:
         sys.exit(1)
+
+
+@destinations.command("orphans")
+@common.project_option
+@click.argument("ref")
+@common.reports_errors()
+def destinations_orphans(project: str | None, ref: str) -> None:
+    """Multipart uploads s3dest could not abort, and the lifecycle rule that removes them."""
+    from s3dest.destinations import uploads
+
+    engine = common.engine()
+    found = uploads.orphaned_uploads(engine, project_id=common.project_id(engine, project), ref=ref)
+    common.print_json(found.as_dict())
