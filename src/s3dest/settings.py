@@ -45,7 +45,7 @@ class Settings:
     inline_body_bytes: int = 4 * 1024 * 1024  # larger bodies are stored in chunks
     # Larger bodies go up as multipart uploads in parts of this size (S3's minimum is
     # 5 MiB for every part but the last; tests lower it against servers set up for it).
-    multipart_part_bytes: int = 8 * 1024 * 1024
+    multipart_part_bytes: int = 5 * 1024 * 1024
     # A client's request headers must arrive, and its body may pause, at most this long.
     read_timeout_seconds: float = 30.0
     poll_interval_seconds: float = 0.05
