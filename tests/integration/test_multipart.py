@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pytest
 from tests.conftest import TEST_PART_BYTES
 from tests.support.fault_proxy import FaultProxy, SeenRequest, running_fault_proxy
 from tests.support.moto_server import S3Server
+from tests.support.s3_stores import Store
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 from s3dest.client import Client
@@ -35,48 +35,6 @@ from s3dest.s3.multipart import PART_ATTEMPTS, MultipartOptions
 from s3dest.s3.writer import ObjectRequest, S3Destination, prepare_put, put_object, send_put
 
 PARTS = 4  # parts of a test message: enough for one in the middle to fail
-
-
-@dataclass
-class Store:
-    """One S3 implementation, with the two kinds of writer key the issue names."""
-
-    name: str
-    endpoint: str
-    region: str
-    admin: Any  # boto3 S3 client with the admin's keys
-    server: Any  # S3Server | RgwServer
-
-    def new_bucket(self) -> str:
-        bucket: str = self.server.create_bucket()
-        return bucket
-
-    def putonly(self, bucket: str) -> Credentials:
-        """PutObject only: AbortMultipartUpload is refused."""
-        if self.name == "rgw":
-            creds: Credentials = self.server.putobject_only_user(bucket)
-            return creds
-        return self.server.putonly_user(bucket)  # type: ignore[no-any-return]
-
-    def may_abort(self, bucket: str) -> Credentials:
-        """PutObject and AbortMultipartUpload, nothing to read with."""
-        if self.name == "rgw":  # RGW's write-only subuser may abort, and not read
-            return self.server.putonly_user(bucket)  # type: ignore[no-any-return]
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-                    "Resource": f"arn:aws:s3:::{bucket}/*",
-                }
-            ],
-        }
-        return self.server.user_with_policy(policy)  # type: ignore[no-any-return]
-
-    def uploads_left(self, bucket: str) -> list[str]:
-        listed = self.admin.list_multipart_uploads(Bucket=bucket)
-        return [u["UploadId"] for u in listed.get("Uploads", [])]
 
 
 @pytest.fixture(scope="module", params=["moto", pytest.param("rgw", marks=pytest.mark.rgw)])
