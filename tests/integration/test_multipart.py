@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import pytest
 from tests.conftest import TEST_PART_BYTES
+from tests.support.dashboard import sign_in
 from tests.support.fault_proxy import FaultProxy, SeenRequest, running_fault_proxy
 from tests.support.moto_server import S3Server
 from tests.support.s3_stores import Store
@@ -184,6 +185,14 @@ def test_an_upload_that_fails_for_good_is_aborted_or_recorded(
         rule = orphans["lifecycleRule"]["Rules"][0]
         assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
         assert "put-bucket-lifecycle-configuration" in orphans["lifecycleCommand"]
+        # The dashboard says so, with the command that adds the rule.
+        server, api_key = s3dest
+        browser = sign_in(server.url, api_key)
+        try:
+            page = browser.get("/destinations").text
+        finally:
+            browser.close()
+        assert 'data-orphans="1"' in page and "put-bucket-lifecycle-configuration" in page
         # The rule is one the store accepts as it is given.
         store.admin.put_bucket_lifecycle_configuration(
             Bucket=bucket, LifecycleConfiguration=orphans["lifecycleRule"]

@@ -73,6 +73,10 @@ class OrphanList:
         }
 
 
+def orphan_counts(engine: Engine, destination_ids: list[str]) -> dict[str, int]:
+    return uploads.orphan_counts(engine, destination_ids)
+
+
 def orphaned_uploads(engine: Engine, *, project_id: str, ref: str) -> OrphanList:
     row = store.get_destination(engine, project_id, ref)
     return OrphanList(bucket=row.bucket, uploads=uploads.list_orphans(engine, row.id))

@@ -6,7 +6,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from s3dest.errors import OrphanedUpload
 from s3dest.store.engine import transaction
@@ -41,6 +41,19 @@ def record_orphan(
                 created_at=time.time(),
             )
         )
+
+
+def orphan_counts(engine: Engine, destination_ids: list[str]) -> dict[str, int]:
+    """destination id → orphaned uploads recorded (only those that have some)."""
+    if not destination_ids:
+        return {}
+    query = (
+        select(orphaned_uploads.c.destination_id, func.count())
+        .where(orphaned_uploads.c.destination_id.in_(destination_ids))
+        .group_by(orphaned_uploads.c.destination_id)
+    )
+    with transaction(engine) as conn:
+        return {r[0]: int(r[1]) for r in conn.execute(query)}
 
 
 def list_orphans(engine: Engine, destination_id: str, limit: int = 1000) -> list[OrphanRow]:

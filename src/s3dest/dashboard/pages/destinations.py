@@ -24,7 +24,7 @@ from s3dest.dashboard.web import (
 )
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import STATES, WAITING
-from s3dest.destinations import service
+from s3dest.destinations import service, uploads
 from s3dest.destinations.schemas import DestinationPublic
 from s3dest.errors import Conflict, TooBusy
 from s3dest.keys import DEFAULT_KEY_TEMPLATE
@@ -58,11 +58,15 @@ def destinations_page(request: Request, session: SessionDep) -> Response:
     state = app_state(request)
     rows = service.list_(state.engine, project_id=session.project_id)
     counts = delivery.counts(state.engine, project_id=session.project_id)
+    orphans = uploads.orphan_counts(state.engine, [row.id for row in rows])
     items = [
         {
             "d": DestinationPublic.from_row(row),
             "counts": counts.get(row.id, {}),
             "checklist": checklist(row) if row.status == "failing" else None,
+            # Multipart uploads left in the bucket, and the rule that removes them.
+            "orphans": orphans.get(row.id, 0),
+            "lifecycle": uploads.lifecycle_command(row.bucket) if row.id in orphans else None,
         }
         for row in rows
     ]
