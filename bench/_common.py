@@ -62,6 +62,22 @@ def peak_rss_mib(pid: int) -> float:
     return proc_status_kib(pid, "VmHWM") / 1024
 
 
+def tree_peak_rss_mib(pid: int) -> float:
+    """Peak RSS of a server and its ingest worker processes (s3dest.ingest.processes): the
+    server's, the forkserver's, and each worker's beyond the pages it was forked with (its
+    forkserver's resident size, shared). Without workers, the server's own peak."""
+    total = peak_rss_mib(pid)
+    for child in children_of(pid):
+        try:
+            total += peak_rss_mib(child)
+            inherited = rss_mib(child)
+            for worker in children_of(child):
+                total += max(0.0, peak_rss_mib(worker) - inherited)
+        except (OSError, ValueError, KeyError):
+            continue
+    return total
+
+
 def rss_mib(pid: int) -> float:
     return proc_status_kib(pid, "VmRSS") / 1024
 

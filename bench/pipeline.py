@@ -18,7 +18,7 @@ real S3 does (moto closes every one):
    getrusage(RUSAGE_CHILDREN).
 3. a plain boto3 `put_object` loop over the same N bodies; CPU from time.process_time.
 4. one 1 GiB message ingested over HTTP (streamed from a file) and delivered; peak RSS
-   (VmHWM) of a fresh `s3dest serve` process.
+   (VmHWM) of a fresh `s3dest serve` process and its ingest worker processes.
 5. the client floor: blocking `obstore.put` of the same bodies and headers from 32 threads
    (what s3dest's sender threads do, without any s3dest code); CPU per PUT from
    time.process_time, printed beside s3dest's CPU per message with the ratio.
@@ -67,6 +67,7 @@ from bench._common import (
     rss_mib,
     start_keepalive_proxy,
     summarize_collapsed,
+    tree_peak_rss_mib,
     write_big_message,
 )
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
@@ -938,7 +939,7 @@ def bench_large(
         if capped.is_set():
             return _capped(rss_cap_mb, peak_seen[0])
         total_s = time.perf_counter() - started
-        peak = peak_rss_mib(run.pid)
+        peak = tree_peak_rss_mib(run.pid)  # ingest runs in the server's worker processes
         stop.set()
         if record.get("state") != "delivered":
             return LargeFigures(False, f"not delivered: {record}", peak * 1.048576)
