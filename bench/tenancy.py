@@ -2,10 +2,12 @@
 ingest memory per batch shape, and the time of one long JSON string.
 
     .venv/bin/python -m bench.tenancy [--baseline DIR] [--skip-worker] [--skip-memory]
+                                      [--postgres]
 
 Each figure is measured for this checkout and, with ``--baseline DIR``, for another
 checkout's code (its ``src/`` first on the server's PYTHONPATH) in the same run, on
-SQLite, each against a fresh ``s3dest serve``:
+SQLite (``--postgres``: the big-batches section on PostgreSQL too), each against a fresh
+``s3dest serve``:
 
 * **noisy neighbour, connection tests**: tenant A fires 60 connection tests at once at an
   endpoint that accepts and never answers (loopback); tenant B's ``GET /v1/destinations``
@@ -51,6 +53,7 @@ from tests.support.load import (
     vm_kib,
     warm_ingest_workers,
 )
+from tests.support.postgres import PostgresCluster, running_postgres
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 MiB = 1024 * 1024
@@ -61,9 +64,14 @@ JSON = {"Content-Type": "application/json"}
 class Code:
     label: str
     src: Path | None = None
+    #: a PostgreSQL cluster to run on (a fresh database per server), else SQLite
+    postgres: PostgresCluster | None = None
 
     def env(self, data_dir: Path, **extra: str) -> S3destEnv:
-        env = S3destEnv(data_dir=data_dir, extra={"S3DEST_SECRET_KEY": "", **extra})
+        url = self.postgres.create_database() if self.postgres is not None else None
+        env = S3destEnv(
+            data_dir=data_dir, database_url=url, extra={"S3DEST_SECRET_KEY": "", **extra}
+        )
         env.extra["S3DEST_ALLOWED_ENDPOINT_HOSTS"] = "127.0.0.1"
         if self.src is not None:
             env.extra["PYTHONPATH"] = str(self.src)
@@ -281,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, help="another checkout to compare (its src/)")
     parser.add_argument("--skip-worker", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--postgres", action="store_true", help="also the big-batches section on PostgreSQL"
+    )
     args = parser.parse_args(argv)
     codes = [Code("s3dest")]
     if args.baseline is not None:
@@ -299,9 +310,15 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(("ingest memory per request shape (server peak RSS rise)", memory))
         sections.append(("one long JSON string", long_string))
     for title, section in sections:
-        print(f"\n{title}  [{load_average()}]")
+        print(f"\n{title}  [{load_average()}]", flush=True)
         for code in codes:
             section(code)
+    if args.postgres:
+        # On SQLite one transaction writes at a time: B's POST waits for A's batch commit.
+        with running_postgres() as pg:
+            print(f"\nnoisy neighbour on PostgreSQL: A's big batches  [{load_average()}]")
+            for code in codes:
+                ingest_load(Code(code.label, code.src, postgres=pg))
     return 0
 
 

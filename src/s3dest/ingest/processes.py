@@ -23,6 +23,7 @@ nothing stored (its transaction never committed); the next request starts new wo
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -54,6 +55,9 @@ def _start(settings: Settings, lifeline: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch, args=(lifeline,), name="s3dest-lifeline", daemon=True).start()
     _worker = (Ingestor(make_engine(settings), announce=False), settings)
+    # As the server does (s3dest.app): what is loaded lives as long as the process; the
+    # collector's full passes need not walk it again and again as a batch's objects churn.
+    gc.freeze()
 
 
 def _watch(lifeline: socket.socket) -> None:
