@@ -61,6 +61,12 @@ class Settings:
     # Endpoint policy (SPEC §7): hosts, `.domain` suffixes, addresses and CIDRs that tenants'
     # endpointUrl may point at although they are not public (loopback, private, link-local).
     allowed_endpoint_hosts: str = ""
+    # Role destinations (SPEC §8): where s3dest calls STS (unset: AWS's regional endpoint;
+    # operator-set, never a tenant's), how long an assumed session lasts, and how long
+    # before its expiry it is renewed (every process renews its own).
+    sts_endpoint_url: str | None = None
+    role_session_seconds: int = 3600
+    role_refresh_before_seconds: float = 900.0
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -122,5 +128,10 @@ class Settings:
             connection_tests=_int("S3DEST_CONNECTION_TESTS", cls.connection_tests),
             allowed_endpoint_hosts=os.environ.get(
                 "S3DEST_ALLOWED_ENDPOINT_HOSTS", cls.allowed_endpoint_hosts
+            ),
+            sts_endpoint_url=os.environ.get("S3DEST_STS_ENDPOINT_URL") or cls.sts_endpoint_url,
+            role_session_seconds=_int("S3DEST_ROLE_SESSION_SECONDS", cls.role_session_seconds),
+            role_refresh_before_seconds=_float(
+                "S3DEST_ROLE_REFRESH_BEFORE_SECONDS", cls.role_refresh_before_seconds
             ),
         )

@@ -24,11 +24,25 @@ UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 OPERATION_ID = "0199e0a8-149d-7ee9-9f50-0514403517f9"
 
 
+# `s3dest put` signs with botocore's chain: only what a test gives it, never this host's
+# files or an instance-metadata address.
+NO_CHAIN = {
+    "AWS_CONFIG_FILE": "/nonexistent/s3dest-test-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/s3dest-test-credentials",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
 def run_cli(
-    *args: str, creds: Credentials | None = None, timeout: float = 240
+    *args: str,
+    creds: Credentials | None = None,
+    timeout: float = 240,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3DEST_"))}
     env["S3DEST_LOG_LEVEL"] = "WARNING"
+    env.update(NO_CHAIN)
+    env.update(extra_env or {})
     if creds is not None:
         env["AWS_ACCESS_KEY_ID"] = creds.access_key_id
         env["AWS_SECRET_ACCESS_KEY"] = creds.secret_access_key
@@ -195,6 +209,35 @@ def test_put_without_credentials_says_which_variables(tmp_path: Path) -> None:
     assert "AWS_ACCESS_KEY_ID" in result.stderr and "AWS_SECRET_ACCESS_KEY" in result.stderr
 
 
+def test_put_signs_with_a_profile_of_the_shared_files(
+    s3_server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    creds = s3_server.putonly_user(bucket)
+    files = tmp_path / "aws"
+    files.mkdir()
+    (files / "credentials").write_text(
+        f"[writer]\naws_access_key_id = {creds.access_key_id}\n"
+        f"aws_secret_access_key = {creds.secret_access_key}\n"
+    )
+    path = message_file(tmp_path, READ_EXAMPLE)
+    profile_env = {"AWS_SHARED_CREDENTIALS_FILE": str(files / "credentials")}
+    result = run_cli(
+        *put_args(s3_server, bucket, path, "--profile", "writer"), extra_env=profile_env
+    )
+    assert result.returncode == 0, result.stderr
+    key = printed(result.stdout)["key"]
+    s3_server.client().head_object(Bucket=bucket, Key=key)
+    # AWS_PROFILE names it as well; an unknown profile is named as the problem.
+    again = run_cli(
+        *put_args(s3_server, bucket, path), extra_env={**profile_env, "AWS_PROFILE": "writer"}
+    )
+    assert again.returncode == 0, again.stderr
+    missing = run_cli(
+        *put_args(s3_server, bucket, path, "--profile", "nobody"), extra_env=profile_env
+    )
+    assert missing.returncode == 2 and "nobody" in missing.stderr
+
+
 def test_put_denied_prints_the_policy_to_attach(
     s3_server: S3Server, bucket: str, tmp_path: Path
 ) -> None:
@@ -279,6 +322,7 @@ def _run_with_peak_rss(
 ) -> tuple[subprocess.CompletedProcess[str], int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3DEST_"))}
     env.update(
+        NO_CHAIN,
         AWS_ACCESS_KEY_ID=creds.access_key_id,
         AWS_SECRET_ACCESS_KEY=creds.secret_access_key,
         S3DEST_LOG_LEVEL="WARNING",

@@ -53,7 +53,9 @@ CREATE_FIELDS = {
     "endpointUrl",
     "writeMode",
 }
-CREATE_REQUIRED = {"name", "bucket", "region", "accessKeyId", "secretAccessKey"}
+CREATE_REQUIRED = {"name", "bucket", "region"}
+#: SPEC §8: the access keys, or roleArn instead of them.
+CREATE_ONE_OF = [{"required": ["accessKeyId", "secretAccessKey"]}, {"required": ["roleArn"]}]
 PUBLIC_FIELDS = {
     "id",
     "name",
@@ -180,6 +182,7 @@ def test_destination_schemas_use_the_contracts_field_names(schema: dict[str, Any
     create = component(schema, "DestinationCreate")
     assert set(create["properties"]) >= CREATE_FIELDS
     assert set(create["required"]) == CREATE_REQUIRED
+    assert create["oneOf"] == CREATE_ONE_OF
     assert create.get("additionalProperties") is False
     update = component(schema, "DestinationUpdate")
     assert set(update["properties"]) >= CREATE_FIELDS

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -127,10 +128,13 @@ def stored(result: ValidatedDestination) -> DestinationRow:
     fields = asdict(result)
     for name in ("secret_access_key", "session_token", "warnings"):
         del fields[name]
+    tags = fields.pop("tags")
     return DestinationRow(
         id="d-1",
         project_id="p-1",
         **fields,
+        tags_json=json.dumps(tags) if tags else None,
+        external_id=None,
         secret_access_key_enc="ciphertext",
         session_token_enc=None,
         failing_since=None,
@@ -648,7 +652,8 @@ def test_create_model_missing_and_wrong_types() -> None:
     converted = invalid_input_from_errors(info.value.errors())
     assert converted.fields["name"] == "name must be a string."
     assert "bucket is required" in converted.fields["bucket"]
-    assert "secretAccessKey is required" in converted.fields["secretAccessKey"]
+    # keys or roleArn: which one is the rules' question, on the whole destination
+    assert "secretAccessKey" not in converted.fields
     assert "'create-only'" in converted.fields["writeMode"]
 
 
@@ -701,9 +706,7 @@ def test_update_null_resets_storage_class_and_write_mode() -> None:
     assert (result.storage_class, result.write_mode) == ("STANDARD", "overwrite")
 
 
-@pytest.mark.parametrize(
-    "field", ["name", "bucket", "region", "accessKeyId", "secretAccessKey", "enabled"]
-)
+@pytest.mark.parametrize("field", ["name", "bucket", "region", "enabled"])
 def test_update_rejects_null_for_required_fields(field: str) -> None:
     with pytest.raises(InvalidInput) as info:
         parse_update({field: None})

@@ -258,4 +258,6 @@ def test_target_has_no_place_for_a_secret() -> None:
         "access_key_id_masked",
         "endpoint_url",
         "storage_class",
+        "role_arn",  # an ARN, not a credential
+        "policy",  # which options the configuration has (PolicyInputs: no credential)
     }

@@ -19,6 +19,7 @@ DESCRIBED = {
     "secret_key": "key file `secret.key` (0600)",
     "allowed_endpoint_hosts": "(none)",
     "operator_token": "(none)",
+    "sts_endpoint_url": "(AWS's regional STS)",
 }
 UNITS = {"GiB": 1024**3, "MiB": 1024**2, "KiB": 1024}
 

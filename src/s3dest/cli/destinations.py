@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from s3dest.access.audit import CLI
 from s3dest.cli import common
@@ -19,15 +20,22 @@ def _destination_options(create: bool) -> Callable[[F], F]:
             click.option("--name", required=create),
             click.option("--bucket", required=create),
             click.option("--region", required=create),
-            click.option(
-                "--access-key-id", envvar="AWS_ACCESS_KEY_ID" if create else None, required=create
-            ),
+            click.option("--access-key-id", envvar="AWS_ACCESS_KEY_ID" if create else None),
             click.option(
                 "--secret-access-key",
                 envvar="AWS_SECRET_ACCESS_KEY" if create else None,
-                required=create,
                 help="default: $AWS_SECRET_ACCESS_KEY",
             ),
+            click.option("--role-arn", default=None, help="an IAM role to assume instead of keys"),
+            click.option(
+                "--server-side-encryption", type=click.Choice(["AES256", "aws:kms"]), default=None
+            ),
+            click.option("--kms-key-id", default=None),
+            click.option("--bucket-key-enabled/--no-bucket-key", default=None),
+            click.option(
+                "--acl", default=None, help="a canned ACL, e.g. bucket-owner-full-control"
+            ),
+            click.option("--tag", "tags", multiple=True, help="KEY=VALUE, repeatable"),
             click.option("--session-token", default=None),
             click.option("--key-template", default=None),
             click.option("--storage-class", default=None),
@@ -57,8 +65,26 @@ def _destination_body(**kwargs: Any) -> dict[str, Any]:
         "endpoint_url": "endpointUrl",
         "write_mode": "writeMode",
         "enabled": "enabled",
+        "role_arn": "roleArn",
+        "server_side_encryption": "serverSideEncryption",
+        "kms_key_id": "kmsKeyId",
+        "bucket_key_enabled": "bucketKeyEnabled",
+        "acl": "acl",
     }
-    return {names[k]: v for k, v in kwargs.items() if k in names and v is not None}
+    body = {names[k]: v for k, v in kwargs.items() if k in names and v is not None}
+    if kwargs.get("tags"):
+        body["tags"] = dict(tag.partition("=")[::2] for tag in kwargs["tags"])
+    if body.get("roleArn"):
+        # A role replaces keys: AWS_* variables of the shell (s3dest's own identity, often)
+        # are not this destination's keys.
+        context = click.get_current_context()
+        for option, field in (
+            ("access_key_id", "accessKeyId"),
+            ("secret_access_key", "secretAccessKey"),
+        ):
+            if context.get_parameter_source(option) is ParameterSource.ENVIRONMENT:
+                body.pop(field, None)
+    return body
 
 
 @click.group()

@@ -54,6 +54,7 @@ def send(file: Path, url: str, api_key: str, batch_size: int) -> None:
 @click.option("--storage-class", default=None)
 @click.option("--endpoint-url", default=None, envvar="AWS_ENDPOINT_URL")
 @click.option("--create-only", is_flag=True, help="never overwrite (If-None-Match: *)")
+@click.option("--profile", default=None, help="a profile of the shared AWS config files")
 @common.reports_errors(diagnosis=True)
 def put(
     message_file: Path,
@@ -63,8 +64,10 @@ def put(
     storage_class: str | None,
     endpoint_url: str | None,
     create_only: bool,
+    profile: str | None,
 ) -> None:
-    """Write one message ({"data": {...}}) to a bucket with the AWS_* credentials."""
+    """Write one message ({"data": {...}}) to a bucket, signed with the standard AWS
+    credential chain (AWS_* variables, AWS_PROFILE/--profile, web identity, metadata)."""
     from s3dest.ingest.put import put_message_file
 
     result = put_message_file(
@@ -75,6 +78,7 @@ def put(
         storage_class=storage_class,
         endpoint_url=endpoint_url,
         create_only=create_only,
+        profile=profile,
     )
     click.echo(f"bucket: {result.bucket}")
     click.echo(f"key:    {result.key}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from s3dest.destinations.secrets import SecretBox
 from s3dest.keys import KeyTemplate
+from s3dest.s3.credentials import AssumedRole, session_name
 from s3dest.s3.writer import S3Destination
 from s3dest.store.destinations import DestinationRow
 
@@ -22,9 +23,13 @@ class DestinationRuntime:
     template: KeyTemplate
 
 
-def decrypt_secrets(row: DestinationRow, box: SecretBox) -> tuple[str, str | None]:
+def decrypt_secrets(row: DestinationRow, box: SecretBox) -> tuple[str | None, str | None]:
     """The row's secret access key and session token (None when it has none), decrypted."""
-    secret = box.decrypt(row.secret_access_key_enc, aad=secret_aad(row.id, "secretAccessKey"))
+    secret = (
+        box.decrypt(row.secret_access_key_enc, aad=secret_aad(row.id, "secretAccessKey"))
+        if row.secret_access_key_enc
+        else None
+    )
     token = (
         box.decrypt(row.session_token_enc, aad=secret_aad(row.id, "sessionToken"))
         if row.session_token_enc
@@ -37,16 +42,31 @@ def s3_destination(
     row: DestinationRow, box: SecretBox, *, request_timeout_s: float = 30.0
 ) -> S3Destination:
     secret, token = decrypt_secrets(row, box)
+    role = (
+        AssumedRole(
+            role_arn=row.role_arn,
+            external_id=row.external_id or "",
+            session_name=session_name(row.id),
+        )
+        if row.role_arn
+        else None
+    )
     return S3Destination(
         bucket=row.bucket,
         region=row.region,
-        access_key_id=row.access_key_id,
-        secret_access_key=secret,
+        access_key_id=row.access_key_id or "",
+        secret_access_key=secret or "",
         session_token=token,
         endpoint_url=row.endpoint_url,
         storage_class=row.storage_class,
         create_only=row.write_mode == "create-only",
         request_timeout_s=request_timeout_s,
+        role=role,
+        server_side_encryption=row.server_side_encryption,
+        kms_key_id=row.kms_key_id,
+        bucket_key_enabled=row.bucket_key_enabled,
+        acl=row.acl,
+        tags=tuple(sorted((row.tags or {}).items())),
     )
 
 

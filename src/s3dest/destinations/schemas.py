@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_snake
 
+from s3dest.destinations.access_view import ACCESS_VIEW_FIELDS, access_view
 from s3dest.errors import InvalidInput
 from s3dest.s3.masking import mask_access_key_id
 from s3dest.store.destinations import DestinationRow
@@ -71,12 +72,19 @@ DESTINATION_FIELDS: tuple[str, ...] = (
     "endpointUrl",
     "writeMode",
     "enabled",
+    "roleArn",
+    "serverSideEncryption",
+    "kmsKeyId",
+    "bucketKeyEnabled",
+    "acl",
+    "tags",
 )
 #: The fields stored encrypted and never shown.
 SECRET_FIELDS: tuple[str, ...] = ("secretAccessKey", "sessionToken")
 #: Fields a PATCH may not set to null (null clears sessionToken, keyTemplate and
 #: endpointUrl, and resets storageClass and writeMode to their defaults).
-_NOT_NULLABLE = ("name", "bucket", "region", "accessKeyId", "secretAccessKey", "enabled")
+#: accessKeyId and secretAccessKey may be null: a destination switching to roleArn clears them.
+_NOT_NULLABLE = ("name", "bucket", "region", "enabled")
 
 REQUIRED_HINTS: dict[str, str] = {
     "name": (
@@ -91,9 +99,9 @@ REQUIRED_HINTS: dict[str, str] = {
         "(the S3 console shows it in the bucket list)."
     ),
     "accessKeyId": (
-        "accessKeyId is required: give the access key ID of an IAM user or role that is "
-        "allowed s3:PutObject on the bucket (it starts with AKIA, or ASIA for temporary "
-        "credentials)."
+        "accessKeyId is required (or give roleArn instead of keys): give the access key ID "
+        "of an IAM user or role that is allowed s3:PutObject on the bucket (it starts with "
+        "AKIA, or ASIA for temporary credentials)."
     ),
     "secretAccessKey": (
         "secretAccessKey is required: give the secret access key that belongs to the "
@@ -118,17 +126,36 @@ class DestinationCreate(_Body):
     """Body of ``POST /v1/destinations``. Only shapes are checked here; the rules are
     checked by `validate_destination` (``validate_destination(body.to_fields(), ...)``)."""
 
+    # The contract (SPEC §5, §8): the access keys, or roleArn instead of them.
+    model_config = ConfigDict(
+        extra="forbid",
+        hide_input_in_errors=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["accessKeyId", "secretAccessKey"]},
+                {"required": ["roleArn"]},
+            ]
+        },
+    )
+
     name: str
     bucket: str
     region: str
-    accessKeyId: str
-    secretAccessKey: SecretStr
+    # Exactly one of the keys or roleArn (the rules check it on the whole destination).
+    accessKeyId: str | None = None
+    secretAccessKey: SecretStr | None = None
     sessionToken: SecretStr | None = None
     keyTemplate: str | None = None
     storageClass: str | None = None
     endpointUrl: str | None = None
     writeMode: WriteMode = DEFAULT_WRITE_MODE
     enabled: bool = True
+    roleArn: str | None = None
+    serverSideEncryption: str | None = None
+    kmsKeyId: str | None = None
+    bucketKeyEnabled: bool | None = None
+    acl: str | None = None
+    tags: dict[str, str] | None = None
 
     def to_fields(self) -> dict[str, Any]:
         """Every field, camelCase, secrets unwrapped to plain strings."""
@@ -154,6 +181,12 @@ class DestinationUpdate(_Body):
     endpointUrl: str | None = None
     writeMode: WriteMode | None = None
     enabled: bool | None = None
+    roleArn: str | None = None
+    serverSideEncryption: str | None = None
+    kmsKeyId: str | None = None
+    bucketKeyEnabled: bool | None = None
+    acl: str | None = None
+    tags: dict[str, str] | None = None
 
     @field_validator(*_NOT_NULLABLE)
     @classmethod
@@ -218,6 +251,11 @@ def _pydantic_message(name: str, error: Mapping[str, Any]) -> str:
             "the body must be a JSON object with the destination's fields: "
             f"{', '.join(DESTINATION_FIELDS)}."
         )
+    if kind == "extra_forbidden" and name == "externalId":
+        return (
+            "externalId is chosen by s3dest, one per destination, and cannot be set; remove "
+            "it. The response shows it, for the role's trust policy."
+        )
     if kind == "extra_forbidden":
         return (
             f"{name!r} is not a field of a destination; remove it. "
@@ -229,6 +267,11 @@ def _pydantic_message(name: str, error: Mapping[str, Any]) -> str:
         return f"{name} must be a string."
     if kind in ("bool_type", "bool_parsing"):
         return f"{name} must be true or false."
+    if name == "tags" or name.startswith("tags."):
+        return (
+            "tags must be an object of tag keys to string values, e.g. "
+            '{"team": "data", "source": "s3dest"}.'
+        )
     if kind == "literal_error" and name == "writeMode":
         return WRITE_MODE_HINT
     if kind == "value_error":
@@ -271,7 +314,7 @@ class DestinationPublic(BaseModel):
     name: str
     bucket: str
     region: str
-    accessKeyId: str = Field(description="masked, e.g. AKIA…WXYZ")
+    accessKeyId: str | None = Field(description="masked, e.g. AKIA…WXYZ; null with roleArn")
     hasSessionToken: bool
     keyTemplate: str | None = Field(description="JMESPath; null means the default key")
     storageClass: str
@@ -286,13 +329,42 @@ class DestinationPublic(BaseModel):
     )
     createdAt: float = Field(description="Unix seconds")
     updatedAt: float = Field(description="Unix seconds")
+    # SPEC §8
+    roleArn: str | None = Field(description="the role s3dest assumes instead of keys")
+    externalId: str | None = Field(
+        description="role destinations: the sts:ExternalId s3dest sends (set by s3dest)"
+    )
+    serverSideEncryption: str | None = Field(description="AES256 or aws:kms")
+    kmsKeyId: str | None
+    bucketKeyEnabled: bool | None
+    acl: str | None = Field(description="canned ACL sent with every object")
+    tags: dict[str, str] | None = Field(description="tags sent with every object")
+    requiredActions: list[str] = Field(
+        description="exactly the IAM actions this configuration needs to write"
+    )
+    iamPolicy: dict[str, Any] = Field(
+        description="the permissions policy for the IAM user or role that writes"
+    )
+    trustPolicy: dict[str, Any] | None = Field(
+        description="role destinations: the role's trust policy, naming s3dest's principal"
+    )
+    s3destPrincipal: str | None = Field(
+        description="role destinations: s3dest's own AWS principal; null when it has none"
+    )
+    s3destIdentityNote: str | None = Field(
+        description="role destinations: why s3dest's principal is unknown, when it is"
+    )
 
     @classmethod
     def from_row(cls, row: DestinationRow, warnings: Sequence[str] = ()) -> DestinationPublic:
         """The row's public view; ``warnings`` are the rules' advice on a save."""
         values = {name: getattr(row, column) for name, column in _ROW_COLUMNS.items()}
         return cls(
-            **values, accessKeyId=mask_access_key_id(row.access_key_id), warnings=list(warnings)
+            **values,
+            **access_view(row),
+            accessKeyId=mask_access_key_id(row.access_key_id) if row.access_key_id else None,
+            tags=row.tags,
+            warnings=list(warnings),
         )
 
 
@@ -300,5 +372,5 @@ class DestinationPublic(BaseModel):
 _ROW_COLUMNS = {
     name: to_snake(name)
     for name in DestinationPublic.model_fields
-    if name not in ("accessKeyId", "warnings")
+    if name not in ("accessKeyId", "warnings", "tags", *ACCESS_VIEW_FIELDS)
 }

@@ -8,6 +8,8 @@ through `s3dest.store.destinations`; none opens a database session itself. Resul
 
 from __future__ import annotations
 
+import json
+import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -55,23 +57,34 @@ class Saved:
     warnings: list[str]
 
 
+def new_external_id() -> str:
+    """A destination's sts:ExternalId: random, so that no tenant can name another's; not a
+    secret (it is shown for the trust policy), and kept for the destination's life."""
+    return f"s3dest-{secrets.token_hex(16)}"
+
+
 def _stored(
-    checked: ValidatedDestination, box: SecretBox, destination_id: str
+    checked: ValidatedDestination, box: SecretBox, destination_id: str, external_id: str | None
 ) -> DestinationFields:
     """The checked destination as the store keeps it: its secrets encrypted, bound to
     the row."""
     values = asdict(checked)
     secret = values.pop("secret_access_key")
     token = values.pop("session_token")
+    tags = values.pop("tags")
     del values["warnings"]
     return DestinationFields(
         **values,
-        secret_access_key_enc=box.encrypt(
-            secret, aad=secret_aad(destination_id, "secretAccessKey")
+        secret_access_key_enc=(
+            box.encrypt(secret, aad=secret_aad(destination_id, "secretAccessKey"))
+            if secret is not None
+            else None
         ),
         session_token_enc=(
             box.encrypt(token, aad=secret_aad(destination_id, "sessionToken")) if token else None
         ),
+        tags=json.dumps(tags, sort_keys=True) if tags else None,
+        external_id=external_id,
     )
 
 
@@ -100,7 +113,7 @@ def create(
         engine,
         destination_id=destination_id,
         project_id=project_id,
-        fields=_stored(checked, box, destination_id),
+        fields=_stored(checked, box, destination_id, new_external_id()),
     )
     given = [name for name in SECRET_FIELDS if getattr(body, name) is not None]
     audit.record(
@@ -119,11 +132,16 @@ def _current_fields(row: DestinationRow, box: SecretBox) -> dict[str, Any]:
     secrets decrypted: what a PATCH is merged into."""
     fields = {name: getattr(row, column) for name, column in _COLUMNS.items()}
     fields["secretAccessKey"], fields["sessionToken"] = decrypt_secrets(row, box)
+    fields["tags"] = row.tags
     return fields
 
 
 #: camelCase field -> the row column that holds it as it is (all but the secrets).
-_COLUMNS = {name: to_snake(name) for name in DESTINATION_FIELDS if name not in SECRET_FIELDS}
+_COLUMNS = {
+    name: to_snake(name)
+    for name in DESTINATION_FIELDS
+    if name not in SECRET_FIELDS and name != "tags"
+}
 
 
 def update(
@@ -142,7 +160,11 @@ def update(
         merged, check_key_template=lint_key_template, check_endpoint=_check_endpoint
     )
     saved = store.update_destination(
-        engine, project_id=project_id, destination_id=row.id, fields=_stored(checked, box, row.id)
+        engine,
+        project_id=project_id,
+        destination_id=row.id,
+        # Kept for the destination's life; rows from before revision 0005 get one now.
+        fields=_stored(checked, box, row.id, row.external_id or new_external_id()),
     )
     if not saved.enabled:
         queue.hold_pending(engine, saved.id)
@@ -272,7 +294,7 @@ def rotate_secrets(engine: Engine, box: SecretBox) -> int:
     changed = 0
     for row in store.all_destinations(engine):
         secret = token = None
-        if box.needs_rotation(row.secret_access_key_enc):
+        if row.secret_access_key_enc and box.needs_rotation(row.secret_access_key_enc):
             secret = box.reencrypt(
                 row.secret_access_key_enc, aad=secret_aad(row.id, "secretAccessKey")
             )

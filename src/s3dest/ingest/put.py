@@ -7,7 +7,6 @@ from `build_request`, as the worker's do.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from s3dest.errors import MessageInvalid
 from s3dest.ingest.bodies import CompactResult, compact_chunks
 from s3dest.keys.template import KeyTemplate
 from s3dest.messages import MessageData, encode_body, metadata_text, new_stamp, parse_data
+from s3dest.s3 import credentials
 from s3dest.s3.metadata import check_metadata
 from s3dest.s3.request import StoredMessage, build_request
 from s3dest.s3.storage_classes import canonical_storage_class
@@ -35,18 +35,24 @@ class PutResult:
     event_id: str
 
 
-def credentials_from_env() -> tuple[str, str, str | None]:
-    key_id = os.environ.get("AWS_ACCESS_KEY_ID")
-    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if not key_id or not secret:
+def _chain(profile: str | None) -> None:
+    """Refuse early, naming what to set, when the AWS chain finds no credentials."""
+    try:
+        found = credentials.chain_provider(profile).has_identity()
+    except Exception as exc:  # botocore: ProfileNotFound and other config errors
+        raise MessageInvalid(
+            f"AWS credentials: {exc}", {"--profile": "name a profile of the shared config files"}
+        ) from None
+    if not found:
         raise MessageInvalid(
             "no AWS credentials",
             {
-                "AWS_ACCESS_KEY_ID": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                "(and AWS_SESSION_TOKEN for temporary credentials)"
+                "AWS_ACCESS_KEY_ID": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
+                "AWS_SESSION_TOKEN for temporary credentials), or AWS_PROFILE / --profile "
+                "with the shared config files; instance, container and web identity "
+                "credentials are found too"
             },
         )
-    return key_id, secret, os.environ.get("AWS_SESSION_TOKEN") or None
 
 
 def put_message_file(
@@ -58,14 +64,16 @@ def put_message_file(
     storage_class: str | None = None,
     endpoint_url: str | None = None,
     create_only: bool = False,
+    profile: str | None = None,
 ) -> PutResult:
-    key_id, secret, token = credentials_from_env()
+    # The same chain as s3dest's own identity (botocore's): environment, profiles, web
+    # identity, container and instance metadata.
+    _chain(profile)
     dest = S3Destination(
         bucket=bucket,
         region=region,
-        access_key_id=key_id,
-        secret_access_key=secret,
-        session_token=token,
+        use_chain=True,
+        profile=profile,
         endpoint_url=endpoint_url,
         storage_class=canonical_storage_class(storage_class),
         create_only=create_only,

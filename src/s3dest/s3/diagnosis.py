@@ -18,8 +18,9 @@ from s3dest.errors import (
     MessageDeliveryError,
     TransientDeliveryError,
 )
-from s3dest.s3 import reply_text
+from s3dest.s3 import reply_text, role_diagnosis
 from s3dest.s3.egress import SETTING as ALLOW_SETTING
+from s3dest.s3.policy import PolicyInputs, required_actions
 
 _STATUS = re.compile(r"(?:status code|status):? (\d{3})")
 _CODE = re.compile(r"<Code>([^<]*)</Code>")
@@ -64,11 +65,16 @@ class Target:
     access_key_id_masked: str
     endpoint_url: str | None = None
     storage_class: str = "STANDARD"
+    role_arn: str | None = None  # a role destination: the role s3dest assumed
+    policy: PolicyInputs | None = None  # what the configuration needs (s3.policy)
 
     @property
     def service(self) -> str:
         """Who answered, as a diagnosis names it: AWS only when it is AWS."""
         return f"the storage service at {self.endpoint_url}" if self.endpoint_url else "AWS"
+
+    def needs_more_than_putobject(self) -> bool:
+        return self.policy is not None and required_actions(self.policy) != ["s3:PutObject"]
 
 
 def putobject_policy(bucket: str) -> str:
@@ -120,6 +126,9 @@ def diagnose(
     region_header = reply_text.region(region_header)
     found = _MESSAGE.search(text)
     s3_message = reply_text.message(found.group(1)) if found else ""
+    # Searched, never shown as it is (role_diagnosis bounds what it quotes): the
+    # bounded message may have lost its end, where AWS says why it denied.
+    raw_message = found.group(1)[:4096] if found else ""
     detail = f" (S3 said: {s3_code}: {s3_message})" if s3_code and s3_message else ""
 
     if s3_code in REGION_CODES or status == 301 or region_header:
@@ -137,6 +146,25 @@ def diagnose(
             )
         return DestinationError(
             diagnosis + detail, s3_code=s3_code, status=status, diagnosis=diagnosis
+        )
+    if (
+        s3_code == "AccessDenied"
+        or s3_code == "AllAccessDisabled"
+        or (status == 403 and s3_code is None)
+    ) and (
+        target.role_arn
+        or target.needs_more_than_putobject()
+        or "kms:" in raw_message
+        or role_diagnosis.EXPLICIT_DENY in raw_message
+    ):
+        # SPEC §8: a role, acl/tags or SSE-KMS need more than the plain key's advice.
+        who = f"the role {target.role_arn}" if target.role_arn else f"access key {key_id}"
+        return role_diagnosis.write_denied(
+            bucket=bucket,
+            who=who,
+            inputs=target.policy or PolicyInputs(bucket=bucket),
+            role=target.role_arn is not None,
+            s3_message=raw_message,
         )
     if (
         s3_code == "AccessDenied"

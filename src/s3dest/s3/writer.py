@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
 
 from s3dest.errors import DeliveryError, MessageDeliveryError, OrphanedUpload
-from s3dest.s3 import boto_client, egress, partitions, reply_text
+from s3dest.s3 import boto_client, credentials, egress, object_options, partitions, reply_text
+from s3dest.s3.credentials import AssumedRole
 from s3dest.s3.diagnosis import (
     Target,
     endpoint_not_allowed,
@@ -45,6 +46,7 @@ from s3dest.s3.egress_proxy import shared_proxy
 from s3dest.s3.masking import mask_access_key_id
 from s3dest.s3.metadata import check_metadata
 from s3dest.s3.multipart import MultipartOptions, Upload
+from s3dest.s3.policy import PolicyInputs
 
 # obstore builds its tokio runtime on first use, with one worker per core unless this is
 # set. s3dest's PUTs run their request futures on its own sender threads (blocking put),
@@ -61,12 +63,15 @@ MULTIPART_THRESHOLD = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class S3Destination:
-    """Where and how to write; the secret and token never appear in repr()."""
+    """Where and how to write; the secret and token never appear in repr().
+
+    Credentials are the static keys, or `role` (assumed from s3dest's own identity, see
+    `s3.credentials`), or with `use_chain` the identity itself (`s3dest put`)."""
 
     bucket: str
     region: str
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
+    access_key_id: str = ""
+    secret_access_key: str = field(default="", repr=False)
     session_token: str | None = field(default=None, repr=False)
     endpoint_url: str | None = None
     storage_class: str = "STANDARD"
@@ -75,6 +80,26 @@ class S3Destination:
     # The operator's own write (`s3dest put`): the endpoint policy protects the operator's
     # network from tenants, and does not apply to what the operator asks for directly.
     operator: bool = False
+    role: AssumedRole | None = None
+    use_chain: bool = False
+    profile: str | None = None
+    # SPEC §8: sent on every PUT (and CreateMultipartUpload), signed.
+    server_side_encryption: str | None = None  # "AES256" | "aws:kms"
+    kms_key_id: str | None = None
+    bucket_key_enabled: bool | None = None
+    acl: str | None = None  # a canned ACL (x-amz-acl)
+    tags: tuple[tuple[str, str], ...] = ()  # x-amz-tagging
+
+    @property
+    def policy_inputs(self) -> PolicyInputs:
+        return PolicyInputs(
+            bucket=self.bucket,
+            acl=self.acl is not None,
+            tags=bool(self.tags),
+            kms=self.server_side_encryption == "aws:kms",
+            kms_key_id=self.kms_key_id,
+            encrypted=self.server_side_encryption is not None,
+        )
 
     @property
     def target(self) -> Target:
@@ -84,6 +109,8 @@ class S3Destination:
             access_key_id_masked=mask_access_key_id(self.access_key_id),
             endpoint_url=self.endpoint_url,
             storage_class=self.storage_class,
+            role_arn=self.role.role_arn if self.role else None,
+            policy=self.policy_inputs,
         )
 
 
@@ -140,13 +167,8 @@ def _client(dest: S3Destination) -> _Client:
 
 
 def _store(dest: S3Destination, *, proxy_url: str | None = None) -> S3Store:
-    config: dict[str, Any] = {
-        "access_key_id": dest.access_key_id,
-        "secret_access_key": dest.secret_access_key,
-        "checksum_algorithm": "SHA256",
-    }
-    if dest.session_token:
-        config["token"] = dest.session_token
+    config: dict[str, Any] = {"checksum_algorithm": "SHA256"}
+    config.update(object_options.obstore_config(dest))  # credentials, encryption (SPEC §8)
     config.update(_addressing(dest))
     client_options: ClientConfig = {
         "timeout": timedelta(seconds=dest.request_timeout_s),
@@ -155,6 +177,9 @@ def _store(dest: S3Destination, *, proxy_url: str | None = None) -> S3Store:
     }
     if proxy_url is not None:
         client_options["proxy_url"] = proxy_url
+    headers = object_options.obstore_headers(dest)
+    if headers:
+        client_options["default_headers"] = headers
     retry: RetryConfig = {
         "max_retries": 0,
         "retry_timeout": timedelta(seconds=dest.request_timeout_s),
@@ -293,6 +318,10 @@ def send_put(prepared: PreparedPut, multipart: MultipartOptions = _DEFAULT_MULTI
         client = _cache.get(dest)
     except EndpointRefused as refused:  # before any connection: the same whatever listens
         raise endpoint_not_allowed(refused.reason, dest.target) from None
+    if dest.role is not None:
+        # On this thread, before obstore asks its provider: STS's refusal is diagnosed
+        # here (no identity, the role refuses s3dest, ...), and renewal happens here.
+        credentials.frozen(dest.role, dest.region)
     started = time.monotonic()
     if prepared.multipart:
         return _send_multipart(prepared, client, multipart, started)
@@ -327,6 +356,8 @@ def _put_args(dest: S3Destination, request: ObjectRequest) -> tuple[Any, dict[st
     if _is_large(request):
         return request.body, {}
     kwargs: dict[str, Any] = {"attributes": _attributes(dest, request), "use_multipart": False}
+    if dest.tags:
+        kwargs["tags"] = dict(dest.tags)
     body = request.body.read_bytes() if isinstance(request.body, Path) else request.body
     assert isinstance(body, bytes)
     if dest.create_only:
@@ -342,12 +373,13 @@ def multipart_client_spec(
 ) -> boto_client.ClientSpec:
     """How the multipart client of `dest` is built: the same credentials, endpoint and
     route as its obstore client."""
+    key_id, secret, token = object_options.multipart_credentials(dest)
     return boto_client.ClientSpec(
         region=dest.region,
         endpoint_url=dest.endpoint_url.rstrip("/") if dest.endpoint_url else None,
-        access_key_id=dest.access_key_id,
-        secret_access_key=dest.secret_access_key,
-        session_token=dest.session_token,
+        access_key_id=key_id,
+        secret_access_key=secret,
+        session_token=token,
         timeout_s=dest.request_timeout_s,
         path_style=bool(dest.endpoint_url) or not partitions.virtual_hosted(dest.bucket),
         proxy_id=proxy_id,
@@ -357,11 +389,12 @@ def multipart_client_spec(
 
 def multipart_create_args(dest: S3Destination, request: ObjectRequest) -> dict[str, Any]:
     """CreateMultipartUpload's arguments: what a small PUT sends as headers (content type,
-    storage class, metadata), in botocore's names."""
+    storage class, metadata, and SPEC §8's encryption, ACL and tags), in botocore's names."""
     return {
         "ContentType": CONTENT_TYPE,
         "StorageClass": dest.storage_class,
         "Metadata": dict(request.metadata),
+        **object_options.multipart_extras(dest),
     }
 
 

@@ -6,6 +6,7 @@ secrets encrypted); `DestinationRow` is the whole stored row.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,14 +28,21 @@ class DestinationFields:
     name: str
     bucket: str
     region: str
-    access_key_id: str
-    secret_access_key_enc: str
+    access_key_id: str | None
+    secret_access_key_enc: str | None
     session_token_enc: str | None
     key_template: str | None
     storage_class: str
     endpoint_url: str | None
     write_mode: str
     enabled: bool
+    role_arn: str | None = None
+    external_id: str | None = None
+    server_side_encryption: str | None = None
+    kms_key_id: str | None = None
+    bucket_key_enabled: bool | None = None
+    acl: str | None = None
+    tags: str | None = None  # a JSON object
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +52,21 @@ class DestinationRow:
     name: str
     bucket: str
     region: str
-    access_key_id: str
-    secret_access_key_enc: str
+    access_key_id: str | None
+    secret_access_key_enc: str | None
     session_token_enc: str | None
     key_template: str | None
     storage_class: str
     endpoint_url: str | None
     write_mode: str
     enabled: bool
+    role_arn: str | None
+    external_id: str | None
+    server_side_encryption: str | None
+    kms_key_id: str | None
+    bucket_key_enabled: bool | None
+    acl: str | None
+    tags_json: str | None
     failing_since: float | None
     diagnosis: str | None
     last_error_code: str | None
@@ -60,6 +75,13 @@ class DestinationRow:
     version: int
     created_at: float
     updated_at: float
+
+    @property
+    def tags(self) -> dict[str, str] | None:
+        if not self.tags_json:
+            return None
+        parsed: dict[str, str] = json.loads(self.tags_json)
+        return parsed
 
     @property
     def has_session_token(self) -> bool:
@@ -73,7 +95,13 @@ class DestinationRow:
 
 
 def _row(r: Any) -> DestinationRow:
-    return DestinationRow(**{name: getattr(r, name) for name in DestinationRow.__slots__})
+    return DestinationRow(
+        **{name: getattr(r, _COLUMN.get(name, name)) for name in DestinationRow.__slots__}
+    )
+
+
+#: Row attribute -> its column, where the two differ.
+_COLUMN = {"tags_json": "tags"}
 
 
 def _by_ref(project_id: str, ref: str) -> Any:

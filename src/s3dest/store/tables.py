@@ -90,14 +90,24 @@ destinations = Table(
     Column("name", String(64), nullable=False),
     Column("bucket", String(63), nullable=False),
     Column("region", String(64), nullable=False),
-    Column("access_key_id", String(128), nullable=False),
-    Column("secret_access_key_enc", Text, nullable=False),
+    # NULL for a role destination (role_arn), which has no keys.
+    Column("access_key_id", String(128), nullable=True),
+    Column("secret_access_key_enc", Text, nullable=True),
     Column("session_token_enc", Text, nullable=True),
     Column("key_template", Text, nullable=True),
     Column("storage_class", String(32), nullable=False),
     Column("endpoint_url", String(2048), nullable=True),
     Column("write_mode", String(16), nullable=False),
     Column("enabled", Boolean, nullable=False),
+    # SPEC §8 (revision 0005): the role s3dest assumes and the external id it sends (set by
+    # s3dest, kept for the destination's life), encryption, canned ACL, tags (a JSON object).
+    Column("role_arn", String(2048), nullable=True),
+    Column("external_id", String(64), nullable=True),
+    Column("server_side_encryption", String(16), nullable=True),
+    Column("kms_key_id", String(2048), nullable=True),
+    Column("bucket_key_enabled", Boolean, nullable=True),
+    Column("acl", String(32), nullable=True),
+    Column("tags", Text, nullable=True),
     # Health: set by the delivery loop when S3 says the destination is broken.
     Column("failing_since", Float, nullable=True),
     Column("diagnosis", Text, nullable=True),

@@ -22,6 +22,7 @@ from s3dest.dashboard.web import (
     render,
 )
 from s3dest.destinations import service
+from s3dest.destinations.rules.bucket_options import CANNED_ACLS, SSE_VALUES
 from s3dest.destinations.schemas import (
     WRITE_MODES,
     DestinationPublic,
@@ -56,12 +57,25 @@ def _form_context(
         "message": message,
         "storage_classes": STORAGE_CLASSES,
         "write_modes": WRITE_MODES,
+        "sse_values": SSE_VALUES,
+        "canned_acls": CANNED_ACLS,
         "default_template": DEFAULT_KEY_TEMPLATE,
         "preview": preview,
     }
 
 
-_TEXT_FIELDS = ("name", "bucket", "region", "keyTemplate", "endpointUrl")
+_TEXT_FIELDS = (
+    "name",
+    "bucket",
+    "region",
+    "keyTemplate",
+    "endpointUrl",
+    "roleArn",
+    "serverSideEncryption",
+    "kmsKeyId",
+    "acl",
+    "tags",
+)
 
 
 def _posted_values(form: Any) -> dict[str, Any]:
@@ -71,7 +85,35 @@ def _posted_values(form: Any) -> dict[str, Any]:
     values["storageClass"] = form_text(form, "storageClass") or "STANDARD"
     values["writeMode"] = form_text(form, "writeMode") or "overwrite"
     values["enabled"] = form.get("enabled") is not None
+    values["bucketKeyEnabled"] = form.get("bucketKeyEnabled") is not None
     return values
+
+
+def _tags(text: str) -> dict[str, str] | None:
+    """The tags textarea: one key=value per line (blank lines ignored)."""
+    tags: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise InvalidInput(
+                "invalid destination: tags",
+                {"tags": f"tags: line {number} is not key=value; write one tag per line."},
+            )
+        tags[key.strip()] = value.strip()
+    return tags or None
+
+
+def _options(form: Any) -> dict[str, Any]:
+    """SPEC §8's options as the form gives them (blank: not set)."""
+    return {
+        "serverSideEncryption": form_text(form, "serverSideEncryption").strip() or None,
+        "kmsKeyId": form_text(form, "kmsKeyId").strip() or None,
+        "bucketKeyEnabled": True if form.get("bucketKeyEnabled") is not None else None,
+        "acl": form_text(form, "acl").strip() or None,
+        "tags": _tags(form_text(form, "tags")),
+    }
 
 
 async def _refused(
@@ -111,6 +153,12 @@ def new_destination_form(request: Request, session: SessionDep) -> Response:
         "storageClass": "STANDARD",
         "writeMode": "overwrite",
         "enabled": True,
+        "roleArn": "",
+        "serverSideEncryption": "",
+        "kmsKeyId": "",
+        "bucketKeyEnabled": False,
+        "acl": "",
+        "tags": "",
     }
     return render(
         request,
@@ -132,17 +180,24 @@ async def create_destination(request: Request, session: SessionDep) -> Response:
         "name": form_text(form, "name"),
         "bucket": form_text(form, "bucket"),
         "region": form_text(form, "region"),
-        "accessKeyId": form_text(form, "accessKeyId"),
-        "secretAccessKey": form_text(form, "secretAccessKey"),
         "storageClass": form_text(form, "storageClass") or None,
         "writeMode": form_text(form, "writeMode") or "overwrite",
         "enabled": form.get("enabled") is not None,
     }
-    for optional in ("sessionToken", "keyTemplate", "endpointUrl"):
+    # Keys or a role: whichever was typed (the rules say what is missing).
+    for optional in (
+        "accessKeyId",
+        "secretAccessKey",
+        "sessionToken",
+        "keyTemplate",
+        "endpointUrl",
+        "roleArn",
+    ):
         text = form_text(form, optional)
         if text.strip():
             body[optional] = text
     try:
+        body.update(_options(form))
         saved = await run_in_threadpool(
             lambda: service.create(
                 state.engine,
@@ -173,6 +228,12 @@ def _edit_values(row: DestinationRow) -> dict[str, Any]:
         "storageClass": row.storage_class,
         "writeMode": row.write_mode,
         "enabled": row.enabled,
+        "roleArn": row.role_arn or "",
+        "serverSideEncryption": row.server_side_encryption or "",
+        "kmsKeyId": row.kms_key_id or "",
+        "bucketKeyEnabled": bool(row.bucket_key_enabled),
+        "acl": row.acl or "",
+        "tags": "\n".join(f"{k}={v}" for k, v in (row.tags or {}).items()),
     }
 
 
@@ -220,7 +281,13 @@ async def update_destination(ref: str, request: Request, session: SessionDep) ->
         body["sessionToken"] = None
     elif form_text(form, "sessionToken").strip():
         body["sessionToken"] = form_text(form, "sessionToken")
+    role = form_text(form, "roleArn").strip()
+    body["roleArn"] = role or None
+    if role and not any(name in body for name in ("accessKeyId", "secretAccessKey")):
+        # Choosing a role replaces the saved keys (exactly one of the two).
+        body.update(accessKeyId=None, secretAccessKey=None, sessionToken=None)
     try:
+        body.update(_options(form))
         saved = await run_in_threadpool(
             lambda: service.update(
                 state.engine,

@@ -25,11 +25,12 @@ from s3dest.dashboard.web import (
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import STATES, WAITING
 from s3dest.destinations import service, uploads
+from s3dest.destinations.access_view import policy_inputs
 from s3dest.destinations.schemas import DestinationPublic
 from s3dest.errors import Conflict, TooBusy
 from s3dest.keys import DEFAULT_KEY_TEMPLATE
-from s3dest.s3.diagnosis import putobject_policy
 from s3dest.s3.masking import mask_access_key_id
+from s3dest.s3.policy import policy_json, required_actions, write_policy
 from s3dest.store.destinations import DestinationRow
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -47,8 +48,10 @@ def checklist(row: DestinationRow) -> dict[str, Any]:
         "bucket": row.bucket,
         "region": row.region,
         "endpoint": row.endpoint_url,
-        "access_key_id": mask_access_key_id(row.access_key_id),
-        "policy": putobject_policy(row.bucket),
+        "access_key_id": mask_access_key_id(row.access_key_id) if row.access_key_id else None,
+        "role_arn": row.role_arn,
+        "actions": required_actions(policy_inputs(row)),
+        "policy": policy_json(write_policy(policy_inputs(row))),
         "command": command,
     }
 

@@ -6,6 +6,8 @@ warnings. The shape of a body (field names, JSON types) is the schemas' job
 
 * `target` — name, bucket, region (where the destination writes)
 * `credentials` — access key ID, secret access key, session token
+* `access` — roleArn instead of the keys (exactly one of the two)
+* `bucket_options` — server-side encryption, canned ACL, tags
 * `endpoint` — endpointUrl of an S3-compatible store
 * `options` — storage class, write mode, enabled
 * `template` — the object key template
@@ -21,6 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s3dest.destinations.rules._text import Bad, present
+from s3dest.destinations.rules.access import check_one_way_in, check_role_arn, check_role_region
+from s3dest.destinations.rules.bucket_options import (
+    check_acl,
+    check_bucket_key,
+    check_kms_key_id,
+    check_sse,
+    check_tags,
+)
 from s3dest.destinations.rules.credentials import (
     check_access_key_id,
     check_credential_pair,
@@ -47,14 +57,20 @@ class ValidatedDestination:
     name: str
     bucket: str
     region: str
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
+    access_key_id: str | None
+    secret_access_key: str | None = field(repr=False)
     session_token: str | None = field(repr=False)
     key_template: str | None
     storage_class: str
     endpoint_url: str | None
     write_mode: WriteMode
     enabled: bool
+    role_arn: str | None = None
+    server_side_encryption: str | None = None
+    kms_key_id: str | None = None
+    bucket_key_enabled: bool | None = None
+    acl: str | None = None
+    tags: dict[str, str] | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -98,11 +114,25 @@ def validate_destination(
     name = run("name", check_name, raw("name"))
     bucket = run("bucket", check_bucket, raw("bucket"), storage_class, aws)
     region = run("region", check_region, raw("region"), aws)
-    access_key_id = run("accessKeyId", check_access_key_id, raw("accessKeyId"), aws)
-    secret = run("secretAccessKey", check_secret, raw("secretAccessKey"), aws, warnings)
-    session_token = run("sessionToken", check_session_token, raw("sessionToken"))
+    role_given = present(raw("roleArn"))
+    role_arn = run("roleArn", check_role_arn, raw("roleArn"))
+    access_key_id = secret = session_token = None
+    if role_arn is not None:
+        given = (present(raw(name)) for name in ("accessKeyId", "secretAccessKey", "sessionToken"))
+        run("roleArn", check_one_way_in, role_arn, *given)
+        if region is not None and "roleArn" not in errors:
+            run("roleArn", check_role_region, role_arn, region, aws)
+    elif not role_given:
+        access_key_id = run("accessKeyId", check_access_key_id, raw("accessKeyId"), aws)
+        secret = run("secretAccessKey", check_secret, raw("secretAccessKey"), aws, warnings)
+        session_token = run("sessionToken", check_session_token, raw("sessionToken"))
     write_mode = run("writeMode", check_write_mode, raw("writeMode"))
     enabled = run("enabled", check_enabled, fields.get("enabled", True))
+    sse = run("serverSideEncryption", check_sse, raw("serverSideEncryption"))
+    kms_key_id = run("kmsKeyId", check_kms_key_id, raw("kmsKeyId"), sse)
+    bucket_key = run("bucketKeyEnabled", check_bucket_key, raw("bucketKeyEnabled"), sse)
+    acl = run("acl", check_acl, raw("acl"))
+    tags = run("tags", check_tags, raw("tags"))
 
     if aws and access_key_id is not None and "sessionToken" not in errors:
         run("sessionToken", check_credential_pair, access_key_id, session_token, warnings)
@@ -135,5 +165,11 @@ def validate_destination(
         endpoint_url=endpoint_url,
         write_mode=write_mode,
         enabled=enabled,
+        role_arn=role_arn,
+        server_side_encryption=sse,
+        kms_key_id=kms_key_id,
+        bucket_key_enabled=bucket_key,
+        acl=acl,
+        tags=tags,
         warnings=warnings,
     )
