@@ -369,3 +369,22 @@ def test_a_template_that_does_not_parse_says_what_and_where(template: str, probl
         f"not a valid JMESPath expression: {problem}. See jmespath.org; quote names with "
         'hyphens, e.g. metadata."event-id"'
     )
+
+
+def test_a_missing_name_gets_the_close_one_suggested_but_not_in_data() -> None:
+    """The hint after "... is missing": the close name (difflib), else the same name in
+    another case, else nothing; never a guess inside `data` (payloads differ by message);
+    a wrong root names the three. Every mutant of `_suggest` had survived `make mutate`."""
+    sample = sample_subscribe()
+
+    def hint(source: str) -> str:
+        with pytest.raises(KeyRenderError) as info:
+            KeyTemplate(source).render_message(sample.metadata, sample.event_time_ns, sample.data)
+        return info.value.message
+
+    suggestion = "; names are case-sensitive: did you mean metadata.objectName?)"
+    assert "(metadata.objectname is missing" + suggestion in hint("metadata.objectname")
+    assert "(metadata.OBJECTNAME is missing" + suggestion in hint("metadata.OBJECTNAME")
+    assert "(metadata.zzzzqqq is missing)" in hint("metadata.zzzzqqq")
+    assert "(data.operationid is missing)" in hint("data.operationid")
+    assert "(meta is missing; a template starts from metadata, time or data)" in hint("meta.x")

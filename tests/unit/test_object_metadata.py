@@ -108,3 +108,23 @@ def test_check_metadata_refuses_what_s3_would_refuse_and_names_it() -> None:
     # Exactly at the budget is still accepted.
     key = "operationid"
     check_metadata({key: "x" * (METADATA_BUDGET_BYTES - len(key))})
+
+
+def test_metadata_problems_name_the_field_and_say_what_to_do() -> None:
+    """The refusals word for word, with the field each is under (mutants of the advice and
+    of the "metadata" key had survived `make mutate`)."""
+    from s3dest.s3.metadata import METADATA_BUDGET_BYTES, metadata_problems
+
+    assert metadata_problems({"objectname": "é"}) == {
+        "objectname": "x-amz-meta-objectname must be US-ASCII; 'é' has other characters. "
+        "Send an ASCII value for this field"
+    }
+    size = len("operationid") + METADATA_BUDGET_BYTES
+    assert metadata_problems({"operationid": "x" * METADATA_BUDGET_BYTES}) == {
+        "metadata": f"the object metadata is {size} bytes; S3 allows {METADATA_BUDGET_BYTES} "
+        "bytes of user-defined metadata. Shorten the longest of projectId, installationId, "
+        "connectionId, operationId, objectName and topic"
+    }
+    # Exactly at the budget: no problem.
+    at_budget = {"operationid": "x" * (METADATA_BUDGET_BYTES - len("operationid"))}
+    assert metadata_problems(at_budget) == {}

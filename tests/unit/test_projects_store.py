@@ -1,7 +1,8 @@
 """store/projects: projects and their API keys over a real (SQLite) database — creation,
 hashing, authentication, lastUsedAt, revocation and look-up. Authentication was proven only
 through running servers, so `make mutate` found no fast test for any of this module's 119
-mutants (docs/mutation.md); these pin what each function promises."""
+mutants (docs/mutation.md); these pin what each function promises, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from s3dest.store.tables import api_keys, dashboard_sessions
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(Settings(data_dir=tmp_path / "data"))
+def engine(database_url: str | None, tmp_path: Path) -> Iterator[Engine]:
+    # Both databases: touch_key takes another path on each (SQLite skips a busy lock).
+    engine = make_engine(Settings(data_dir=tmp_path / "data", database_url=database_url))
     upgrade(engine)
     yield engine
     engine.dispose()
