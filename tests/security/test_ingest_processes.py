@@ -54,7 +54,8 @@ def test_a_large_batch_is_stored_by_a_worker_process_with_the_same_answers(
     """A batch above the process threshold is handled by a worker process (one appears
     under the server) and answered as on the server's threads: a bad message is a 422
     naming its field and stores nothing; a good batch is a 202 whose every event is
-    stored; a spooled body (above S3DEST_INLINE_BODY_BYTES) goes the same way."""
+    stored; a spooled body (above S3DEST_INLINE_BODY_BYTES) goes the same way. And the
+    workers do not outlive a killed server."""
     s3dest_env.extra["S3DEST_INLINE_BODY_BYTES"] = str(64 * 1024)
     server, client = _serve(s3dest_env, tmp_path)
     assert server.proc is not None
@@ -82,24 +83,12 @@ def test_a_large_batch_is_stored_by_a_worker_process_with_the_same_answers(
                 assert record.status_code == 200 and record.json()["state"] == "held"
         deliveries = client.get("/v1/deliveries", params={"limit": 1000}).json()
         assert len(deliveries["deliveries"]) == 40 + 400
+        workers = _descendants(server.proc.pid)
     finally:
         client.close()
         server.kill()
-
-
-def test_ingest_workers_do_not_outlive_a_killed_server(
-    s3dest_env: S3destEnv, tmp_path: Path
-) -> None:
-    """kill -9 of the server: its worker processes (and their forkserver) are gone within
-    10 s (generous; they read end-of-file at once). Without the lifeline they stayed."""
-    server, client = _serve(s3dest_env, tmp_path)
-    assert server.proc is not None
-    raw = orjson.dumps({"messages": [message(i, "held") for i in range(40)]})
-    assert client.post("/v1/messages", content=raw, headers=JSON).status_code == 202
-    client.close()
-    workers = _descendants(server.proc.pid)
-    assert workers, "no worker process handled the batch"
-    server.kill()
+    # kill -9 of the server: its worker processes (and their forkserver) are gone within
+    # 10 s (generous; they read end-of-file at once). Without the lifeline they stayed.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
         time.sleep(0.1)
