@@ -384,6 +384,7 @@ def test_a_missing_name_gets_the_close_one_suggested_but_not_in_data() -> None:
 
     suggestion = "; names are case-sensitive: did you mean metadata.objectName?)"
     assert "(metadata.objectname is missing" + suggestion in hint("metadata.objectname")
+    assert "(metadata.objectNmae is missing" + suggestion in hint("metadata.objectNmae")
     assert "(metadata.OBJECTNAME is missing" + suggestion in hint("metadata.OBJECTNAME")
     assert "(metadata.zzzzqqq is missing)" in hint("metadata.zzzzqqq")
     assert "(data.operationid is missing)" in hint("data.operationid")

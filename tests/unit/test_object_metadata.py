@@ -125,6 +125,12 @@ def test_metadata_problems_name_the_field_and_say_what_to_do() -> None:
         "bytes of user-defined metadata. Shorten the longest of projectId, installationId, "
         "connectionId, operationId, objectName and topic"
     }
-    # Exactly at the budget: no problem.
+    # Exactly at the budget: no problem, on the one-pass path and, beside another field's
+    # problem, on the slow one.
     at_budget = {"operationid": "x" * (METADATA_BUDGET_BYTES - len("operationid"))}
     assert metadata_problems(at_budget) == {}
+    filler = METADATA_BUDGET_BYTES - len("operationid") - len("topic") - len("a\x01b")
+    mixed = {"operationid": "x" * filler, "topic": "a\x01b"}
+    assert metadata_problems(mixed) == {
+        "topic": "x-amz-meta-topic contains control characters; remove them"
+    }
