@@ -190,7 +190,13 @@ def test_required_actions_are_exactly_what_each_option_adds(
 ) -> None:
     assert required_actions(inputs) == actions
     policy = write_policy(inputs)
-    granted = [a for statement in policy["Statement"] for a in statement["Action"]]
+    granted = [
+        a
+        for statement in policy["Statement"]
+        for a in (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+    ]
     assert granted == actions
     assert policy["Statement"][0]["Resource"] == "arn:aws:s3:::b/*"
 

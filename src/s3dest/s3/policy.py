@@ -67,10 +67,12 @@ def _kms_resource(key_id: str | None) -> str:
 
 def write_policy(inputs: PolicyInputs) -> dict[str, Any]:
     """The permissions policy for the IAM user or role that writes: nothing more."""
+    actions = s3_actions(inputs)
     statements: list[dict[str, Any]] = [
         {
             "Effect": "Allow",
-            "Action": s3_actions(inputs),
+            # One action as a string, as AWS's own examples (and the plain key's advice) write it.
+            "Action": actions[0] if len(actions) == 1 else actions,
             "Resource": f"arn:aws:s3:::{inputs.bucket}/*",
         }
     ]
