@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
-
-import botocore.session
-from botocore.config import Config
+from typing import TYPE_CHECKING, Any
 
 from s3dest.s3.egress_proxy import shared_proxy
+
+if TYPE_CHECKING:
+    from botocore.config import Config
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,10 @@ def client_for(spec: ClientSpec) -> Any:
         client = _clients.get(spec)
         if client is None:
             if _session is None:
+                # botocore is imported here, not at the top: only bodies above the inline
+                # threshold need it, and every `s3dest serve` start would pay ~0.3 s CPU.
+                import botocore.session
+
                 _session = botocore.session.get_session()
             if len(_clients) > 64:
                 _clients.clear()
@@ -72,6 +76,8 @@ def clear() -> None:
 
 
 def _config(spec: ClientSpec) -> Config:
+    from botocore.config import Config
+
     options: dict[str, Any] = {}
     if spec.proxy_id is not None:
         url = shared_proxy().url_for(spec.proxy_id)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from botocore.loaders import Loader
-
 SUPPORTED = ("aws", "aws-us-gov", "aws-cn")  # named in messages; the others work too
 
 
@@ -27,6 +25,8 @@ class Partition:
 def partitions() -> tuple[Partition, ...]:
     # partitions.json, not endpoints.json: the same regions and suffixes in a tenth of the
     # memory (endpoints.json lists every service's endpoints).
+    from botocore.loaders import Loader  # imported when first needed: ~0.3 s CPU
+
     data = Loader().load_data("partitions")
     return tuple(
         Partition(
