@@ -25,6 +25,7 @@ from s3dest.s3.diagnosis import (
     is_region_redirect,
     putobject_policy,
 )
+from s3dest.s3.policy import PolicyInputs, write_policy
 
 TARGET = Target(bucket="acme-data", region="us-east-1", access_key_id_masked="AKIA…MPLE")
 URL = "http://127.0.0.1:40000/acme-data/k.json"
@@ -261,3 +262,22 @@ def test_target_has_no_place_for_a_secret() -> None:
         "role_arn",  # an ARN, not a credential
         "policy",  # which options the configuration has (PolicyInputs: no credential)
     }
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-west-1", "aws")],
+)
+def test_access_denied_policy_names_the_bucket_regions_partition(
+    region: str, partition: str
+) -> None:
+    """Planted bug (found in review): the policy said arn:aws:s3::: for every region, which
+    grants nothing on a China or GovCloud bucket."""
+    target = dataclasses.replace(TARGET, region=region)
+    err = diagnose(status=403, s3_code="AccessDenied", text="", target=target)
+    start, end = err.diagnosis.index("{"), err.diagnosis.rindex("}") + 1
+    resource = json.loads(err.diagnosis[start:end])["Statement"][0]["Resource"]
+    assert resource == f"arn:{partition}:s3:::acme-data/*"
+    assert f"s3:PutObject on arn:{partition}:s3:::acme-data/*" in err.diagnosis
+    inputs = PolicyInputs(bucket="acme-data", tags=True, partition=partition)
+    assert write_policy(inputs)["Statement"][0]["Resource"] == resource

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from s3dest.errors import DeliveryError
-from s3dest.s3 import credentials
+from s3dest.s3 import credentials, partitions
 from s3dest.s3.policy import PolicyInputs, required_actions, trust_policy, write_policy
 from s3dest.s3.role_diagnosis import NO_IDENTITY
 from s3dest.store.destinations import DestinationRow
@@ -35,6 +35,7 @@ def policy_inputs(row: DestinationRow) -> PolicyInputs:
         kms=row.server_side_encryption == "aws:kms",
         kms_key_id=row.kms_key_id,
         encrypted=row.server_side_encryption is not None,
+        partition=partitions.arn_partition(row.region),
     )
 
 

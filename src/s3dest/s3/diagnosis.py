@@ -20,6 +20,7 @@ from s3dest.errors import (
 )
 from s3dest.s3 import reply_text, role_diagnosis
 from s3dest.s3.egress import SETTING as ALLOW_SETTING
+from s3dest.s3.partitions import arn_partition
 from s3dest.s3.policy import PolicyInputs, required_actions
 
 _STATUS = re.compile(r"(?:status code|status):? (\d{3})")
@@ -77,7 +78,7 @@ class Target:
         return self.policy is not None and required_actions(self.policy) != ["s3:PutObject"]
 
 
-def putobject_policy(bucket: str) -> str:
+def putobject_policy(bucket: str, partition: str = "aws") -> str:
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -85,7 +86,7 @@ def putobject_policy(bucket: str) -> str:
                 {
                     "Effect": "Allow",
                     "Action": "s3:PutObject",
-                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                    "Resource": f"arn:{partition}:s3:::{bucket}/*",
                 }
             ],
         },
@@ -171,12 +172,13 @@ def diagnose(
         or s3_code == "AllAccessDisabled"
         or (status == 403 and s3_code is None)
     ):
+        partition = arn_partition(target.region)
         diagnosis = (
             f"Access denied: the credentials (access key {key_id}) are not allowed to write to "
-            f"{where}. They need s3:PutObject on arn:aws:s3:::{bucket}/*. Attach this policy "
-            f"to the IAM user or role:\n{putobject_policy(bucket)}\nIf the bucket encrypts with "
-            "a customer-managed KMS key, the key policy must also allow kms:GenerateDataKey; a "
-            "bucket policy with an explicit Deny overrides the IAM policy."
+            f"{where}. They need s3:PutObject on arn:{partition}:s3:::{bucket}/*. Attach this "
+            f"policy to the IAM user or role:\n{putobject_policy(bucket, partition)}\nIf the "
+            "bucket encrypts with a customer-managed KMS key, the key policy must also allow "
+            "kms:GenerateDataKey; a bucket policy with an explicit Deny overrides the IAM policy."
         )
         return DestinationError(
             f"AccessDenied writing to {where}",

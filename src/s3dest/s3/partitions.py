@@ -45,6 +45,13 @@ def partition_of(region: str) -> Partition | None:
     return None
 
 
+def arn_partition(region: str) -> str:
+    """The partition an ARN names for `region` (arn:aws-cn:s3:::bucket/* in China): a
+    policy written with arn:aws: for a China or GovCloud bucket grants nothing there."""
+    partition = partition_of(region)
+    return partition.name if partition else "aws"
+
+
 def s3_host(region: str) -> str:
     """S3's regional host name (the partition's DNS suffix; aws when it is unknown)."""
     partition = partition_of(region)

@@ -40,6 +40,7 @@ class PolicyInputs:
     kms_key_id: str | None = None
     # Not a permission, but what a bucket policy may require (diagnoses name it).
     encrypted: bool = False
+    partition: str = "aws"  # of the bucket's region: arn:aws-cn:s3:::… in China
 
 
 def s3_actions(inputs: PolicyInputs) -> list[str]:
@@ -73,7 +74,7 @@ def write_policy(inputs: PolicyInputs) -> dict[str, Any]:
             "Effect": "Allow",
             # One action as a string, as AWS's own examples (and the plain key's advice) write it.
             "Action": actions[0] if len(actions) == 1 else actions,
-            "Resource": f"arn:aws:s3:::{inputs.bucket}/*",
+            "Resource": f"arn:{inputs.partition}:s3:::{inputs.bucket}/*",
         }
     ]
     if inputs.kms:

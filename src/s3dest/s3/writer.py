@@ -99,6 +99,7 @@ class S3Destination:
             kms=self.server_side_encryption == "aws:kms",
             kms_key_id=self.kms_key_id,
             encrypted=self.server_side_encryption is not None,
+            partition=partitions.arn_partition(self.region),
         )
 
     @property
