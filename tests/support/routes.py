@@ -42,6 +42,19 @@ class Endpoint:
 @cache
 def app_endpoints() -> tuple[Endpoint, ...]:
     """Every (method, path) the app answers, HEAD aside; static files' mount aside."""
+    from s3dest.s3 import egress
+
+    # open_state installs the process's endpoint policy from the Settings it is given. The
+    # tests' in-process writers need their local S3 servers' allow-list back: left as the
+    # fresh Settings' empty one, every later writer test of this worker was refused.
+    previous = egress.current()
+    try:
+        return _read_route_table()
+    finally:
+        egress.configure(previous)
+
+
+def _read_route_table() -> tuple[Endpoint, ...]:
     from s3dest.app import create_app
     from s3dest.dashboard.web import PageRoute
     from s3dest.runtime import open_state
