@@ -8,8 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from s3dest.errors import DeliveryError
-from s3dest.s3 import credentials, partitions
-from s3dest.s3.policy import PolicyInputs, required_actions, trust_policy, write_policy
+from s3dest.s3 import credentials
+from s3dest.s3.policy import (
+    PolicyInputs,
+    policy_inputs_for,
+    required_actions,
+    trust_policy,
+    write_policy,
+)
 from s3dest.s3.role_diagnosis import NO_IDENTITY
 from s3dest.store.destinations import DestinationRow
 
@@ -28,14 +34,13 @@ PRINCIPAL_PLACEHOLDER = "<s3dest's AWS principal: s3dest has no AWS identity yet
 
 
 def policy_inputs(row: DestinationRow) -> PolicyInputs:
-    return PolicyInputs(
+    return policy_inputs_for(
         bucket=row.bucket,
-        acl=row.acl is not None,
-        tags=bool(row.tags),
-        kms=row.server_side_encryption == "aws:kms",
+        region=row.region,
+        acl=row.acl,
+        tags=row.tags,
+        server_side_encryption=row.server_side_encryption,
         kms_key_id=row.kms_key_id,
-        encrypted=row.server_side_encryption is not None,
-        partition=partitions.arn_partition(row.region),
     )
 
 

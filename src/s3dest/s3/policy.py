@@ -14,10 +14,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from s3dest.s3.partitions import arn_partition
+
 __all__ = [
     "KMS_ACTIONS",
     "PolicyInputs",
     "assume_role_policy",
+    "policy_inputs_for",
     "policy_json",
     "required_actions",
     "s3_actions",
@@ -41,6 +44,28 @@ class PolicyInputs:
     # Not a permission, but what a bucket policy may require (diagnoses name it).
     encrypted: bool = False
     partition: str = "aws"  # of the bucket's region: arn:aws-cn:s3:::… in China
+
+
+def policy_inputs_for(
+    *,
+    bucket: str,
+    region: str,
+    acl: str | None,
+    tags: object,
+    server_side_encryption: str | None,
+    kms_key_id: str | None,
+) -> PolicyInputs:
+    """The inputs of a destination's configuration, stored (the API's view) or loaded
+    for delivery (the writer's diagnoses): one mapping, so both show the same policy."""
+    return PolicyInputs(
+        bucket=bucket,
+        acl=acl is not None,
+        tags=bool(tags),
+        kms=server_side_encryption == "aws:kms",
+        kms_key_id=kms_key_id,
+        encrypted=server_side_encryption is not None,
+        partition=arn_partition(region),
+    )
 
 
 def s3_actions(inputs: PolicyInputs) -> list[str]:

@@ -46,7 +46,7 @@ from s3dest.s3.egress_proxy import shared_proxy
 from s3dest.s3.masking import mask_access_key_id
 from s3dest.s3.metadata import check_metadata
 from s3dest.s3.multipart import MultipartOptions, Upload
-from s3dest.s3.policy import PolicyInputs
+from s3dest.s3.policy import PolicyInputs, policy_inputs_for
 
 # obstore builds its tokio runtime on first use, with one worker per core unless this is
 # set. s3dest's PUTs run their request futures on its own sender threads (blocking put),
@@ -92,14 +92,13 @@ class S3Destination:
 
     @property
     def policy_inputs(self) -> PolicyInputs:
-        return PolicyInputs(
+        return policy_inputs_for(
             bucket=self.bucket,
-            acl=self.acl is not None,
-            tags=bool(self.tags),
-            kms=self.server_side_encryption == "aws:kms",
+            region=self.region,
+            acl=self.acl,
+            tags=self.tags,
+            server_side_encryption=self.server_side_encryption,
             kms_key_id=self.kms_key_id,
-            encrypted=self.server_side_encryption is not None,
-            partition=partitions.arn_partition(self.region),
         )
 
     @property
