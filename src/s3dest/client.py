@@ -105,6 +105,11 @@ class Client:
         ]
         return result
 
+    def replay_destination(self, ref: str) -> int:
+        """Queue every parked message of a destination again; returns how many."""
+        result: dict[str, int] = self._call("POST", f"/v1/destinations/{ref}/replay")
+        return result["replayed"]
+
     # destinations
     def create_destination(self, **fields: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/v1/destinations", json=fields)
@@ -134,12 +139,32 @@ class Client:
         result: dict[str, Any] = self._call("GET", f"/v1/destinations/{ref}/orphaned-uploads")
         return result
 
+    # API keys
+    def api_keys(self) -> list[dict[str, Any]]:
+        """The project's live keys (id, name, prefix, createdAt, lastUsedAt); never a key."""
+        result: list[dict[str, Any]] = self._call("GET", "/v1/api-keys")["keys"]
+        return result
+
+    def create_api_key(self, name: str) -> dict[str, Any]:
+        """Issue another key; the answer's `key` is shown this once."""
+        result: dict[str, Any] = self._call("POST", "/v1/api-keys", json={"name": name})
+        return result
+
+    def revoke_api_key(self, key_id: str) -> None:
+        self._call("DELETE", f"/v1/api-keys/{key_id}")
+
     # manifest
-    def put_manifest(self, yaml_text: str) -> dict[str, Any]:
+    def manifest(self) -> str:
+        """The project's amp.yaml, as uploaded."""
+        result: str = self._call("GET", "/v1/manifest", headers={"Accept": "application/yaml"})
+        return result
+
+    def put_manifest(self, yaml_text: str | bytes) -> dict[str, Any]:
+        content = yaml_text.encode() if isinstance(yaml_text, str) else yaml_text
         result: dict[str, Any] = self._call(
             "PUT",
             "/v1/manifest",
-            content=yaml_text.encode(),
+            content=content,
             headers={"Content-Type": "application/yaml"},
         )
         return result

@@ -156,8 +156,9 @@ def test_destinations_end_to_end(
 
     # list and show (by name and by id); the server sees what the CLI made
     listing = ok(cli("destinations", "list", "--project", project_id))
-    lines = [line for line in listing.splitlines() if not line.startswith(" ")]
-    assert [line.split()[1] for line in lines] == ["main", "second"]
+    header, *lines = listing.splitlines()  # a table: NAME first, under a header row
+    assert header.split()[:2] == ["NAME", "ID"]
+    assert [line.split()[0] for line in lines] == ["main", "second"]
     assert created["id"] in listing and f"s3://{bucket}" in listing
     assert "disabled" in lines[1] and "healthy" in lines[0]
     by_name = as_json(cli("destinations", "show", "--project", project_id, "main"))

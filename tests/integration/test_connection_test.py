@@ -64,7 +64,8 @@ def installation(
 
 @pytest.fixture
 def project(installation: Installation) -> Iterator[Project]:
-    created = create_project(installation.engine, "connection-test")
+    # A fresh name per test: project names are unique on a server (issue 15 item 8).
+    created = create_project(installation.engine, f"connection-test-{uuid.uuid4().hex[:8]}")
     with httpx.Client(
         base_url=installation.server.url,
         headers={"Authorization": f"Bearer {created.api_key}"},

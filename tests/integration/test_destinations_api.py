@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,8 @@ def module_server(
 def api(module_server: tuple[S3destProcess, Engine]) -> Iterator[httpx.Client]:
     """An HTTP client with the API key of a fresh project."""
     process, engine = module_server
-    api_key = create_project(engine, "test").api_key
+    # A fresh name per test: project names are unique on a server (issue 15 item 8).
+    api_key = create_project(engine, f"test-{uuid.uuid4().hex[:8]}").api_key
     with httpx.Client(
         base_url=process.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60
     ) as client:

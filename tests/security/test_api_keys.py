@@ -92,7 +92,7 @@ def test_cli_lists_adds_and_revokes_keys(s3dest_env: S3destEnv) -> None:
     s3dest_env.cli("projects", "keys", "revoke", "deploy")
     s3dest_env.cli("projects", "keys", "revoke", alias[:8])
     left = s3dest_env.cli("projects", "keys", "list").stdout
-    assert "deploy" not in left and len(left.strip().splitlines()) == 1
+    assert "deploy" not in left and len(left.strip().splitlines()) == 2  # header, one key
     last = s3dest_env.cli("projects", "keys", "revoke", "default", check=False)
     assert last.returncode == 1 and "last API key" in last.stderr, last.stderr
 

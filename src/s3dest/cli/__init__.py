@@ -11,6 +11,7 @@ import os
 import click
 
 from s3dest.cli.admin import db, secrets
+from s3dest.cli.common import CleanErrors
 from s3dest.cli.deliveries import deliveries
 from s3dest.cli.destinations import destinations
 from s3dest.cli.keys import render_key
@@ -22,7 +23,7 @@ from s3dest.cli.serving import demo, serve, worker
 __all__ = ["main"]
 
 
-@click.group()
+@click.group(cls=CleanErrors)
 @click.version_option(package_name="s3dest")
 def main() -> None:
     """s3dest: deliver integration data into customers' own S3 buckets."""

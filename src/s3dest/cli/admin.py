@@ -13,7 +13,6 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@common.reports_errors()
 def db_upgrade() -> None:
     """Apply migrations (also done on every start)."""
     common.engine()
@@ -31,7 +30,8 @@ def secrets() -> None:
     is_flag=True,
     help="add a new key to the key file first (when keys come from the file)",
 )
-def secrets_rotate(new_key: bool) -> None:
+@common.json_option
+def secrets_rotate(new_key: bool, as_json: bool) -> None:
     """Re-encrypt every stored secret under the newest key."""
     from s3dest.destinations import service
     from s3dest.destinations.secrets import add_key_to_file
@@ -43,7 +43,12 @@ def secrets_rotate(new_key: bool) -> None:
             raise click.UsageError(
                 "keys come from S3DEST_SECRET_KEY: put a new key first in that list instead"
             )
-        click.echo(f"added key {add_key_to_file(settings.data_dir)}")
+        added = add_key_to_file(settings.data_dir)
+        if not as_json:
+            click.echo(f"added key {added}")
     box = open_box(settings)
     changed = service.rotate_secrets(common.engine(), box)
-    click.echo(f"re-encrypted {changed} destination(s) under key {box.primary_key_id}")
+    if as_json:
+        common.print_json({"reencrypted": changed, "keyId": box.primary_key_id})
+    else:
+        click.echo(f"re-encrypted {changed} destination(s) under key {box.primary_key_id}")

@@ -12,6 +12,8 @@ from click.core import ParameterSource
 from s3dest.access.audit import CLI
 from s3dest.cli import common
 from s3dest.cli.common import F
+from s3dest.cli.output import Column, emit, print_json
+from s3dest.cli.target import Target, open_target, remote_options
 
 
 def _destination_options(create: bool) -> Callable[[F], F]:
@@ -92,133 +94,195 @@ def destinations() -> None:
     """S3 destinations of a project."""
 
 
-@destinations.command("create")
-@common.project_option
-@_destination_options(create=True)
-@common.reports_errors()
-def destinations_create(project: str | None, **kwargs: Any) -> None:
-    from s3dest.destinations import service
-    from s3dest.destinations.schemas import DestinationPublic, parse_create
+COLUMNS: list[Column] = [
+    ("name", lambda d: d["name"]),
+    ("id", lambda d: d["id"]),
+    ("bucket", lambda d: f"s3://{d['bucket']}"),
+    ("region", lambda d: d["region"]),
+    ("status", lambda d: d["status"]),
+    ("diagnosis", lambda d: d.get("diagnosis")),
+]
+
+
+def _public(row: Any, warnings: Any = ()) -> dict[str, Any]:
+    from s3dest.destinations.schemas import DestinationPublic
+
+    return DestinationPublic.from_row(row, warnings).model_dump()
+
+
+def _box() -> Any:
     from s3dest.runtime import open_box
 
-    engine = common.engine()
-    saved = service.create(
-        engine,
-        open_box(common.settings()),
-        project_id=common.project_id(engine, project),
-        body=parse_create(_destination_body(**kwargs)),
-        actor=CLI,
-    )
-    common.print_json(DestinationPublic.from_row(saved.row, saved.warnings).model_dump())
+    return open_box(common.settings())
+
+
+@destinations.command("create")
+@remote_options
+@_destination_options(create=True)
+@common.json_option
+def destinations_create(
+    project: str | None, url: str | None, api_key: str | None, as_json: bool, **kwargs: Any
+) -> None:
+    """Create a destination; prints it as JSON (never its secret)."""
+    body = _destination_body(**kwargs)
+    with open_target(project, url, api_key) as target:
+        if target.client is not None:
+            print_json(target.client.create_destination(**body))
+            return
+        from s3dest.destinations import service
+        from s3dest.destinations.schemas import parse_create
+
+        saved = service.create(
+            target.engine,
+            _box(),
+            project_id=target.project_id,
+            body=parse_create(body),
+            actor=CLI,
+        )
+    print_json(_public(saved.row, saved.warnings))
 
 
 @destinations.command("list")
-@common.project_option
-def destinations_list(project: str | None) -> None:
-    from s3dest.destinations import service
+@remote_options
+@common.json_option
+def destinations_list(
+    project: str | None, url: str | None, api_key: str | None, as_json: bool
+) -> None:
+    """The project's destinations: a table, or --json."""
+    with open_target(project, url, api_key) as target:
+        if target.client is not None:
+            rows = target.client.destinations()
+        else:
+            from s3dest.destinations import service
 
-    engine = common.engine()
-    for row in service.list_(engine, project_id=common.project_id(engine, project)):
-        line = f"{row.id}  {row.name:24}  s3://{row.bucket} ({row.region})  {row.status}"
-        click.echo(line)
-        if row.diagnosis:
-            click.echo(f"    {row.diagnosis.splitlines()[0]}")
+            rows = [_public(r) for r in service.list_(target.engine, project_id=target.project_id)]
+    emit(
+        rows,
+        COLUMNS,
+        as_json=as_json,
+        key="destinations",
+        empty="no destinations yet: `s3dest destinations create --help`",
+    )
 
 
 @destinations.command("show")
-@common.project_option
+@remote_options
 @click.argument("ref")
-@common.reports_errors()
-def destinations_show(project: str | None, ref: str) -> None:
-    from s3dest.destinations import service
-    from s3dest.destinations.schemas import DestinationPublic
+@common.json_option
+def destinations_show(
+    project: str | None, url: str | None, api_key: str | None, ref: str, as_json: bool
+) -> None:
+    """One destination (by name or id) as JSON, with the IAM policy it needs."""
+    with open_target(project, url, api_key) as target:
+        if target.client is not None:
+            print_json(target.client.destination(ref))
+            return
+        from s3dest.destinations import service
 
-    engine = common.engine()
-    row = service.get(engine, project_id=common.project_id(engine, project), ref=ref)
-    common.print_json(DestinationPublic.from_row(row).model_dump())
+        print_json(_public(service.get(target.engine, project_id=target.project_id, ref=ref)))
 
 
 @destinations.command("update")
-@common.project_option
+@remote_options
 @click.argument("ref")
 @_destination_options(create=False)
 @click.option("--clear-session-token", is_flag=True)
 @click.option("--clear-key-template", is_flag=True)
-@common.reports_errors()
+@common.json_option
 def destinations_update(
     project: str | None,
+    url: str | None,
+    api_key: str | None,
     ref: str,
     clear_session_token: bool,
     clear_key_template: bool,
+    as_json: bool,
     **kwargs: Any,
 ) -> None:
     """Change some fields (re-validated as a whole). Rotate a secret with --secret-access-key."""
-    from s3dest.destinations import service
-    from s3dest.destinations.schemas import DestinationPublic, parse_update
-    from s3dest.runtime import open_box
-
     body = _destination_body(**kwargs)
     if clear_session_token:
         body["sessionToken"] = None
     if clear_key_template:
         body["keyTemplate"] = None
-    engine = common.engine()
-    saved = service.update(
-        engine,
-        open_box(common.settings()),
-        project_id=common.project_id(engine, project),
-        ref=ref,
-        body=parse_update(body),
-        actor=CLI,
-    )
-    common.print_json(DestinationPublic.from_row(saved.row, saved.warnings).model_dump())
+    with open_target(project, url, api_key) as target:
+        if target.client is not None:
+            print_json(target.client.update_destination(ref, **body))
+            return
+        from s3dest.destinations import service
+        from s3dest.destinations.schemas import parse_update
+
+        saved = service.update(
+            target.engine,
+            _box(),
+            project_id=target.project_id,
+            ref=ref,
+            body=parse_update(body),
+            actor=CLI,
+        )
+    print_json(_public(saved.row, saved.warnings))
 
 
 @destinations.command("delete")
-@common.project_option
+@remote_options
 @click.argument("ref")
 @click.option("--force", is_flag=True, help="also discard messages still waiting for it")
-@common.reports_errors()
-def destinations_delete(project: str | None, ref: str, force: bool) -> None:
-    from s3dest.destinations import service
+def destinations_delete(
+    project: str | None, url: str | None, api_key: str | None, ref: str, force: bool
+) -> None:
+    """Delete a destination (refused while messages wait for it, unless --force)."""
+    with open_target(project, url, api_key) as target:
+        if target.client is not None:
+            target.client.delete_destination(ref, force=force)
+        else:
+            from s3dest.destinations import service
 
-    engine = common.engine()
-    service.delete(
-        engine, project_id=common.project_id(engine, project), ref=ref, force=force, actor=CLI
-    )
+            service.delete(
+                target.engine, project_id=target.project_id, ref=ref, force=force, actor=CLI
+            )
     click.echo("deleted")
 
 
 @destinations.command("test")
-@common.project_option
+@remote_options
 @click.argument("ref")
-@common.reports_errors()
-def destinations_test(project: str | None, ref: str) -> None:
+@common.json_option
+def destinations_test(
+    project: str | None, url: str | None, api_key: str | None, ref: str, as_json: bool
+) -> None:
     """Write one small test object (PutObject only) and explain any failure."""
-    from s3dest.destinations import service
-    from s3dest.runtime import open_box
-
-    engine = common.engine()
-    result = service.connection_test(
-        engine,
-        open_box(common.settings()),
-        project_id=common.project_id(engine, project),
-        ref=ref,
-        actor=CLI,
-    )
-    common.print_json(result.as_dict())
-    if not result.ok:
+    with open_target(project, url, api_key) as target:
+        result = _test(target, ref)
+    print_json(result)
+    if not result["ok"]:
         sys.exit(1)
 
 
-@destinations.command("orphans")
-@common.project_option
-@click.argument("ref")
-@common.reports_errors()
-def destinations_orphans(project: str | None, ref: str) -> None:
-    """Multipart uploads s3dest could not abort, and the lifecycle rule that removes them."""
-    from s3dest.destinations import uploads
+def _test(target: Target, ref: str) -> dict[str, Any]:
+    if target.client is not None:
+        return target.client.test_destination(ref)
+    from s3dest.destinations import service
 
-    engine = common.engine()
-    found = uploads.orphaned_uploads(engine, project_id=common.project_id(engine, project), ref=ref)
-    common.print_json(found.as_dict())
+    result = service.connection_test(
+        target.engine, _box(), project_id=target.project_id, ref=ref, actor=CLI
+    )
+    found: dict[str, Any] = result.as_dict()
+    return found
+
+
+@destinations.command("orphans")
+@remote_options
+@click.argument("ref")
+@common.json_option
+def destinations_orphans(
+    project: str | None, url: str | None, api_key: str | None, ref: str, as_json: bool
+) -> None:
+    """Multipart uploads s3dest could not abort, and the lifecycle rule that removes them."""
+    with open_target(project, url, api_key) as target:
+        if target.client is not None:
+            print_json(target.client.orphaned_uploads(ref))
+            return
+        from s3dest.destinations import uploads
+
+        found = uploads.orphaned_uploads(target.engine, project_id=target.project_id, ref=ref)
+    print_json(found.as_dict())

@@ -33,17 +33,24 @@ def _read_messages(path: Path) -> list[Any]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url", envvar="S3DEST_URL", default="http://127.0.0.1:8080", show_default=True)
 @click.option("--api-key", envvar="S3DEST_API_KEY", required=True, help="or $S3DEST_API_KEY")
-@click.option("--batch-size", default=500, show_default=True)
-@common.reports_errors()
-def send(file: Path, url: str, api_key: str, batch_size: int) -> None:
-    """Send FILE (a message, a list, {"messages": [...]}, or JSON Lines) to a server."""
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, None))
+@common.json_option
+def send(file: Path, url: str, api_key: str, batch_size: int, as_json: bool) -> None:
+    """Send FILE (a message, a list, {"messages": [...]}, or JSON Lines) to a server; prints
+    each message's event id and destination once the server has stored it."""
     from s3dest.client import Client
 
     messages = _read_messages(file)
+    accepted: list[dict[str, str]] = []
     with Client(url, api_key) as client:
         for start in range(0, len(messages), batch_size):
-            for accepted in client.send_batch(messages[start : start + batch_size]):
-                click.echo(f"{accepted['eventId']}  -> {accepted['destinationId']}")
+            batch = client.send_batch(messages[start : start + batch_size])
+            accepted.extend(batch)
+            if not as_json:
+                for item in batch:
+                    click.echo(f"{item['eventId']}  -> {item['destinationId']}")
+    if as_json:
+        common.print_json({"accepted": accepted})
 
 
 @click.command()
@@ -55,6 +62,7 @@ def send(file: Path, url: str, api_key: str, batch_size: int) -> None:
 @click.option("--endpoint-url", default=None, envvar="AWS_ENDPOINT_URL")
 @click.option("--create-only", is_flag=True, help="never overwrite (If-None-Match: *)")
 @click.option("--profile", default=None, help="a profile of the shared AWS config files")
+@common.json_option
 @common.reports_errors(diagnosis=True)
 def put(
     message_file: Path,
@@ -65,6 +73,7 @@ def put(
     endpoint_url: str | None,
     create_only: bool,
     profile: str | None,
+    as_json: bool,
 ) -> None:
     """Write one message ({"data": {...}}) to a bucket, signed with the standard AWS
     credential chain (AWS_* variables, AWS_PROFILE/--profile, web identity, metadata)."""
@@ -80,6 +89,9 @@ def put(
         create_only=create_only,
         profile=profile,
     )
+    if as_json:
+        common.print_json({"bucket": result.bucket, "key": result.key, "etag": result.etag})
+        return
     click.echo(f"bucket: {result.bucket}")
     click.echo(f"key:    {result.key}")
     click.echo(f"etag:   {result.etag}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from s3dest.cli import common
@@ -14,7 +16,6 @@ from s3dest.cli import common
 @common.reports_errors()
 def serve(host: str, port: int, no_workers: bool) -> None:
     """Serve the REST API and dashboard (and deliver, unless --no-workers)."""
-    import uvicorn
 
     from s3dest.api.http_protocol import server_config
     from s3dest.app import create_app
@@ -24,7 +25,35 @@ def serve(host: str, port: int, no_workers: bool) -> None:
     state = open_state(settings)
     app = create_app(state, workers=not no_workers)
     config = server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds)
-    uvicorn.Server(config).run()
+    announcing_server(config).run()
+
+
+def listening_url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def announcing_server(config: Any) -> Any:
+    """A uvicorn server that says where it listens once its socket is bound (uvicorn's own
+    line is at INFO, which `serve` does not print): the URL, the dashboard and /docs."""
+    import logging
+
+    import uvicorn
+
+    class Announcing(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.started:
+                return
+            port = config.port
+            for server in self.servers:
+                for sock in server.sockets:
+                    port = sock.getsockname()[1]
+            url = listening_url(config.host, port)
+            click.echo(f"s3dest is serving on {url}  (dashboard {url}/, API docs {url}/docs)")
+            logging.getLogger("s3dest.serve").info("listening", extra={"url": url})
+
+    return Announcing(config)
 
 
 @click.command()

@@ -9,8 +9,10 @@ events through the real HTTP ingest path, and prints what landed in the bucket.
 from __future__ import annotations
 
 import copy
+import shlex
 import shutil
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
+import orjson
 
 DEMO_BUCKET = "ampersand-integration-bucket"
 DEMO_MANIFEST = """\
@@ -138,6 +141,71 @@ def salesforce_account_events() -> list[dict[str, Any]]:
     return events
 
 
+def cli_command() -> str:
+    """How the person who ran the demo runs `s3dest`: the word itself when it is on PATH
+    (an activated venv), else the console script beside this Python (`make run` runs
+    .venv/bin/s3dest without activating anything), else `python -m s3dest.cli`."""
+    script = Path(sys.executable).parent / "s3dest"
+    if not script.exists():
+        return f"{shlex.quote(sys.executable)} -m s3dest.cli"
+    on_path = shutil.which("s3dest")
+    if on_path is not None and Path(on_path).resolve() == script.resolve():
+        return "s3dest"
+    return shlex.quote(str(script))
+
+
+def onboarding(
+    *,
+    url: str,
+    api_key: str,
+    data_dir: Path,
+    example: Path,
+    s3_endpoint: str,
+    s3_region: str,
+    admin_key_id: str,
+    admin_secret: str,
+    serving: bool,
+) -> None:
+    """What a newcomer needs for the next step, and commands that work as printed.
+
+    The local S3 admin key is the demo's own, made up for its local server: printing it is
+    how a person looks into the bucket (or points a destination of their own at it)."""
+    cli = cli_command()
+    q = shlex.quote
+    host = urlsplit(s3_endpoint).hostname or "127.0.0.1"
+    click.echo(f"dashboard:  {url}/   (sign in with the API key)")
+    click.echo(f"API docs:   {url}/docs")
+    click.echo(f"API key:    {api_key}")
+    click.echo(f"local S3:   {s3_endpoint} (bucket {DEMO_BUCKET}, region {s3_region})")
+    click.echo(f"  admin key id:      {admin_key_id}")
+    click.echo(f"  admin secret key:  {admin_secret}")
+    click.echo(f"data dir:   {data_dir}")
+    click.echo(
+        "  the CLI reads projects and destinations from its data directory: export "
+        "S3DEST_DATA_DIR (below) and a key made with `projects create` works here too"
+    )
+    if not serving:
+        return
+    click.echo("")
+    click.echo("next steps (copy-paste into another terminal while the demo serves):")
+    commands = [
+        # S3DEST_PROJECT: the CLI's commands then act on the demo's project even once
+        # `projects create` (last below) made a second one.
+        f"export S3DEST_DATA_DIR={q(str(data_dir))} S3DEST_PROJECT=demo"
+        f" S3DEST_ALLOWED_ENDPOINT_HOSTS={q(host)}",
+        f"{cli} send --url {url} --api-key {api_key} {q(str(example))}",
+        f"curl -sS -X POST {url}/v1/messages -H 'Authorization: Bearer {api_key}'"
+        f" -H 'Content-Type: application/json' --data-binary @{q(str(example))}",
+        f"{cli} deliveries list",
+        f"{cli} destinations create --name mine --bucket {DEMO_BUCKET} --region {s3_region}"
+        f" --endpoint-url {s3_endpoint} --access-key-id {admin_key_id}"
+        f" --secret-access-key {q(admin_secret)}",
+        f"{cli} projects create acme",
+    ]
+    for command in commands:
+        click.echo(f"  $ {command}")
+
+
 def _free_port(preferred: int) -> int:
     with socket.socket() as sock:
         try:
@@ -246,9 +314,19 @@ def run_demo(*, port: int = 8080, wait: bool = True) -> None:
             f"{delivered} of {len(records)} messages delivered in "
             f"{time.monotonic() - started:.1f} s"
         )
-        click.echo(f"dashboard:  {url}/   (sign in with the API key)")
-        click.echo(f"API key:    {project.api_key}")
-        click.echo(f"local S3:   {s3.endpoint} (admin key {s3.admin_access_key_id})")
+        example = data_dir / "example-message.json"
+        example.write_bytes(orjson.dumps(hubspot_contact_reads()[0], option=orjson.OPT_INDENT_2))
+        onboarding(
+            url=url,
+            api_key=project.api_key,
+            data_dir=data_dir.resolve(),
+            example=example.resolve(),
+            s3_endpoint=s3.endpoint,
+            s3_region=s3.region,
+            admin_key_id=s3.admin_access_key_id,
+            admin_secret=s3.admin_secret_access_key,
+            serving=wait,
+        )
         if wait:
             click.echo("serving until Ctrl-C…")
             try:

@@ -24,7 +24,7 @@ from s3dest.settings import Settings
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision (tests/unit/test_migrations.py keeps it equal to Alembic's
 # head). A database already there skips Alembic, which costs ~0.5 s of start-up per process.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0009"
 _PG_MIGRATION_LOCK = 7_305_115  # advisory lock id: one migrator at a time across nodes
 
 
@@ -108,11 +108,12 @@ def upgrade(engine: Engine) -> None:
 def _alembic_upgrade(engine: Engine) -> None:
     import logging
 
+    # Alembic's INFO lines ("setup plugin …", seven of them) are noise on a CLI command's
+    # first run. Most are logged while alembic is imported, so the level is set first.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from alembic import command
     from alembic.config import Config
 
-    # Alembic's INFO lines ("setup plugin …") are noise on every CLI command.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from s3dest.errors import Conflict, InvalidInput, NotFound
 from s3dest.messages import uuid7
@@ -122,12 +122,41 @@ def _insert_key(conn: Connection, project_id: str, name: str, now: float) -> New
     return NewApiKey(info=info, api_key=key)
 
 
+MAX_PROJECT_NAME_CHARS = 200
+
+
+def check_project_name(name: str) -> str:
+    """A project's name, stripped; InvalidInput naming `name` otherwise."""
+    text = name.strip()
+    if (
+        not text
+        or len(text) > MAX_PROJECT_NAME_CHARS
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    ):
+        raise InvalidInput(
+            "invalid project name",
+            {"name": f"1 to {MAX_PROJECT_NAME_CHARS} characters, no control characters"},
+        )
+    return text
+
+
 def create_project(engine: Engine, name: str) -> NewProject:
+    """A new project with its first API key. Names are unique per server (Conflict)."""
     now = time.time()
-    project = Project(id=uuid7(), name=name)
-    with transaction(engine) as conn:
-        conn.execute(insert(projects).values(id=project.id, name=name, created_at=now))
-        created = _insert_key(conn, project.id, DEFAULT_KEY_NAME, now)
+    project = Project(id=uuid7(), name=check_project_name(name))
+    taken = Conflict(
+        f"a project called {project.name!r} exists already: project names are unique on a "
+        "server. Choose another name (`s3dest projects list` shows them)"
+    )
+    try:
+        with transaction(engine) as conn:
+            found = conn.execute(select(projects.c.id).where(projects.c.name == project.name))
+            if found.first() is not None:
+                raise taken
+            conn.execute(insert(projects).values(id=project.id, name=project.name, created_at=now))
+            created = _insert_key(conn, project.id, DEFAULT_KEY_NAME, now)
+    except IntegrityError:  # another process took the name between the check and the insert
+        raise taken from None
     return NewProject(project=project, api_key=created.api_key)
 
 

@@ -31,6 +31,8 @@ projects = Table(
     Column("id", String(36), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", Float, nullable=False),
+    # Unique per server (revision 0009): `--project NAME` names exactly one project.
+    Index("ux_projects_name", "name", unique=True),
 )
 
 api_keys = Table(
