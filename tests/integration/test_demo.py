@@ -96,19 +96,20 @@ def check_bucket(s3_url: str, stdout: str) -> None:
     """The demo's bucket holds exactly the objects it printed — same keys, sizes and
     metadata — and each body is one of the messages the demo sent, each message once.
 
-    The demo's S3 enforces IAM and prints no secret; its admin key is the demo's own. The
-    test opens moto's no-auth window again (`/moto-api/reset-auth`, after every delivery is
-    done) and reads the bucket with a made-up key. Planted bug: `encode_body` writing a
-    message without its first record (`data["result"][1:]`): the demo's printed list (keys,
-    sizes, metadata, "7 of 7 delivered") still passes `check_summary`; this fails on it."""
-    opened = httpx.post(f"{s3_url}/moto-api/reset-auth", content=b"10000", timeout=10)
-    assert opened.status_code == 200, opened.text
+    Read with the local S3 admin key the demo prints (issue 15 item 4: it printed the key
+    id, not its secret; its S3 enforces IAM, so only a working pair reads the bucket).
+    Planted bug: `encode_body` writing a message without its first record
+    (`data["result"][1:]`): the demo's printed list (keys, sizes, metadata, "7 of 7
+    delivered") still passes `check_summary`; this fails on it."""
+    key_id = re.search(r"^  admin key id:\s+(\S+)$", stdout, re.M)
+    secret = re.search(r"^  admin secret key:\s+(\S+)$", stdout, re.M)
+    assert key_id and secret, stdout
     s3 = boto3.client(
         "s3",
         endpoint_url=s3_url,
         region_name="us-east-1",
-        aws_access_key_id="AKIATESTREADER000000",  # made up: moto lets it through now
-        aws_secret_access_key="made-up-secret-for-the-test",
+        aws_access_key_id=key_id[1],
+        aws_secret_access_key=secret[1],
         config=Config(s3={"addressing_style": "path"}),
     )
     listed = s3.list_objects_v2(Bucket=DEMO_BUCKET)
@@ -250,6 +251,8 @@ def test_demo_keeps_serving_until_ctrl_c(tmp_path: Path, target: str) -> None:
         assert deliveries.status_code == 200, deliveries.text
         states = {d["state"] for d in deliveries.json()["deliveries"]}
         assert states == {"delivered"}, deliveries.text
+        if target == "process":  # once is enough: the commands do not depend on the signal
+            check_next_steps(stdout, dashboard, api_key, tmp_path)
 
         if target == "group":
             os.killpg(proc.pid, signal.SIGINT)
@@ -265,6 +268,53 @@ def test_demo_keeps_serving_until_ctrl_c(tmp_path: Path, target: str) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+def check_next_steps(stdout: str, dashboard: str, api_key: str, tmp_path: Path) -> None:
+    """Run the demo's "next steps" exactly as printed, in one shell (its `export` line
+    holds for the rest), from another directory, with a PATH that has no s3dest on it:
+    `s3dest send` and `curl` are accepted and delivered, the CLI finds the demo's data
+    (its project, for a destination made with the printed admin key), and a key made with
+    `projects create` works against the demo's server (issue 15 item 4)."""
+    commands = re.findall(r"^  \$ (.+)$", stdout, re.M)
+    assert commands and commands[0].startswith("export S3DEST_DATA_DIR="), stdout
+    assert any(" send " in c for c in commands) and any(c.startswith("curl ") for c in commands)
+    assert re.search(rf"^API docs:\s+{re.escape(dashboard)}docs$", stdout, re.M), stdout
+    assert httpx.get(dashboard + "docs", timeout=10).status_code == 200
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in demo_env().items() if k not in ("VIRTUAL_ENV",)}
+    env["PATH"] = "/usr/bin:/bin"
+    script = "set -e\n" + "".join(f"{c}\necho '<<next>>'\n" for c in commands)
+    ran = subprocess.run(
+        ["bash", "-c", script], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, (ran.stdout, ran.stderr)
+    outputs = dict(zip(commands, ran.stdout.split("<<next>>\n"), strict=False))
+    sent = next(o for c, o in outputs.items() if " send " in c)
+    curled = orjson.loads(next(o for c, o in outputs.items() if c.startswith("curl ")))
+    event_ids = [*re.findall(r"^(\S+)  -> ", sent, re.M), curled["accepted"][0]["eventId"]]
+    assert len(event_ids) == 2, outputs
+    made = next(o for c, o in outputs.items() if "destinations create" in c)
+    assert orjson.loads(made)["name"] == "mine", made
+    new_key = re.search(r"^api key:\s+(s3d_\S+)$", outputs[commands[-1]], re.M)
+    assert new_key is not None, outputs
+    with httpx.Client(base_url=dashboard, timeout=10) as http:
+        own = http.get("v1/destinations", headers={"Authorization": f"Bearer {new_key[1]}"})
+        assert own.status_code == 200 and own.json() == {"destinations": []}, own.text
+        deadline = time.monotonic() + 30
+        states: list[str] = []
+        while time.monotonic() < deadline:
+            states = [
+                http.get(f"v1/messages/{e}", headers={"Authorization": f"Bearer {api_key}"}).json()[
+                    "state"
+                ]
+                for e in event_ids
+            ]
+            if states == ["delivered", "delivered"]:
+                break
+            time.sleep(0.2)
+        assert states == ["delivered", "delivered"], states
 
 
 def test_make_run_runs_the_demo() -> None:

@@ -196,7 +196,6 @@ def onboarding(
         f"{cli} send --url {url} --api-key {api_key} {q(str(example))}",
         f"curl -sS -X POST {url}/v1/messages -H 'Authorization: Bearer {api_key}'"
         f" -H 'Content-Type: application/json' --data-binary @{q(str(example))}",
-        f"{cli} deliveries list",
         f"{cli} destinations create --name mine --bucket {DEMO_BUCKET} --region {s3_region}"
         f" --endpoint-url {s3_endpoint} --access-key-id {admin_key_id}"
         f" --secret-access-key {q(admin_secret)}",

@@ -1,0 +1,157 @@
+"""The CLI managing a real `s3dest serve` through its REST API (`--url`/`--api-key`,
+issue 15 item 8), SQLite and PostgreSQL. The CLI runs in-process (click's runner) with
+no access to the server's data directory, so every answer must have come over HTTP; the
+server's own database then shows what the commands did.
+
+Also, as a user first meets them: `s3dest serve` prints the URL it listens on, and the
+first command on a new data directory prints no migration log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine
+from tests.support.s3dest_server import S3DEST, S3destEnv, S3destProcess
+
+from s3dest.access import apikeys
+from s3dest.cli import main
+from s3dest.destinations import service as destination_service
+from s3dest.runtime import open_engine
+from s3dest.settings import Settings
+from s3dest.store.projects import create_project
+
+MANIFEST = """\
+specVersion: 1.0.0
+integrations:
+  - name: hubspotToS3
+    provider: hubspot
+    read:
+      objects:
+        - objectName: contacts
+          destination: ampersandS3Bucket
+"""
+
+
+@pytest.fixture
+def server_engine(s3dest_env: S3destEnv, s3dest_server: S3destProcess) -> Iterator[Engine]:
+    """The server's database, opened in this process (once the server has migrated it)."""
+    engine = open_engine(
+        Settings(data_dir=s3dest_env.data_dir, database_url=s3dest_env.database_url),
+        migrate=False,
+    )
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def project(server_engine: Engine) -> tuple[str, str]:
+    """(project id, API key), made in this process: one subprocess fewer than conftest's."""
+    created = create_project(server_engine, "remote")
+    return created.project.id, created.api_key
+
+
+@pytest.fixture
+def remote(s3dest_server: S3destProcess, project: tuple[str, str], tmp_path: Path) -> CliRunner:
+    """A runner whose environment (during each call) points at the server, and at an empty
+    data directory of its own: local mode there would find no project."""
+    return CliRunner(
+        env={
+            "S3DEST_DATA_DIR": str(tmp_path / "elsewhere"),
+            "S3DEST_DATABASE_URL": None,
+            "S3DEST_PROJECT": None,
+            "S3DEST_URL": s3dest_server.url,
+            "S3DEST_API_KEY": project[1],
+        }
+    )
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0, (result.output, result.stderr, result.exception)
+    return result.stdout
+
+
+def test_management_commands_reach_a_remote_server(
+    remote: CliRunner,
+    s3dest_server: S3destProcess,
+    server_engine: Engine,
+    project: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    def cli(*args: str) -> Result:
+        return remote.invoke(main, list(args))
+
+    created = json.loads(
+        ok(
+            cli(
+                "destinations",
+                "create",
+                "--name",
+                "ampersandS3Bucket",
+                "--bucket",
+                "ampersand-integration-bucket",
+                "--region",
+                "us-west-2",
+                "--access-key-id",
+                "AKIAIOSFODNN7EXAMPLE",
+                "--secret-access-key",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            )
+        )
+    )
+    assert created["accessKeyId"] == "AKIA…MPLE"
+    header, row = ok(cli("destinations", "list")).splitlines()
+    assert header.split()[:2] == ["NAME", "ID"] and row.split()[:2] == [
+        "ampersandS3Bucket",
+        created["id"],
+    ]
+    updated = json.loads(ok(cli("destinations", "update", "ampersandS3Bucket", "--disabled")))
+    assert updated["enabled"] is False and updated["status"] == "disabled"
+    assert json.loads(ok(cli("destinations", "show", created["id"])))["enabled"] is False
+
+    amp = tmp_path / "amp.yaml"
+    amp.write_text(MANIFEST)
+    applied = json.loads(ok(cli("manifest", "apply", str(amp), "--json")))
+    assert applied["manifest"]["integrations"][0]["name"] == "hubspotToS3"
+    assert json.loads(ok(cli("deliveries", "list", "--json"))) == {"deliveries": []}
+    unknown = cli("deliveries", "list", "--destination", "nope")
+    assert unknown.exit_code == 2 and "--destination" in unknown.stderr, unknown.stderr
+
+    added = json.loads(ok(cli("projects", "keys", "add", "--name", "ci", "--json")))
+    assert added["key"].startswith("s3d_")
+    keys = ok(cli("projects", "keys", "list")).splitlines()
+    assert keys[0].split()[:3] == ["ID", "PREFIX", "NAME"] and len(keys) == 3
+    assert ok(cli("projects", "keys", "revoke", "ci")).startswith(f"revoked {added['id']}")
+
+    # The server's own database saw all of it.
+    rows = destination_service.list_(server_engine, project_id=project[0])
+    assert [(r.name, r.enabled) for r in rows] == [("ampersandS3Bucket", False)]
+    assert [k.name for k in apikeys.list_(server_engine, project_id=project[0])] == ["default"]
+    with httpx.Client(base_url=s3dest_server.url, timeout=30) as http:
+        refused = http.get("/v1/destinations", headers={"Authorization": f"Bearer {added['key']}"})
+        assert refused.status_code == 401
+
+    # `serve` said where it listens.
+    assert re.search(
+        rf"^s3dest is serving on {re.escape(s3dest_server.url)}\b", s3dest_server.log(), re.M
+    )
+
+
+def test_the_first_command_prints_no_migration_lines(tmp_path: Path) -> None:
+    """Alembic logged seven INFO lines ("setup plugin …") while it was imported, before
+    s3dest lowered its level. (The import is the same on PostgreSQL: one database here.)"""
+    env = S3destEnv(data_dir=tmp_path / "data").env()
+    env.pop("S3DEST_URL", None)
+    result = subprocess.run(
+        [*S3DEST, "projects", "create", "acme"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "project id:" in result.stdout
+    assert result.stderr == "", result.stderr
