@@ -17,6 +17,36 @@ def _int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from `90`, `90s`, `30m`, `12h` or `7d` (a plain number is seconds, as the
+    *_SECONDS settings are); ValueError names the accepted forms."""
+    value = text.strip().lower()
+    unit = _DURATION_UNITS.get(value[-1:]) if value else None
+    number = value[:-1] if unit is not None else value
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a duration: give seconds or a number with s, m, h or d (e.g. 7d)"
+        ) from None
+    if seconds < 0 or seconds != seconds:
+        raise ValueError(f"{text!r} is not a duration: it must not be negative")
+    return seconds
+
+
+def _duration(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".s3dest")
@@ -67,6 +97,13 @@ class Settings:
     sts_endpoint_url: str | None = None
     role_session_seconds: int = 3600
     role_refresh_before_seconds: float = 900.0
+    # Retention (SPEC §4): a delivered message's record is pruned this long after its
+    # delivery (held and parked messages never are). S3DEST_RETAIN_DELIVERED takes 7d, 12h…
+    retain_delivered: float = 7 * 86400.0
+    # Notifications (SPEC §4): a webhook delivery that fails is retried with exponential
+    # backoff from base to max (full jitter), for up to three days (notifications.dispatch).
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -133,5 +170,12 @@ class Settings:
             role_session_seconds=_int("S3DEST_ROLE_SESSION_SECONDS", cls.role_session_seconds),
             role_refresh_before_seconds=_float(
                 "S3DEST_ROLE_REFRESH_BEFORE_SECONDS", cls.role_refresh_before_seconds
+            ),
+            retain_delivered=_duration("S3DEST_RETAIN_DELIVERED", cls.retain_delivered),
+            webhook_retry_base_seconds=_float(
+                "S3DEST_WEBHOOK_RETRY_BASE_SECONDS", cls.webhook_retry_base_seconds
+            ),
+            webhook_retry_max_seconds=_float(
+                "S3DEST_WEBHOOK_RETRY_MAX_SECONDS", cls.webhook_retry_max_seconds
             ),
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from s3dest.settings import Settings
+from s3dest.settings import Settings, parse_duration
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # Defaults the table describes in words rather than as a value.
@@ -44,6 +44,8 @@ def readme_defaults() -> dict[str, str]:
 
 def value_of(text: str) -> float:
     number, _, unit = text.partition(" ")
+    if not unit and number.endswith(("s", "m", "h", "d")):
+        return parse_duration(number)  # a duration setting's default, e.g. 7d
     return float(number) * UNITS[unit] if unit else float(number)
 
 

@@ -24,7 +24,9 @@ from s3dest.settings import Settings
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision (tests/unit/test_migrations.py keeps it equal to Alembic's
 # head). A database already there skips Alembic, which costs ~0.5 s of start-up per process.
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0008"
+# SQLite's WAL is truncated back to this after each checkpoint.
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 _PG_MIGRATION_LOCK = 7_305_115  # advisory lock id: one migrator at a time across nodes
 
 
@@ -57,7 +59,16 @@ def make_engine(settings: Settings) -> Engine:
             # Let SQLAlchemy's BEGIN be the only transaction control; then set pragmas.
             dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
+            # Before anything creates a table: a new database frees pruned pages on
+            # `PRAGMA incremental_vacuum` (store.retention); an older one is converted
+            # once by `upgrade`. Only then: setting it writes, so on every connection it
+            # would wait for (or fail on) another connection's write lock.
+            if cursor.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None:
+                cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cursor.execute("PRAGMA journal_mode=WAL")
+            # After a checkpoint the WAL is cut back to this size (it otherwise stays as
+            # large as it ever grew: 635 MB after large messages, issue 16).
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -103,6 +114,25 @@ def upgrade(engine: Engine) -> None:
     if schema_revision(engine) == SCHEMA_HEAD:
         return
     _alembic_upgrade(engine)
+    if engine.dialect.name == "sqlite":
+        _incremental_auto_vacuum(engine)
+
+
+def _incremental_auto_vacuum(engine: Engine) -> None:
+    """A database created before revision 0008 has auto_vacuum=NONE: pruning then leaves
+    free pages in the file for good. Switching needs one VACUUM (it rewrites the file: as
+    long as copying it takes, with the write lock held, and as much free disk again), done
+    here once, when the schema is upgraded. New databases are created in that mode."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        (mode,) = cursor.execute("PRAGMA auto_vacuum").fetchone()
+        if mode != 2:  # 2 = INCREMENTAL
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            cursor.execute("VACUUM")
+        cursor.close()
+    finally:
+        raw.close()
 
 
 def _alembic_upgrade(engine: Engine) -> None:

@@ -195,6 +195,15 @@ Index(
     postgresql_where=text(PENDING_SQL),
 )
 Index("ix_messages_project_updated", messages.c.project_id, messages.c.updated_at)
+# Retention (migration 0008): delivered messages in delivery order, so each pruning batch
+# reads only the rows it deletes (held and parked messages are not in it, however old).
+DELIVERED_SQL = "state = 'delivered'"
+Index(
+    "ix_messages_delivered",
+    messages.c.delivered_at,
+    sqlite_where=text(DELIVERED_SQL),
+    postgresql_where=text(DELIVERED_SQL),
+)
 
 # Bodies larger than the inline limit, in ordered chunks: streamed in and out, never
 # held whole in memory, and reachable from every node that shares the database.
@@ -241,3 +250,68 @@ orphaned_uploads = Table(
     Column("created_at", Float, nullable=False),
 )
 Index("ix_orphaned_uploads_destination", orphaned_uploads.c.destination_id)
+
+# Notifications (migration 0008): a row while a destination's outage has been announced
+# (destination.failing); the next successful write deletes it and announces
+# destination.recovered. An update clears the destination's failing_since but not this:
+# only a write shows that the destination works again, so one outage is one pair of events.
+destination_alerts = Table(
+    "destination_alerts",
+    metadata,
+    Column(
+        "destination_id",
+        String(36),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("project_id", String(36), nullable=False),
+    Column("failing_since", Float, nullable=False),
+)
+
+# Webhook endpoints (migration 0008, SPEC §4 "Notifications"). The signing secret is
+# encrypted like a destination's secret key (aad "webhook:<id>:secret"); `events` is a JSON
+# array of the event types the endpoint receives.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("project_id", String(36), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),
+    Column("description", String(200), nullable=False, server_default=""),
+    Column("secret_enc", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_webhooks_project", webhooks.c.project_id)
+
+# The outbox: one row per (endpoint, event), written in the transaction that made the
+# transition, so an event is neither lost by a crash nor sent twice for one transition.
+# `payload` is the exact JSON body that is signed and sent on every attempt; `id` is its
+# webhook-id (receivers deduplicate on it).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),  # uuid7: ordered by time
+    Column("webhook_id", String(36), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", String(36), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+)
+WEBHOOK_PENDING_SQL = "state = 'pending'"
+Index(
+    "ix_webhook_deliveries_due",
+    webhook_deliveries.c.next_attempt_at,
+    sqlite_where=text(WEBHOOK_PENDING_SQL),
+    postgresql_where=text(WEBHOOK_PENDING_SQL),
+)
+Index("ix_webhook_deliveries_webhook", webhook_deliveries.c.webhook_id, webhook_deliveries.c.id)
+Index("ix_webhook_deliveries_finished", webhook_deliveries.c.finished_at)
