@@ -17,7 +17,16 @@ from s3dest.api.middleware import (
     InputGuardMiddleware,
     RequestIdMiddleware,
 )
-from s3dest.api.routes import api_keys, destinations, keys, manifest, messages, system, uploads
+from s3dest.api.routes import (
+    api_keys,
+    destinations,
+    keys,
+    manifest,
+    messages,
+    system,
+    uploads,
+    webhooks,
+)
 from s3dest.messages import IncomingMessage
 from s3dest.runtime import AppState
 
@@ -45,7 +54,7 @@ def create_api(
     app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
-    for module in (system, destinations, uploads, keys, manifest, messages, api_keys):
+    for module in (system, destinations, uploads, keys, manifest, messages, api_keys, webhooks):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Run a Worker on its own thread, beside the API (`s3dest serve`) or alone (`s3dest
 worker`), restarting it if its loop crashes: one restart policy for both. The process's
-background jobs (retention) start and stop with it."""
+background jobs (retention, webhook deliveries) start and stop with it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from s3dest.delivery.coordinator import Worker
 from s3dest.delivery.osthread import name_os_thread
 from s3dest.destinations.secrets import SecretBox
+from s3dest.notifications.dispatch import Dispatcher
 from s3dest.retention import Pruner
 from s3dest.settings import Settings
 from s3dest.store.broker import StoreBroker
@@ -35,12 +36,14 @@ class WorkerThread:
         self._ready = threading.Event()
         self._stopped = threading.Event()
         self._pruner = Pruner(engine, settings)
+        self._webhooks = Dispatcher(engine, settings, box)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="s3dest-worker", daemon=True)
         self._thread.start()
         self._ready.wait(timeout=10)
         self._pruner.start()
+        self._webhooks.start()
 
     def _new_worker(self) -> Worker | None:
         with self._lock:
@@ -76,6 +79,7 @@ class WorkerThread:
         if worker is not None:
             worker.stop()
         self._pruner.stop()
+        self._webhooks.stop()
         if self._thread is not None:
             self._thread.join(timeout=timeout or self._settings.request_timeout_seconds + 10)
 

@@ -362,6 +362,16 @@ class EgressPolicy:
         self._check_loopback_name(host)
         return addresses
 
+    def connect_address(self, host: str, port: int) -> str | None:
+        """For a client that makes its own connections (webhook deliveries): the checked
+        address to connect to — the first `host` resolves to, so what is connected to is
+        what was checked (no second lookup to rebind) — or None when the name itself is
+        trusted (AWS's S3 hosts, allow-listed names). Raises EndpointRefused."""
+        host = normalise_host(host)
+        if is_aws_host(host) or self.allowed.admits_name(host):
+            return None
+        return self.resolve(host, port)[0]
+
     def check_endpoint(self, host: str, port: int) -> None:
         """Save time: may an endpoint on `host` be stored? Resolves names (raises)."""
         host = normalise_host(host)

@@ -16,6 +16,7 @@ from s3dest.dashboard.pages import (
     destination_form,
     destinations,
     manifest,
+    webhooks,
 )
 
 routers: tuple[APIRouter, ...] = (
@@ -25,4 +26,5 @@ routers: tuple[APIRouter, ...] = (
     deliveries.router,
     manifest.router,
     access.router,
+    webhooks.router,
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
+from s3dest.store import outbox
 from s3dest.store.engine import transaction
 from s3dest.store.queue.states import CLAIMABLE, MessageState
 from s3dest.store.tables import destinations, messages
@@ -72,6 +73,8 @@ def hold_destination(
             )
         )
         _hold_claimable(conn, destination_id, now)
+        # destination.failing, once per outage (a no-op while it is announced already).
+        outbox.destination_failing(conn, destination_id, diagnosis=diagnosis, code=code, now=now)
 
 
 def hold_pending(engine: Engine, destination_id: str) -> None:
@@ -106,6 +109,9 @@ def healthy(
         ).rowcount
     if cleared or version is None:
         resume_held(conn, destination_id, now)
+    # A write succeeded: destination.recovered if its outage was announced (whatever the
+    # version: an update cleared failing_since above, but only a write proves it works).
+    outbox.destination_wrote(conn, destination_id, now)
 
 
 def release_probes(engine: Engine) -> int:

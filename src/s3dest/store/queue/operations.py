@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from s3dest.store import outbox
 from s3dest.store.engine import transaction
 from s3dest.store.queue import _postgres, _sqlite
 from s3dest.store.queue.health import healthy
@@ -342,6 +343,9 @@ def finish(engine: Engine, owner: str, worker: str, outcomes: Sequence[Outcome])
         for destination_id, version in sorted(proven):
             assert destination_id is not None and version is not None
             healthy(conn, destination_id, now, version=version)
+        parked = [o.event_id for o in updates if o.state == MessageState.PARKED]
+        if parked:  # message.parked, in the transaction that parked them
+            outbox.messages_parked(conn, parked, now)
     return done
 
 

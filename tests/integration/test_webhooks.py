@@ -1,0 +1,144 @@
+"""Notifications against a real `s3dest serve` (SPEC §4), on SQLite and PostgreSQL: a
+receiver on loopback verifies each delivery's Standard Webhooks signature and gets each
+event once per transition (failing → recovered → failing again is three events, a parked
+message one more), retried with the same webhook-id when it answers 5xx; the payloads
+carry the diagnosis and the reason, and no secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.builders import create_destination, message
+from tests.support.moto_server import S3Server
+from tests.support.polling import wait_for_state, wait_until
+from tests.support.s3dest_server import S3destEnv, serve
+from tests.support.webhook_receiver import WebhookReceiver
+
+FAST = {
+    "S3DEST_RETRY_BASE_SECONDS": "0.05",
+    "S3DEST_RETRY_MAX_SECONDS": "0.5",
+    "S3DEST_PROBE_BASE_SECONDS": "30",  # no probe between the steps below
+    "S3DEST_WEBHOOK_RETRY_BASE_SECONDS": "0.1",
+    "S3DEST_WEBHOOK_RETRY_MAX_SECONDS": "0.2",
+}
+NO_GROUP_TEMPLATE = "join('/', [data.groupRef, metadata.\"event-id\"])"
+
+
+def test_each_transition_is_announced_once_signed_and_retried(
+    s3dest_env: S3destEnv,
+    project: tuple[str, str],
+    tmp_path: Path,
+    s3_server: S3Server,
+    bucket: str,
+) -> None:
+    s3dest_env.extra.update(FAST)
+    server = serve(s3dest_env, tmp_path)
+    _, api_key = project
+    admin = s3_server.admin_credentials
+    wrong_secret = admin.secret_access_key[:-4] + "AAAA"
+    try:
+        with WebhookReceiver() as receiver, server.client(api_key) as client:
+            http = client._http
+            created = http.post("/v1/webhooks", json={"url": receiver.url})
+            assert created.status_code == 201, created.text
+            hook = created.json()
+            receiver.secret = hook["secret"]
+            assert hook["secret"].startswith("whsec_")
+            assert hook["events"] == [
+                "destination.failing",
+                "destination.recovered",
+                "message.parked",
+            ]
+            listed = http.get("/v1/webhooks").json()["webhooks"]
+            assert [w["id"] for w in listed] == [hook["id"]] and "secret" not in listed[0]
+
+            # The endpoint's test: one signed webhook.test, answered 200.
+            tested = http.post(f"/v1/webhooks/{hook['id']}/test").json()
+            assert tested == {"ok": True, "status": 200, "error": None}
+            assert [e["type"] for e in receiver.events()] == ["webhook.test"]
+
+            # failing (the receiver answers the first try 503: retried, same webhook-id)
+            receiver.fail_next(1, status=503)
+            dest = create_destination(
+                client, s3_server, bucket, creds=admin, secretAccessKey=wrong_secret
+            )
+            first = client.send(message(1))["eventId"]
+            wait_for_state(client, first, "held", 60)
+            wait_until(lambda: receiver.events("destination.failing"), 60, "failing event")
+            # recovered: fixed, the held message is written
+            client.update_destination(dest["id"], secretAccessKey=admin.secret_access_key)
+            wait_for_state(client, first, "delivered", 60)
+            wait_until(lambda: receiver.events("destination.recovered"), 60, "recovered event")
+            # failing again
+            client.update_destination(dest["id"], secretAccessKey=wrong_secret)
+            second = client.send(message(2))["eventId"]
+            wait_for_state(client, second, "held", 60)
+            wait_until(
+                lambda: len(receiver.events("destination.failing")) == 2, 60, "second failing"
+            )
+            # parked, with the reason
+            client.update_destination(
+                dest["id"], secretAccessKey=admin.secret_access_key, keyTemplate=NO_GROUP_TEMPLATE
+            )
+            without_group = message(3)
+            del without_group["groupRef"]
+            parked = client.send(without_group)["eventId"]
+            wait_for_state(client, parked, "parked", 60)
+            wait_until(lambda: receiver.events("message.parked"), 60, "parked event")
+            wait_for_state(client, second, "delivered", 60)
+            wait_until(
+                lambda: len(receiver.events("destination.recovered")) == 2, 60, "second recovery"
+            )
+
+            events = [e for e in receiver.events() if e["type"] != "webhook.test"]
+            assert [e["type"] for e in events] in (
+                [
+                    "destination.failing",
+                    "destination.recovered",
+                    "destination.failing",
+                    "message.parked",
+                    "destination.recovered",
+                ],
+                [
+                    "destination.failing",
+                    "destination.recovered",
+                    "destination.failing",
+                    "destination.recovered",
+                    "message.parked",
+                ],
+            )
+            assert all(r.verified is not None for r in receiver.requests), "bad signature"
+            # Each transition once: the only repeated webhook-id is the one answered 503.
+            ids = [r.webhook_id for r in receiver.requests]
+            repeated = {i for i in ids if ids.count(i) > 1}
+            assert len(repeated) == 1 and ids.count(repeated.pop()) == 2
+            assert receiver.requests[1].answered == 503
+            assert receiver.requests[1].webhook_id == receiver.requests[2].webhook_id
+
+            failing = events[0]["data"]
+            assert failing["destination"]["id"] == dest["id"]
+            assert "secret access key" in failing["diagnosis"].lower()
+            assert failing["errorCode"] == "SignatureDoesNotMatch"
+            assert failing["destination"]["name"] == "d"
+            parked_event = receiver.events("message.parked")[0]["data"]
+            assert parked_event["eventId"] == parked
+            assert parked_event["reason"] and "template" in parked_event["reason"].lower()
+            bodies = b"".join(r.body for r in receiver.requests)
+            for secret in (admin.secret_access_key, wrong_secret, hook["secret"], api_key):
+                assert secret.encode() not in bodies
+
+            deliveries = http.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["deliveries"]
+            assert len(deliveries) == 5 and {d["state"] for d in deliveries} == {"delivered"}
+            assert sorted(d["attempts"] for d in deliveries) == [1, 1, 1, 1, 2]
+
+            # Endpoint policy: the metadata address is refused, loopback allow-listed or not.
+            refused = http.post("/v1/webhooks", json={"url": "http://169.254.169.254/x"})
+            assert refused.status_code == 422
+            assert "metadata" in refused.json()["error"]["fields"]["url"]
+
+            assert http.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
+            assert http.get("/v1/webhooks").json() == {"webhooks": []}
+            assert http.post(f"/v1/webhooks/{hook['id']}/test").status_code == 404
+    finally:
+        server.kill()
+    assert "whsec_" not in server.log()
