@@ -5,6 +5,7 @@ and the one error shape on 4xx answers. Live answers are checked against it."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,7 +119,8 @@ def schema(server: tuple[S3destProcess, Engine]) -> dict[str, Any]:
 @pytest.fixture
 def api(server: tuple[S3destProcess, Engine]) -> Iterator[httpx.Client]:
     """A client with the API key of a fresh project."""
-    api_key = create_project(server[1], "openapi").api_key
+    # A fresh name per test: project names are unique on a server (issue 15 item 8).
+    api_key = create_project(server[1], f"openapi-{uuid.uuid4().hex[:8]}").api_key
     with httpx.Client(
         base_url=server[0].url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60
     ) as client:
@@ -282,3 +284,29 @@ def test_live_answers_match_the_documented_schemas(
     assert "not valid JSON" in failures[4].json()["error"]["fields"]["body"]
     for response in failures:
         error.validate(response.json())
+
+
+def test_the_documented_examples_work_as_shown(schema: dict[str, Any], api: httpx.Client) -> None:
+    """Issue 15 item 5: the request examples of /docs (the product page's destination,
+    messages, templates and amp.yaml) are accepted by the live server as they are."""
+
+    def examples(method: str, path: str, media: str = "application/json") -> dict[str, Any]:
+        content = schema["paths"][path][method]["requestBody"]["content"][media]
+        return {name: example["value"] for name, example in content["examples"].items()}
+
+    created = api.post("/v1/destinations", json=examples("post", "/v1/destinations")["keys"])
+    assert created.status_code == 201, created.text
+    for name, body in examples("post", "/v1/messages").items():
+        sent = api.post("/v1/messages", json=body)
+        assert sent.status_code == 202, (name, sent.text)
+    for name, body in examples("post", "/v1/key-templates/preview").items():
+        previewed = api.post("/v1/key-templates/preview", json=body)
+        assert previewed.status_code == 200, (name, previewed.text)
+    for body in examples("patch", "/v1/destinations/{ref}").values():
+        patched = api.patch("/v1/destinations/ampersandS3Bucket", json=body)
+        assert patched.status_code == 200, patched.text
+    for source in examples("put", "/v1/manifest", "application/yaml").values():
+        applied = api.put(
+            "/v1/manifest", content=source, headers={"Content-Type": "application/yaml"}
+        )
+        assert applied.status_code == 200, applied.text

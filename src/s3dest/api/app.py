@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from s3dest import __version__
-from s3dest.api import errors
+from s3dest.api import errors, openapi_docs
 from s3dest.api.middleware import (
     DocsPolicyMiddleware,
     InputGuardMiddleware,
@@ -86,7 +86,7 @@ def create_api(
             "required": ["error"],
         }
         components["Error"] = error_schema
-        app.openapi_schema = schema
+        app.openapi_schema = openapi_docs.describe(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
