@@ -6,15 +6,30 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from s3dest.errors import InvalidInput
+
 
 def _float(name: str, default: float) -> float:
     value = os.environ.get(name)
-    return float(value) if value else default
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise _not_a_number(name, value, "a number, e.g. 30 or 0.5") from None
 
 
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value else default
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise _not_a_number(name, value, "a whole number, e.g. 64") from None
+
+
+def _not_a_number(name: str, value: str | None, expected: str) -> InvalidInput:
+    # A bad variable stops the command with its name, not with int()'s traceback.
+    return InvalidInput(
+        f"{name}={value!r} is not a number", {name: f"{expected}; unset it for the default"}
+    )
 
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

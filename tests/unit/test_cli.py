@@ -126,6 +126,10 @@ def test_bad_input_to_any_command_ends_in_one_error_line(cli: CliRunner, tmp_pat
             clean_failure(result)
         except AssertionError as exc:
             raise AssertionError(f"s3dest {' '.join(args)}: {exc}") from None
+    # A setting that is not a number: int()'s ValueError was a traceback.
+    bad_setting = cli.invoke(main, ["projects", "list"], env={"S3DEST_CLAIM_BATCH": "lots"})
+    assert "S3DEST_CLAIM_BATCH" in clean_failure(bad_setting)
+    assert bad_setting.exit_code == 2
 
 
 def test_remote_mode_refuses_project_and_needs_a_key(cli: CliRunner) -> None:
