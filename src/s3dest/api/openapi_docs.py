@@ -12,12 +12,9 @@ parameter, a schema or a field without a description, and on a docstring that le
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from s3dest.keys.samples import READ_EXAMPLE, SUBSCRIBE_EXAMPLE
-
-PAGE_TEMPLATE = "join('/', [metadata.objectName, time.date, metadata.\"event-id\"])"
+from s3dest.api.openapi_examples import request_examples
 
 #: (method, path) → (summary, description)
 OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
@@ -132,6 +129,29 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "Who changed what in the project (keys, destinations, replays, the manifest), "
         "newest first. Secrets never appear.",
     ),
+    ("get", "/v1/webhooks"): (
+        "List webhook endpoints",
+        "The project's webhook endpoints, never their signing secrets.",
+    ),
+    ("post", "/v1/webhooks"): (
+        "Register a webhook endpoint",
+        "s3dest POSTs destination.failing, destination.recovered and message.parked "
+        "events to it, signed per Standard Webhooks. The answer carries the signing "
+        "secret, this once.",
+    ),
+    ("get", "/v1/webhooks/{webhook_id}/deliveries"): (
+        "List webhook deliveries",
+        "The endpoint's latest deliveries, newest first: pending (with the next attempt's "
+        "time), delivered, or failed (given up after three days).",
+    ),
+    ("delete", "/v1/webhooks/{webhook_id}"): (
+        "Remove a webhook endpoint",
+        "Its pending deliveries are not sent.",
+    ),
+    ("post", "/v1/webhooks/{webhook_id}/test"): (
+        "Test a webhook endpoint",
+        "Sends one signed webhook.test event now and reports the endpoint's answer.",
+    ),
 }
 
 #: parameter name → description (the same meaning on every route that has it)
@@ -140,6 +160,7 @@ PARAMETERS: dict[str, str] = {
     "event_id": "the message's event id, as POST /v1/messages returned it "
     "(also its x-amz-meta-event-id)",
     "key_id": "the API key's id (GET /v1/api-keys lists them)",
+    "webhook_id": "the webhook endpoint's id (GET /v1/webhooks lists them)",
     "force": "also discard the messages still waiting for the destination",
     "destination": "only this destination's records: its id or its name",
     "state": "only records in this state",
@@ -178,6 +199,13 @@ SCHEMAS: dict[str, str] = {
     "ResultItem": "One record of result[]: the fields read, the provider's raw record, "
     "and for subscribe messages the event.",
     "TestResult": "The outcome of a connection test.",
+    "WebhookCreate": "A new webhook endpoint.",
+    "WebhookCreated": "A new webhook endpoint, with its signing secret (shown this once).",
+    "WebhookDeliveries": "An endpoint's deliveries, newest first.",
+    "WebhookDelivery": "One event sent (or being sent) to an endpoint.",
+    "WebhookList": "The project's webhook endpoints.",
+    "WebhookPublic": "A webhook endpoint as listed: never its secret.",
+    "WebhookTest": "The endpoint's answer to a test event.",
 }
 
 _TIME = "Unix seconds"
@@ -317,6 +345,28 @@ FIELDS: dict[str, dict[str, str]] = {
         "bucketKeyEnabled": "whether an S3 Bucket Key is used",
     },
 }
+_WEBHOOK = {
+    "id": "the endpoint's id",
+    "url": "where events are POSTed",
+    "events": "the event types it receives",
+    "description": "what the endpoint is for",
+}
+FIELDS.update(
+    WebhookPublic=_WEBHOOK,
+    WebhookCreated=_WEBHOOK,
+    WebhookList={"webhooks": "oldest first"},
+    WebhookDeliveries={"deliveries": "newest first"},
+    WebhookDelivery={
+        "type": "the event type, e.g. destination.failing",
+        "state": "pending, delivered or failed (given up)",
+        "attempts": "attempts so far",
+        "lastError": "why the last attempt failed",
+        "createdAt": _TIME,
+        "nextAttemptAt": f"{_TIME}: the next attempt, while pending",
+        "finishedAt": f"{_TIME}: when it was delivered or given up",
+    },
+    WebhookTest={"error": "why the endpoint did not answer 2xx"},
+)
 FIELDS["DestinationUpdate"] = {
     **FIELDS["DestinationCreate"],
     "sessionToken": "session token for temporary credentials; null clears it",
@@ -329,113 +379,6 @@ ERROR_FIELDS = {
     "message": "what went wrong and what to do, in plain language",
     "fields": "each wrong field (e.g. bucket, result[0].raw) with how to fix it",
 }
-
-
-def _incoming(example: dict[str, Any]) -> dict[str, Any]:
-    """A page message as sent: routed to the destination of the create example (routing by
-    amp.yaml would need a manifest that names its integration)."""
-    message: dict[str, Any] = copy.deepcopy(example["data"])
-    message.pop("projectId", None)  # s3dest stamps the API key's project
-    message["destination"] = "ampersandS3Bucket"
-    return message
-
-
-def message_examples() -> dict[str, Any]:
-    """The product page's read and subscribe messages, as a producer sends them."""
-    read, subscribe = _incoming(READ_EXAMPLE), _incoming(SUBSCRIBE_EXAMPLE)
-    return {
-        "read": {"summary": "A read action message (HubSpot contacts)", "value": read},
-        "subscribe": {
-            "summary": "A subscribe action message (a Salesforce account update)",
-            "value": subscribe,
-        },
-        "batch": {
-            "summary": "Several messages at once (all or nothing)",
-            "value": {"messages": [read, subscribe]},
-        },
-    }
-
-
-DESTINATION_EXAMPLE = {
-    "name": "ampersandS3Bucket",
-    "bucket": "ampersand-integration-bucket",
-    "region": "us-west-2",
-    "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-    "secretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    "keyTemplate": PAGE_TEMPLATE,
-    "storageClass": "STANDARD_IA",
-}
-MANIFEST_EXAMPLE = """\
-specVersion: 1.0.0
-integrations:
-  - name: salesforceToS3
-    displayName: Salesforce to S3
-    provider: salesforce
-    read:
-      objects:
-        - objectName: account
-          destination: ampersandS3Bucket
-        - objectName: contact
-          destination: ampersandS3Bucket
-"""
-
-
-def request_examples() -> dict[tuple[str, str], dict[str, Any]]:
-    """(method, path) → {media type: OpenAPI `examples`}."""
-    return {
-        ("post", "/v1/messages"): {"application/json": message_examples()},
-        ("post", "/v1/destinations"): {
-            "application/json": {
-                "keys": {"summary": "With an access key pair", "value": DESTINATION_EXAMPLE},
-                "role": {
-                    "summary": "With an IAM role instead of keys",
-                    "value": {
-                        "name": "ampersandS3Bucket",
-                        "bucket": "ampersand-integration-bucket",
-                        "region": "us-west-2",
-                        "roleArn": "arn:aws:iam::123456789012:role/ampersand-writer",
-                    },
-                },
-            }
-        },
-        ("patch", "/v1/destinations/{ref}"): {
-            "application/json": {
-                "template": {
-                    "summary": "Group objects by synced object name",
-                    "value": {
-                        "keyTemplate": "join('/', [metadata.objectName, metadata.operationId])"
-                    },
-                },
-                "rotate": {
-                    "summary": "Rotate the secret",
-                    "value": {
-                        "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-                        "secretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                    },
-                },
-            }
-        },
-        ("post", "/v1/key-templates/preview"): {
-            "application/json": {
-                "date": {"summary": "Partition by date", "value": {"keyTemplate": PAGE_TEMPLATE}},
-                "payload": {
-                    "summary": "Use a field from the payload, for your message",
-                    "value": {
-                        "keyTemplate": "join('/', [data.installationId, metadata.operationId])",
-                        "message": message_examples()["read"]["value"],
-                    },
-                },
-            }
-        },
-        ("put", "/v1/manifest"): {
-            "application/yaml": {
-                "page": {"summary": "The product page's amp.yaml", "value": MANIFEST_EXAMPLE}
-            }
-        },
-        ("post", "/v1/api-keys"): {
-            "application/json": {"ci": {"summary": "A key for CI", "value": {"name": "ci"}}}
-        },
-    }
 
 
 def describe(document: dict[str, Any]) -> dict[str, Any]:
