@@ -23,6 +23,12 @@ from s3dest.runtime import AppState
 from s3dest.settings import Settings
 
 METHODS = ("get", "put", "post", "patch", "delete")
+HOW = (
+    "describe it for the API's users: a route with description= on its decorator (or in "
+    "OPERATIONS of s3dest/api/openapi_docs.py), a parameter or field with "
+    "Field/Query/Path(description=...) (or PARAMETERS/FIELDS there), a schema in SCHEMAS "
+    "there; a docstring is for maintainers and does not count"
+)
 # Code in a description: reStructuredText literals, or a call of a snake_case function.
 CODE = re.compile(r"``|\b[a-z]+_[a-z0-9_]*\(|\bself\.|\bdef ")
 
@@ -78,7 +84,7 @@ def test_every_route_parameter_schema_and_field_has_a_description(
     document: dict[str, Any],
 ) -> None:
     missing = [place for place, text in descriptions(document) if not (text or "").strip()]
-    assert missing == []
+    assert missing == [], HOW
 
 
 def test_no_description_is_a_docstring_or_shows_code(document: dict[str, Any]) -> None:
@@ -91,7 +97,7 @@ def test_no_description_is_a_docstring_or_shows_code(document: dict[str, Any]) -
         for place, text in descriptions(document)
         if text and (text.strip() in internal or CODE.search(text))
     ]
-    assert leaked == []
+    assert leaked == [], HOW
 
 
 def _examples(document: dict[str, Any], method: str, path: str, media: str) -> dict[str, Any]:
