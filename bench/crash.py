@@ -133,6 +133,17 @@ class _Sender(threading.Thread):
                         self.figures.requests_failed += 1
 
 
+def _wait_for_acceptance(sender: _Sender, acked_before: int, timeout: float) -> None:
+    """Until the server has answered 202 to at least one more batch (or `timeout` passed:
+    the kill then happens anyway, and the cut-off counts say that it met nothing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sender.lock:
+            if len(sender.figures.acked) > acked_before:
+                return
+        time.sleep(0.05)
+
+
 def _versions(s3: S3Server, bucket: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     paginator = s3.client().get_paginator("list_object_versions")
@@ -185,6 +196,10 @@ def crash_run(
         sender = _Sender(server.url, api_key, batch, figures, rate)
         sender.start()
         for _ in range(cycles):
+            # Each kill comes at a random moment after the (re)started server has accepted
+            # something: on a loaded machine the first 202 can take longer than the sleep,
+            # and a kill before it would cut nothing off.
+            _wait_for_acceptance(sender, len(figures.acked), timeout=60)
             time.sleep(rng.uniform(0.3, 3.0))
             server.kill()
             figures.cycles += 1

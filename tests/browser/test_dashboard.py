@@ -236,6 +236,18 @@ def test_wrong_secret_shows_the_diagnosis_and_the_checklist(
     # The deliveries page lists the held message, with the reason.
     page.get_by_role("navigation").get_by_role("link", name="Deliveries").click()
     held_row = page.locator(f"#failing-table tr[data-event-id='{held['eventId']}']")
+
+    def held_row_listed() -> bool:
+        # The failing destination's probe re-sends its held message every few seconds; while
+        # that PUT is out the message is `delivering` (slow on a loaded machine), and a page
+        # rendered then rightly does not list it as held. Reload once it is held again.
+        if held_row.count():
+            return True
+        wait_for_state(client, held["eventId"], "held")
+        page.reload()
+        return held_row.count() > 0
+
+    wait_until(held_row_listed, what="the held message on the deliveries page")
     expect(held_row).to_contain_text("held")
     expect(held_row).to_contain_text("analytics")
     expect(page.locator(f"#counts-{broken['id']} td[data-state=held]")).to_have_text("1")
