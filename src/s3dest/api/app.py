@@ -19,6 +19,7 @@ from s3dest.api.middleware import (
 )
 from s3dest.api.routes import (
     api_keys,
+    deliveries,
     destinations,
     keys,
     manifest,
@@ -54,7 +55,9 @@ def create_api(
     app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
-    for module in (system, destinations, uploads, keys, manifest, messages, api_keys, webhooks):
+    for module in (
+        system, destinations, uploads, keys, manifest, messages, deliveries, api_keys, webhooks
+    ):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from s3dest.api.query import parameter_problems
 from s3dest.destinations.schemas import invalid_input_from_errors
 from s3dest.errors import (
     Conflict,
@@ -99,8 +100,11 @@ def install(app: FastAPI) -> None:
         return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        invalid = invalid_input_from_errors(exc.errors())
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A query, header or path parameter is named as such; a body's fields as before.
+        invalid = parameter_problems(request, list(exc.errors())) or invalid_input_from_errors(
+            exc.errors()
+        )
         return JSONResponse(
             error_body("invalid_input", invalid.message, invalid.fields), status_code=422
         )

@@ -123,6 +123,7 @@ def public_record(record: DeliveryRecord) -> dict[str, Any]:
         "lastErrorKind": record.last_error_kind,
         "deliveredAt": record.delivered_at,
         "updatedAt": record.updated_at,
+        "installationId": record.installation_id,
     }
     if record.history is not None:
         out["history"] = [

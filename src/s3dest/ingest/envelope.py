@@ -144,6 +144,7 @@ def queue_row(
         "connection_id": message.connectionId or "",
         "topic": message.topic or "",
         "object_name": message.objectName,
+        "installation_id": message.installationId,
         "body": body,
         "body_size": body_size,
         "chunked": body is None,

@@ -166,6 +166,9 @@ messages = Table(
     Column("last_error_kind", String(16), nullable=True),
     Column("delivered_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
+    # Migration 0007: the message's installationId, for the deliveries search (NULL on rows
+    # stored before it).
+    Column("installation_id", String(256), nullable=True),
 )
 # On PostgreSQL the state indexes leave delivered messages out (migration 0003): every
 # claim and outcome changes `state`, so no update is HOT and each one writes to every index;
@@ -204,6 +207,10 @@ Index(
     sqlite_where=text(DELIVERED_SQL),
     postgresql_where=text(DELIVERED_SQL),
 )
+
+# The deliveries list's keyset (migration 0007): newest first by event id (UUIDv7, in
+# acceptance order, never changed), so a cursor is an index range and stable under inserts.
+Index("ix_messages_project_event", messages.c.project_id, messages.c.event_id)
 
 # Bodies larger than the inline limit, in ordered chunks: streamed in and out, never
 # held whole in memory, and reachable from every node that shares the database.
@@ -315,3 +322,19 @@ Index(
 )
 Index("ix_webhook_deliveries_webhook", webhook_deliveries.c.webhook_id, webhook_deliveries.c.id)
 Index("ix_webhook_deliveries_finished", webhook_deliveries.c.finished_at)
+
+# Idempotent ingest (migration 0007): a request's Idempotency-Key within its project, the
+# SHA-256 of the body it came with, and the 202's body it got (NULL while the first
+# request with that key is still being stored). Kept for the idempotency window.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column(
+        "project_id", String(36), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(255), primary_key=True),
+    Column("request_sha256", String(64), nullable=False),
+    Column("response", LargeBinary, nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_idempotency_keys_created", idempotency_keys.c.created_at)

@@ -1,4 +1,4 @@
-"""/v1/messages and /v1/deliveries: ingest, delivery state, replay."""
+"""/v1/messages: ingest, delivery state, replay (/v1/deliveries: routes/deliveries.py)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,19 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from s3dest.api.deps import CurrentActor, CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.delivery import service as delivery
-from s3dest.delivery.service import MessageState, public_record
+from s3dest.delivery.service import public_record
+from s3dest.ingest import idempotency
 from s3dest.ingest.reader import read_body
 from s3dest.ingest.service import Accepted
 from s3dest.messages import IncomingMessage
+from s3dest.runtime import AppState
 
 router = APIRouter(tags=["messages"], responses=error_responses(401, 404, 409, 413, 422, 429, 503))
 
@@ -82,11 +84,8 @@ class MessageRecord(BaseModel):
     lastErrorKind: str | None
     deliveredAt: float | None
     updatedAt: float
+    installationId: str | None = None
     history: list[Attempt] | None = None
-
-
-class DeliveryList(BaseModel):
-    deliveries: list[MessageRecord]
 
 
 class ReplayResult(BaseModel):
@@ -100,7 +99,13 @@ class ReplayResult(BaseModel):
     openapi_extra=_INGEST_BODY,
 )
 async def ingest(request: Request, project: CurrentProject, state: State) -> Any:
-    """Accept one message or {"messages": [...]}; 202 only once they are durable."""
+    """Accept one message or {"messages": [...]}; 202 only once they are durable.
+
+    With an `Idempotency-Key` header, a repeat of the same body within the idempotency
+    window gets the first answer again (same event ids, nothing stored twice; the header
+    `Idempotent-Replayed: true` says so); the same key with another body is a 422."""
+    header = request.headers.get(idempotency.HEADER)
+    key = idempotency.parse_key(header) if header is not None else None
     fair = state.fair
     length = request.headers.get("content-length")
     declared = int(length) if length and length.isdigit() else None
@@ -113,11 +118,13 @@ async def ingest(request: Request, project: CurrentProject, state: State) -> Any
         held.release()
         raise
 
-    def work() -> Accepted:
+    def work() -> tuple[Accepted | bytes, bool]:
         # Owns the body and its bytes in flight until the work is done, even if the client
         # has gone meanwhile (the thread cannot be stopped half-way).
         try:
-            return state.ingest_processes.ingest(project.id, body)
+            if key is None:
+                return state.ingest_processes.ingest(project.id, body), False
+            return _ingest_once(state, project.id, key, body)
         finally:
             if not isinstance(body, bytes):
                 body.close()
@@ -125,7 +132,14 @@ async def ingest(request: Request, project: CurrentProject, state: State) -> Any
 
     # On the ingest threads, shared fairly between projects, never on those that serve
     # other requests.
-    accepted = await fair.ingest_pool.run(project.id, work)
+    accepted, replayed = await fair.ingest_pool.run(project.id, work)
+    if isinstance(accepted, bytes):
+        return Response(
+            accepted,
+            status_code=status.HTTP_202_ACCEPTED,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"} if replayed else None,
+        )
     # The JSON FastAPI would write for `AcceptedResponse` (compact, same key order), built
     # as the messages were accepted rather than from a model per message.
     if accepted.body_file is not None:
@@ -135,6 +149,40 @@ async def ingest(request: Request, project: CurrentProject, state: State) -> Any
         status_code=status.HTTP_202_ACCEPTED,
         media_type="application/json",
     )
+
+
+def _ingest_once(
+    state: AppState, project_id: str, key: str, body: bytes | IO[bytes]
+) -> tuple[Accepted | bytes, bool]:
+    """Ingest under an idempotency key: the earlier answer's bytes for a repeat (True),
+    else the new answer (whose 202 body is kept for the repeats)."""
+    engine = state.engine
+    replayed = idempotency.begin(
+        engine,
+        project_id=project_id,
+        key=key,
+        body_sha256=idempotency.digest(body),
+        window=state.settings.idempotency_window_seconds,
+    )
+    if replayed is not None:
+        return replayed, True
+    try:
+        accepted = state.ingest_processes.ingest(project_id, body)
+    except BaseException:
+        idempotency.release(engine, project_id=project_id, key=key)
+        raise
+    if accepted.body_file is not None:
+        answer = accepted.body_file.read()
+        accepted.body_file.seek(0)
+    else:
+        answer = accepted.response_body()
+    # Stored: from here a repeat gets this answer (a failure to note it is a 503 to this
+    # request, whose messages are stored; its retry then finds the claim and waits for
+    # it to be abandoned — see s3dest.ingest.idempotency).
+    idempotency.complete(engine, project_id=project_id, key=key, response=answer)
+    if accepted.body_file is None:
+        return answer, False  # response_body() may be taken once: send these bytes
+    return accepted, False
 
 
 def _file_response(body: IO[bytes]) -> Response:
@@ -169,22 +217,3 @@ def replay_message(
     delivery.replay_message(state.engine, project_id=project.id, event_id=event_id, actor=actor)
     state.wake_workers()
     return public_record(delivery.get(state.engine, project_id=project.id, event_id=event_id))
-
-
-@router.get("/v1/deliveries", response_model=DeliveryList)
-def deliveries(
-    project: CurrentProject,
-    state: State,
-    destination: str | None = Query(None, description="destination id or name"),
-    state_filter: Literal["queued", "delivering", "retrying", "held", "parked", "delivered"]
-    | None = Query(None, alias="state"),
-    limit: int = Query(100, ge=1, le=1000),
-) -> Any:
-    rows = delivery.list(
-        state.engine,
-        project_id=project.id,
-        destination=destination,
-        state=MessageState(state_filter) if state_filter else None,
-        limit=limit,
-    )
-    return {"deliveries": [public_record(r) for r in rows]}

@@ -8,7 +8,8 @@ fixed or probed; delivering → parked (message error) → queued on replay.
   reap, finish (the SQL of the hot ones in `_sqlite` and `_postgres`);
 - `health`: hold a failing destination's messages, probe it, resume it;
 - `records`: typed delivery records, counts, the queue's depth;
-- `replay`: parked messages queued again.
+- `replay`: parked messages queued again;
+- `search`: records searched and paged by keyset, delivered messages re-delivered.
 
 ``from s3dest.store import queue; queue.claim(...)``: the public names are all here.
 """
@@ -43,6 +44,13 @@ from s3dest.store.queue.records import (
     queue_depth,
 )
 from s3dest.store.queue.replay import replay_destination, replay_message
+from s3dest.store.queue.search import (
+    DeliveryFilter,
+    Redelivery,
+    count_by_state,
+    redeliver,
+    search_records,
+)
 from s3dest.store.queue.states import CLAIMABLE, PENDING, STATES, WAITING, MessageState
 
 __all__ = [
@@ -52,10 +60,13 @@ __all__ = [
     "WAITING",
     "Attempt",
     "Claimed",
+    "DeliveryFilter",
     "DeliveryRecord",
     "MessageState",
     "Outcome",
+    "Redelivery",
     "claim",
+    "count_by_state",
     "counts_by_state",
     "enqueue",
     "extend_leases",
@@ -69,9 +80,11 @@ __all__ = [
     "queue_depth",
     "read_chunks",
     "reap_expired_leases",
+    "redeliver",
     "release",
     "release_probes",
     "replay_destination",
     "replay_message",
+    "search_records",
     "write_chunks",
 ]

@@ -84,9 +84,9 @@ FINISH = (
     "object_key = v.object_key, etag = v.etag, version_id = v.version_id, "
     "last_error = v.last_error, last_error_kind = v.last_error_kind, "
     "next_attempt_at = v.next_attempt_at, delivered_at = v.delivered_at, "
-    "updated_at = %(now)s, "
-    # The delivery record stays; a delivered message's body is no longer needed.
-    "body = CASE WHEN v.state = 'delivered' THEN NULL ELSE m.body END "
+    # The delivery record keeps its inline body, for re-delivery (issue 15) until retention
+    # prunes the record; a large body's chunks go when it is delivered (`dropped`).
+    "updated_at = %(now)s "
     "FROM v WHERE m.event_id = v.event_id AND m.lease_owner = %(owner)s "
     # `state || ''`, as in the claim: the primary key finds the rows, not a walk of every
     # message in flight (or of the backlog) through a partial index's predicate.

@@ -45,13 +45,14 @@ DROP_CHUNKS = (
     "AND lease_owner = ? AND state = 'delivering')"
 )
 # Parameters: state, bucket, key, etag, version, error, error kind, next attempt, delivered
-# at, now, state, event id, owner.
+# at, now, event id, owner.
 FINISH = (
     "UPDATE messages SET state = ?, attempts = attempts + 1, lease_owner = NULL, "
     "lease_expires_at = NULL, bucket = ?, object_key = ?, etag = ?, version_id = ?, "
     "last_error = ?, last_error_kind = ?, next_attempt_at = ?, delivered_at = ?, "
-    # The delivery record stays; a delivered message's body is no longer needed.
-    "updated_at = ?, body = CASE WHEN ? = 'delivered' THEN NULL ELSE body END "
+    # The delivery record keeps its inline body, for re-delivery (issue 15) until retention
+    # prunes the record; a large body's chunks go when it is delivered (DROP_CHUNKS).
+    "updated_at = ? "
     "WHERE event_id = ? AND lease_owner = ? AND state = 'delivering'"
 )
 # Parameters: event id, worker, started at, finished at, outcome, error.

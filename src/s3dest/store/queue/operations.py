@@ -407,7 +407,6 @@ def _finish_sqlite(
                 o.next_attempt_at if o.next_attempt_at is not None else now,
                 o.finished_at if o.state == delivered_state else None,
                 now,
-                o.state,
                 o.event_id,
                 owner,
             )

@@ -48,6 +48,7 @@ class DeliveryRecord:
     last_error_kind: str | None
     delivered_at: float | None
     updated_at: float
+    installation_id: str | None = None  # None on records stored before migration 0007
     # Its attempts, oldest first: read for one message (`get_record`), None in lists.
     history: tuple[Attempt, ...] | None = None
 
@@ -73,6 +74,7 @@ _RECORD_COLUMNS = (
     messages.c.last_error_kind,
     messages.c.delivered_at,
     messages.c.updated_at,
+    messages.c.installation_id,
 )
 
 
