@@ -71,17 +71,26 @@ class Client:
         return response.text
 
     # messages
-    def send(self, message: Mapping[str, Any]) -> dict[str, str]:
-        """Send one message; returns {eventId, destinationId} once it is durable."""
-        result: dict[str, str] = self._call("POST", "/v1/messages", json=dict(message))["accepted"][
-            0
-        ]
+    def send(
+        self, message: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, str]:
+        """Send one message; returns {eventId, destinationId} once it is durable. With an
+        `idempotency_key`, sending the same message again with that key within the
+        server's idempotency window returns the same answer and stores nothing twice."""
+        result: dict[str, str] = self._call(
+            "POST", "/v1/messages", json=dict(message), headers=_idempotency(idempotency_key)
+        )["accepted"][0]
         return result
 
-    def send_batch(self, messages: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-        """Send a batch (all-or-nothing); returns one {eventId, destinationId} per message."""
+    def send_batch(
+        self, messages: Iterable[Mapping[str, Any]], *, idempotency_key: str | None = None
+    ) -> list[dict[str, str]]:
+        """Send a batch (all-or-nothing); returns one {eventId, destinationId} per message
+        (`idempotency_key` as for `send`)."""
         body = {"messages": [dict(m) for m in messages]}
-        accepted: list[dict[str, str]] = self._call("POST", "/v1/messages", json=body)["accepted"]
+        accepted: list[dict[str, str]] = self._call(
+            "POST", "/v1/messages", json=body, headers=_idempotency(idempotency_key)
+        )["accepted"]
         return accepted
 
     def message(self, event_id: str) -> dict[str, Any]:
@@ -90,6 +99,11 @@ class Client:
 
     def replay(self, event_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", f"/v1/messages/{event_id}/replay")
+        return result
+
+    def redeliver(self, event_id: str) -> dict[str, Any]:
+        """Write a delivered message again (same key and body) while its body is kept."""
+        result: dict[str, Any] = self._call("POST", f"/v1/messages/{event_id}/redeliver")
         return result
 
     def deliveries(
@@ -168,3 +182,7 @@ class Client:
             headers={"Content-Type": "application/yaml"},
         )
         return result
+
+
+def _idempotency(key: str | None) -> dict[str, str]:
+    return {"Idempotency-Key": key} if key is not None else {}

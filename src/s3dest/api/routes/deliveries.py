@@ -17,6 +17,7 @@ from s3dest.api.query import StrictQuery
 from s3dest.api.routes.messages import MessageRecord
 from s3dest.delivery import search
 from s3dest.delivery.service import MessageState, get, public_record
+from s3dest.errors import InvalidInput
 from s3dest.store.queue import DeliveryFilter
 
 router = APIRouter(tags=["deliveries"], responses=error_responses(401, 404, 409, 422, 429, 503))
@@ -182,6 +183,12 @@ def redeliver(
     """Write delivered messages again — the same key and body, as a new attempt — while
     their body is kept: a selection (`eventIds`) or a time range. Audited."""
     f = None
+    terms = (body.destination, body.since, body.until, body.installationId, body.objectName)
+    if body.eventIds is not None and any(t is not None for t in (*terms, body.key)):
+        raise InvalidInput(
+            "eventIds and a filter were both given",
+            {"eventIds": "give eventIds, or a time range with filters, not both"},
+        )
     if body.eventIds is None:
         f = _filter(
             state,
