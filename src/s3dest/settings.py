@@ -101,8 +101,6 @@ class Settings:
     # worker processes for bodies of at least ingest_process_bytes (0: on the threads)
     ingest_processes: int = 3
     ingest_process_bytes: int = 256 * 1024
-    # How long an ingest request's Idempotency-Key is remembered (as delivered records).
-    idempotency_window_seconds: float = 7 * 24 * 3600.0
     project_connection_tests: int = 2  # concurrent connection tests per project
     connection_tests: int = 8  # concurrent connection tests, all projects
     # Endpoint policy (SPEC §7): hosts, `.domain` suffixes, addresses and CIDRs that tenants'
@@ -176,9 +174,6 @@ class Settings:
             ingest_threads=_int("S3DEST_INGEST_THREADS", cls.ingest_threads),
             ingest_processes=_int("S3DEST_INGEST_PROCESSES", cls.ingest_processes),
             ingest_process_bytes=_int("S3DEST_INGEST_PROCESS_BYTES", cls.ingest_process_bytes),
-            idempotency_window_seconds=_float(
-                "S3DEST_IDEMPOTENCY_WINDOW_SECONDS", cls.idempotency_window_seconds
-            ),
             project_connection_tests=_int(
                 "S3DEST_PROJECT_CONNECTION_TESTS", cls.project_connection_tests
             ),

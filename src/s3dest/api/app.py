@@ -56,7 +56,15 @@ def create_api(
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     for module in (
-        system, destinations, uploads, keys, manifest, messages, deliveries, api_keys, webhooks
+        system,
+        destinations,
+        uploads,
+        keys,
+        manifest,
+        messages,
+        deliveries,
+        api_keys,
+        webhooks,
     ):
         app.include_router(module.router)
 

@@ -1,7 +1,7 @@
 """Idempotent ingest: ``Idempotency-Key`` on ``POST /v1/messages``.
 
-A request that carries the header is stored once per project and key within
-`S3DEST_IDEMPOTENCY_WINDOW_SECONDS` (7 days, as long as delivered records are kept): a
+A request that carries the header is stored once per project and key within the
+retention window (`S3DEST_RETAIN_DELIVERED`, as long as delivered records are kept): a
 repeat with the same body gets the first request's 202 again — the same event ids, no
 second message, no second object — and a repeat with another body is refused (422),
 since it is a client's mistake to reuse a key for new messages. While the first request

@@ -162,7 +162,8 @@ def _ingest_once(
         project_id=project_id,
         key=key,
         body_sha256=idempotency.digest(body),
-        window=state.settings.idempotency_window_seconds,
+        # As long as delivered records are kept: a repeat within the retention window.
+        window=state.settings.retain_delivered,
     )
     if replayed is not None:
         return replayed, True
