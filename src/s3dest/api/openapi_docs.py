@@ -106,8 +106,27 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "Queues a parked message again (after its cause is fixed) and returns its record.",
     ),
     ("get", "/v1/deliveries"): (
-        "List deliveries",
-        "The project's delivery records, newest first, filtered by destination and state.",
+        "List and search deliveries",
+        "The project's delivery records, newest accepted first, a page at a time: pass "
+        "nextCursor back as cursor for the next page (null on the last). Filters combine. "
+        "Messages accepted while you page come before the first page, never inside the "
+        "pages still to read. An unknown query parameter is a 422 naming it.",
+    ),
+    ("get", "/v1/deliveries/export"): (
+        "Export deliveries",
+        "Every record matching the same filters as the list, newest first, streamed as "
+        "JSON Lines (one record per line) or CSV with a header row.",
+    ),
+    ("post", "/v1/deliveries/redeliver"): (
+        "Re-deliver messages",
+        "Writes delivered messages again, with the same key and body, as a new attempt, "
+        "while their body is kept: up to 1000 eventIds, or a time range (since, optional "
+        "until) with optional filters, up to 10,000 messages. Audited.",
+    ),
+    ("post", "/v1/messages/{event_id}/redeliver"): (
+        "Re-deliver a message",
+        "Writes one delivered message again (same key and body) and returns its record; "
+        "409 when it is not delivered or its body is no longer kept.",
     ),
     ("get", "/v1/api-keys"): (
         "List API keys",
@@ -165,6 +184,15 @@ PARAMETERS: dict[str, str] = {
     "destination": "only this destination's records: its id or its name",
     "state": "only records in this state",
     "limit": "at most this many records (1 to 1000)",
+    "eventId": "only this message (its event id)",
+    "installationId": "only messages of this installation (its installationId)",
+    "objectName": "only messages of this object, e.g. contacts",
+    "key": "only records whose S3 object key starts with this",
+    "since": "only messages accepted at or after this time: RFC 3339 with an offset "
+    "(2026-12-01T19:00:00Z) or Unix seconds",
+    "until": "only messages accepted before this time: RFC 3339 with an offset or Unix seconds",
+    "cursor": "nextCursor of the previous page, unchanged",
+    "format": "jsonl (JSON Lines) or csv",
 }
 
 #: component schema → description (replaces any docstring)
@@ -178,7 +206,10 @@ SCHEMAS: dict[str, str] = {
     "Attempt": "One delivery attempt of a message.",
     "AuditEntry": "One change to the project's configuration.",
     "AuditList": "Audit entries, newest first.",
-    "DeliveryList": "Delivery records, newest first.",
+    "DeliveryPage": "One page of delivery records, newest accepted first.",
+    "RedeliverRequest": "Which delivered messages to write again: eventIds, or a time "
+    "range (since, optional until) with optional filters; not both.",
+    "RedeliverResult": "What a re-delivery did, message by message.",
     "DestinationCreate": "A new S3 destination. Give the bucket's access key pair, or "
     "roleArn for an IAM role that s3dest assumes.",
     "DestinationList": "The project's destinations.",
@@ -211,6 +242,12 @@ SCHEMAS: dict[str, str] = {
 _TIME = "Unix seconds"
 #: component schema → field → description (where the model gives none)
 FIELDS: dict[str, dict[str, str]] = {
+    "DeliveryPage": {"deliveries": "the records of this page"},
+    "RedeliverRequest": {
+        "installationId": "only messages of this installation",
+        "objectName": "only messages of this object",
+    },
+    "RedeliverResult": {"redelivered": "how many messages were queued to be written again"},
     "AcceptedItem": {
         "eventId": "the message's event id (a UUIDv7): the object's x-amz-meta-event-id",
         "destinationId": "the id of the destination it was routed to",
@@ -240,6 +277,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "ctx": "not sent by s3dest",
     },
     "MessageRecord": {
+        "installationId": "the message's installationId (null on records stored before "
+        "s3dest kept it)",
         "eventId": "the message's event id (x-amz-meta-event-id)",
         "destinationId": "the destination it is delivered to",
         "state": "queued, delivering, retrying, held (its destination is failing), parked "
