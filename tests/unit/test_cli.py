@@ -119,6 +119,23 @@ def test_bad_input_to_any_command_ends_in_one_error_line(cli: CliRunner, tmp_pat
         ("deliveries", "list", "--url", closed, "--api-key", "s3d_madeup"),
         ("destinations", "list", "--url", closed),
         ("destinations", "list", "--api-key", "s3d_madeup"),
+        ("serve", "--port", "99999"),  # was served on 34463 (99999 mod 65536)
+        (
+            "destinations",
+            "create",
+            "--name",
+            "y",
+            "--bucket",
+            "ampersand-b",
+            "--region",
+            "r",
+            "--access-key-id",
+            AKIA,
+            "--secret-access-key",
+            SECRET,
+            "--endpoint-url",
+            "http://[::1",
+        ),
     ]
     for args in cases:
         result = run(cli, *args)
@@ -130,6 +147,10 @@ def test_bad_input_to_any_command_ends_in_one_error_line(cli: CliRunner, tmp_pat
     bad_setting = cli.invoke(main, ["projects", "list"], env={"S3DEST_CLAIM_BATCH": "lots"})
     assert "S3DEST_CLAIM_BATCH" in clean_failure(bad_setting)
     assert bad_setting.exit_code == 2
+    other_database = cli.invoke(
+        main, ["projects", "list"], env={"S3DEST_DATABASE_URL": "mysql://s3dest@127.0.0.1/s3dest"}
+    )
+    assert "postgresql://" in clean_failure(other_database)
 
 
 def test_remote_mode_refuses_project_and_needs_a_key(cli: CliRunner) -> None:

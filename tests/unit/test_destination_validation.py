@@ -520,6 +520,9 @@ def test_good_endpoint_urls(url: str | None, canonical: str | None) -> None:
         ("https://minio:9000/my-bucket", "If 'my-bucket' is the bucket"),
         ("https://minio:99999", "invalid port"),
         ("https://mi nio:9000", "must not contain spaces"),
+        # urlsplit raised ValueError on these: a traceback in the CLI (issue 15 item 8)
+        ("http://[::1", "not a URL"),
+        ("https://[minio]:9000", "not a URL"),
     ],
 )
 def test_bad_endpoint_urls(url: str, fragment: str) -> None:

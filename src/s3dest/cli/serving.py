@@ -11,7 +11,7 @@ from s3dest.cli import common
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--no-workers", is_flag=True, help="serve the API only; run `s3dest worker` apart")
 @common.reports_errors()
 def serve(host: str, port: int, no_workers: bool) -> None:
@@ -69,7 +69,7 @@ def worker() -> None:
 
 
 @click.command()
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--no-wait", is_flag=True, help="exit after printing what landed")
 def demo(port: int, no_wait: bool) -> None:
     """Start a local S3 server and s3dest, feed sample data, show what lands."""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from s3dest.datadir import private_data_dir, private_database_file
-from s3dest.errors import StorageUnavailable
+from s3dest.errors import InvalidInput, StorageUnavailable
 from s3dest.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,6 +32,15 @@ _PG_MIGRATION_LOCK = 7_305_115  # advisory lock id: one migrator at a time acros
 
 def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
+    if not url.startswith(("sqlite", "postgresql")):
+        # Another driver's URL was an ImportError (or an ArgumentError) traceback.
+        raise InvalidInput(
+            "S3DEST_DATABASE_URL is not a PostgreSQL URL",
+            {
+                "S3DEST_DATABASE_URL": "use postgresql://user:password@host:5432/db, or unset "
+                "it for SQLite in the data directory"
+            },
+        )
     if url.startswith("sqlite"):
         try:
             private_data_dir(settings.data_dir)

@@ -31,7 +31,10 @@ def check_endpoint_url(
     example = "e.g. 'https://minio.example.com:9000'"
     if any(c.isspace() for c in text):
         raise Bad(f"endpointUrl must not contain spaces; give a URL {example}.")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed or non-address "[...]" host: was a traceback
+        raise Bad(f"endpointUrl is not a URL s3dest can read; give one {example}.") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not text.lower().startswith(scheme + "://"):
         raise Bad(f"endpointUrl must start with http:// or https://, {example}.")
