@@ -119,6 +119,14 @@ class Client:
         ]
         return result
 
+    def deliveries_page(self, **filters: Any) -> dict[str, Any]:
+        """One page of GET /v1/deliveries: {"deliveries": [...], "nextCursor": ...}. Filters
+        by the API's names (destination, state, eventId, installationId, objectName, key,
+        since, until, cursor, limit); None leaves one out."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        result: dict[str, Any] = self._call("GET", "/v1/deliveries", params=params)
+        return result
+
     def replay_destination(self, ref: str) -> int:
         """Queue every parked message of a destination again; returns how many."""
         result: dict[str, int] = self._call("POST", f"/v1/destinations/{ref}/replay")

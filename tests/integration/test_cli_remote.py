@@ -81,6 +81,7 @@ def ok(result: Result) -> str:
 def test_management_commands_reach_a_remote_server(
     remote: CliRunner,
     s3dest_server: S3destProcess,
+    s3dest_env: S3destEnv,
     server_engine: Engine,
     project: tuple[str, str],
     tmp_path: Path,
@@ -120,7 +121,47 @@ def test_management_commands_reach_a_remote_server(
     amp.write_text(MANIFEST)
     applied = json.loads(ok(cli("manifest", "apply", str(amp), "--json")))
     assert applied["manifest"]["integrations"][0]["name"] == "hubspotToS3"
-    assert json.loads(ok(cli("deliveries", "list", "--json"))) == {"deliveries": []}
+    assert json.loads(ok(cli("deliveries", "list", "--json"))) == {
+        "deliveries": [],
+        "nextCursor": None,
+    }
+    # Three messages wait for the disabled destination: pages of two, and the filters.
+    message = {
+        "destination": "ampersandS3Bucket",
+        "action": "read",
+        "provider": "hubspot",
+        "installationId": "085353b1-07f1-4209-b471-7e028c0a68c8",
+        "result": [{"raw": {"id": "438"}}],
+    }
+    with s3dest_server.client(project[1]) as client:
+        sent = client.send_batch(
+            [{**message, "objectName": name} for name in ("contacts", "contacts", "companies")]
+        )
+    first = cli("deliveries", "list", "--limit", "2")
+    header, *rows = ok(first).splitlines()
+    assert header.split()[:2] == ["EVENT", "ID"] and len(rows) == 2
+    more = re.search(r"--cursor (\S+)", first.stderr)
+    assert more is not None, first.stderr
+    rest = json.loads(ok(cli("deliveries", "list", "--cursor", more[1], "--json")))
+    seen = [r.split()[0] for r in rows] + [d["eventId"] for d in rest["deliveries"]]
+    assert sorted(seen) == sorted(a["eventId"] for a in sent) and rest["nextCursor"] is None
+    contacts = json.loads(ok(cli("deliveries", "list", "--object", "contacts", "--json")))
+    assert {d["objectName"] for d in contacts["deliveries"]} == {"contacts"}
+    assert len(contacts["deliveries"]) == 2
+    bad_time = cli("deliveries", "list", "--since", "yesterday")
+    assert bad_time.exit_code == 2 and "  --since: " in bad_time.stderr, bad_time.stderr
+    # Local mode on the server's database prints the same page.
+    local = CliRunner(
+        env={
+            "S3DEST_DATA_DIR": str(s3dest_env.data_dir),
+            "S3DEST_DATABASE_URL": s3dest_env.database_url,
+            "S3DEST_URL": None,
+            "S3DEST_API_KEY": None,
+        }
+    )
+    local_page = local.invoke(main, ["deliveries", "list", "--object", "contacts", "--json"])
+    local_ids = [d["eventId"] for d in json.loads(ok(local_page))["deliveries"]]
+    assert local_ids == [d["eventId"] for d in contacts["deliveries"]]  # the records live on
     unknown = cli("deliveries", "list", "--destination", "nope")
     assert unknown.exit_code == 2 and "--destination" in unknown.stderr, unknown.stderr
 

@@ -179,7 +179,7 @@ def test_json_output_is_plain_utf8(cli: CliRunner) -> None:
     created = json.loads(ok(run(cli, "projects", "create", "beta", "--json")))
     assert created["name"] == "beta" and created["apiKey"].startswith("s3d_")
     deliveries = json.loads(ok(run(cli, "deliveries", "list", "--project", "acme", "--json")))
-    assert deliveries == {"deliveries": []}
+    assert deliveries == {"deliveries": [], "nextCursor": None}
 
 
 # Commands that print no data: nothing for --json to shape. render-key is PAGE15's.

@@ -31,52 +31,94 @@ def deliveries() -> None:
 @remote_options
 @click.option("--destination", default=None, help="a destination's name or id")
 @click.option("--state", default=None, type=click.Choice(STATES))
+@click.option("--event-id", default=None, help="one message's event id")
+@click.option("--installation", default=None, help="an installationId")
+@click.option("--object", "object_name", default=None, help="an objectName, e.g. contacts")
+@click.option("--key-prefix", default=None, help="the S3 object key starts with this")
+@click.option("--since", default=None, help="accepted at or after: RFC 3339 or Unix seconds")
+@click.option("--until", default=None, help="accepted before: RFC 3339 or Unix seconds")
+@click.option("--cursor", default=None, help="the next page: the cursor the last page printed")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @common.json_option
 def deliveries_list(
     project: str | None,
     url: str | None,
     api_key: str | None,
-    destination: str | None,
-    state: str | None,
+    cursor: str | None,
     limit: int,
     as_json: bool,
+    **filters: str | None,
 ) -> None:
-    """The newest delivery records, newest first."""
+    """Delivery records, newest accepted first, a page at a time (filters combine)."""
     from s3dest.errors import InvalidInput, NotFound
 
     with open_target(project, url, api_key) as target:
         try:
             if target.client is not None:
-                rows = target.client.deliveries(destination=destination, state=state, limit=limit)
+                page = target.client.deliveries_page(
+                    **{API_NAMES[k]: v for k, v in filters.items()}, cursor=cursor, limit=limit
+                )
             else:
-                rows = _local_list(target.engine, target.project_id, destination, state, limit)
+                page = _local_page(target.engine, target.project_id, filters, cursor, limit)
         except NotFound as exc:
-            if destination is None:
+            if filters["destination"] is None:
                 raise
             raise InvalidInput(
                 exc.message,
                 {"--destination": "give a destination's name or id: `s3dest destinations list`"},
             ) from None
-    emit(rows, COLUMNS, as_json=as_json, key="deliveries", empty="no deliveries match")
+        except InvalidInput as exc:
+            # The API's field names, as this command spells them.
+            options = {v: f"--{k.replace('_', '-')}" for k, v in API_NAMES.items()}
+            options.update(installationId="--installation", objectName="--object")
+            fields = {options.get(f, f"--{f}"): text for f, text in exc.fields.items()}
+            raise InvalidInput(exc.message, fields) from None
+    if as_json:
+        print_json(page)
+        return
+    emit(page["deliveries"], COLUMNS, as_json=False, key="deliveries", empty="no deliveries match")
+    if page.get("nextCursor"):
+        click.echo(f"more: add --cursor {page['nextCursor']}", err=True)
 
 
-def _local_list(
-    engine: Any, project_id: str, destination: str | None, state: str | None, limit: int
-) -> list[dict[str, Any]]:
-    from s3dest.delivery import service as delivery
-    from s3dest.delivery.service import MessageState
+#: this command's filter options → the REST API's query parameters
+API_NAMES = {
+    "destination": "destination",
+    "state": "state",
+    "event_id": "eventId",
+    "installation": "installationId",
+    "object_name": "objectName",
+    "key_prefix": "key",
+    "since": "since",
+    "until": "until",
+}
 
-    return [
-        delivery.public_record(r)
-        for r in delivery.list(
-            engine,
-            project_id=project_id,
-            destination=destination,
-            state=MessageState(state) if state else None,
-            limit=limit,
-        )
-    ]
+
+def _local_page(
+    engine: Any,
+    project_id: str,
+    filters: dict[str, str | None],
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    from s3dest.delivery import search
+    from s3dest.delivery.service import MessageState, public_record
+
+    state = filters["state"]
+    f = search.make_filter(
+        engine,
+        project_id=project_id,
+        destination=filters["destination"],
+        state=MessageState(state) if state else None,
+        event_id=filters["event_id"],
+        installation_id=filters["installation"],
+        object_name=filters["object_name"],
+        key_prefix=filters["key_prefix"],
+        since=filters["since"],
+        until=filters["until"],
+    )
+    page = search.search(engine, f, cursor=cursor, limit=limit)
+    return {"deliveries": [public_record(r) for r in page.records], "nextCursor": page.next_cursor}
 
 
 @deliveries.command("show")
