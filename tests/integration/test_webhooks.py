@@ -6,9 +6,11 @@ carry the diagnosis and the reason, and no secret."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.support.builders import create_destination, message
+from tests.support.dashboard import csrf_token, sign_in
 from tests.support.moto_server import S3Server
 from tests.support.polling import wait_for_state, wait_until
 from tests.support.s3dest_server import S3destEnv, serve
@@ -136,9 +138,49 @@ def test_each_transition_is_announced_once_signed_and_retried(
             assert refused.status_code == 422
             assert "metadata" in refused.json()["error"]["fields"]["url"]
 
+            if s3dest_env.database_url is None:
+                _dashboard_page(server.url, api_key, receiver)
+
             assert http.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
             assert http.get("/v1/webhooks").json() == {"webhooks": []}
             assert http.post(f"/v1/webhooks/{hook['id']}/test").status_code == 404
     finally:
         server.kill()
     assert "whsec_" not in server.log()
+
+
+def _dashboard_page(base_url: str, api_key: str, receiver: WebhookReceiver) -> None:
+    """The Webhooks page: add (the secret shown on that answer only), test, delete."""
+    page = sign_in(base_url, api_key)
+    try:
+        opened = page.get("/webhooks")
+        assert opened.status_code == 200 and receiver.url in opened.text
+        added = page.post(
+            "/webhooks",
+            data={
+                "url": receiver.url + "/page",
+                "events": ["message.parked"],
+                "csrf_token": csrf_token(opened.text),
+            },
+        )
+        assert added.status_code == 200, added.text
+        secret = re.search(r'id="new-webhook-secret">(whsec_[^<]+)<', added.text)
+        assert secret, added.text
+        listed = page.get("/webhooks").text
+        assert secret.group(1) not in listed and receiver.url + "/page" in listed
+        hook_id = re.findall(r'action="/webhooks/([^/"]+)/test"', listed)[-1]
+        before = len(receiver.requests)
+        tested = page.post(f"/webhooks/{hook_id}/test", data={"csrf_token": csrf_token(listed)})
+        assert "the endpoint answered HTTP 200" in tested.text
+        assert len(receiver.requests) == before + 1
+        gone = page.post(f"/webhooks/{hook_id}/delete", data={"csrf_token": csrf_token(listed)})
+        assert gone.status_code == 303
+        after = page.get("/webhooks").text
+        assert "deleted." in after and f'id="webhook-{hook_id}"' not in after
+        refused = page.post(
+            "/webhooks",
+            data={"url": "http://169.254.169.254/", "csrf_token": csrf_token(listed)},
+        )
+        assert refused.status_code == 422 and "metadata" in refused.text
+    finally:
+        page.close()

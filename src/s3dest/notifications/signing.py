@@ -8,8 +8,6 @@ import base64
 import os
 from datetime import UTC, datetime
 
-from standardwebhooks.webhooks import Webhook
-
 SECRET_PREFIX = "whsec_"
 _SECRET_BYTES = 32  # the convention allows 24 to 64
 
@@ -28,6 +26,9 @@ def aad(webhook_id: str) -> str:
 def headers(secret: str, message_id: str, body: str, at: datetime | None = None) -> dict[str, str]:
     """The three headers for `body`, signed as of `at` (now): each attempt is signed anew,
     so a retry a day later is still inside the receivers' five-minute tolerance."""
+    # Imported at the first signature: a process that never sends one never loads it.
+    from standardwebhooks.webhooks import Webhook
+
     when = at or datetime.now(UTC)
     signature = Webhook(secret).sign(message_id, when, body)
     return {
