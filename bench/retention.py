@@ -6,10 +6,12 @@ S3DEST_RETAIN_DELIVERED, on SQLite and PostgreSQL.
 
 Starts moto and `s3dest serve`, sends `--rate` messages a second of about `--pad` bytes
 each for `--seconds`, and every `--sample` seconds prints the messages sent so far, the
-rows in `messages`, and the size on disk: the SQLite file plus its WAL, or PostgreSQL's
-`pg_database_size`. With retention working, the rows level off at about rate × retention
-and the size stops growing once the first window has passed; without it, both grow with
-every message (the "bodies sent" column is what a database keeping every body would hold).
+delivered records kept, the messages not delivered yet (a backlog when S3 is slower than
+the rate), and the size on disk: the SQLite file plus its WAL, or PostgreSQL's
+`pg_database_size`. With retention working, the delivered records level off at about
+rate × (retention + the pruning interval, retention/4 up to a minute) and the size stops
+growing once the first window has passed; without it, both grow with every message (the
+"bodies sent" column is about what a database keeping every body would hold).
 """
 
 from __future__ import annotations
@@ -79,11 +81,16 @@ def run(kind: str, seconds: float, rate: int, retain: str, pad: int, sample: flo
                         or 0
                     )
 
-            def rows() -> int:
+            def rows() -> tuple[int, int]:
+                """(delivered records kept, messages not delivered yet)"""
                 with engine.connect() as conn:
-                    return int(
-                        conn.execute(select(func.count()).select_from(messages)).scalar() or 0
+                    by_state: dict[str, int] = dict(
+                        conn.execute(
+                            select(messages.c.state, func.count()).group_by(messages.c.state)
+                        ).all()
                     )
+                delivered = int(by_state.pop("delivered", 0))
+                return delivered, int(sum(by_state.values()))
 
             try:
                 with Client(server.url, key) as client:
@@ -92,16 +99,21 @@ def run(kind: str, seconds: float, rate: int, retain: str, pad: int, sample: flo
                         f"\n== {kind}: {rate} msg/s of ~{pad} B for {seconds:.0f} s, "
                         f"S3DEST_RETAIN_DELIVERED={retain} ({parse_duration(retain):.0f} s) =="
                     )
-                    print("    t (s)      sent      rows   size (MiB)   bodies sent (MiB)  load")
+                    print(
+                        "    t (s)      sent  delivered kept  backlog  size (MiB)"
+                        "  bodies sent (MiB)  load"
+                    )
                     began = time.monotonic()
                     next_sample = began
                     sent = 0
                     while True:
                         now = time.monotonic()
                         if now >= next_sample:
+                            kept, backlog = rows()
                             print(
-                                f"{now - began:9.0f} {sent:9d} {rows():9d} {_mib(size())}"
-                                f"     {_mib(sent * pad)}            {os.getloadavg()[0]:.1f}",
+                                f"{now - began:9.0f} {sent:9d} {kept:15d} {backlog:8d}"
+                                f"    {_mib(size())}           {_mib(sent * pad)}"
+                                f"  {os.getloadavg()[0]:.1f}",
                                 flush=True,
                             )
                             next_sample += sample
