@@ -70,16 +70,16 @@ def run(kind: str, seconds: float, rate: int, retain: str, pad: int, sample: flo
             server = serve(env, Path(tmp))
             engine = create_engine(Settings(data_dir=env.data_dir, database_url=url).sqlalchemy_url)
 
-            def size() -> float:
+            def size() -> str:
+                """MiB on disk: SQLite's file + its WAL, or PostgreSQL's database."""
                 if url is None:
-                    return sum(
-                        p.stat().st_size for p in env.data_dir.glob("s3dest.db*") if p.exists()
-                    )
+                    db, wal = (env.data_dir / "s3dest.db", env.data_dir / "s3dest.db-wal")
+                    main = db.stat().st_size if db.exists() else 0
+                    log = wal.stat().st_size if wal.exists() else 0
+                    return f"{_mib(main + log)} ({(main / 2**20):.1f} + {(log / 2**20):.1f})"
                 with engine.connect() as conn:
-                    return float(
-                        conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
-                        or 0
-                    )
+                    found = conn.execute(text("SELECT pg_database_size(current_database())"))
+                    return _mib(float(found.scalar() or 0))
 
             def rows() -> tuple[int, int]:
                 """(delivered records kept, messages not delivered yet)"""
@@ -100,7 +100,7 @@ def run(kind: str, seconds: float, rate: int, retain: str, pad: int, sample: flo
                         f"S3DEST_RETAIN_DELIVERED={retain} ({parse_duration(retain):.0f} s) =="
                     )
                     print(
-                        "    t (s)      sent  delivered kept  backlog  size (MiB)"
+                        "    t (s)      sent  delivered kept  backlog  size MiB (SQLite: db + WAL)"
                         "  bodies sent (MiB)  load"
                     )
                     began = time.monotonic()
@@ -112,7 +112,7 @@ def run(kind: str, seconds: float, rate: int, retain: str, pad: int, sample: flo
                             kept, backlog = rows()
                             print(
                                 f"{now - began:9.0f} {sent:9d} {kept:15d} {backlog:8d}"
-                                f"    {_mib(size())}           {_mib(sent * pad)}"
+                                f"    {size()}      {_mib(sent * pad)}"
                                 f"  {os.getloadavg()[0]:.1f}",
                                 flush=True,
                             )

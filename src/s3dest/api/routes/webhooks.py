@@ -6,11 +6,11 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from s3dest.api.deps import CurrentActor, CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.notifications import service
+from s3dest.runtime import AppState
 
 router = APIRouter(tags=["webhooks"], responses=error_responses(401, 429))
 
@@ -138,11 +138,14 @@ def delete_webhook(
 @router.post(
     "/v1/webhooks/{webhook_id}/test",
     response_model=WebhookTest,
-    responses=error_responses(404),
+    responses=error_responses(404, 429),
 )
 async def test_webhook(webhook_id: str, project: CurrentProject, state: State) -> Any:
-    """Send one signed webhook.test event now and report the endpoint's answer."""
-    result = await run_in_threadpool(
-        service.test, state.engine, state.box, project_id=project.id, webhook_id=webhook_id
-    )
+    """Send one signed webhook.test event now and report the endpoint's answer (within the
+    connection tests' bounds: S3DEST_PROJECT_CONNECTION_TESTS, S3DEST_CONNECTION_TESTS)."""
+    result = await state.fair.connection_test(project.id, _test, state, project.id, webhook_id)
     return {"ok": result.ok, "status": result.status, "error": result.error}
+
+
+def _test(state: AppState, project_id: str, webhook_id: str) -> service.Tested:
+    return service.test(state.engine, state.box, project_id=project_id, webhook_id=webhook_id)

@@ -19,7 +19,7 @@ from s3dest.dashboard.web import (
     redirect,
     render,
 )
-from s3dest.errors import Conflict, InvalidInput, NotFound
+from s3dest.errors import Conflict, InvalidInput, NotFound, TooBusy
 from s3dest.notifications import service
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -98,12 +98,14 @@ async def test_webhook(webhook_id: str, request: Request, session: SessionDep) -
     await csrf_form(request, session)
     state = app_state(request)
     try:
-        result = await run_in_threadpool(
+        # Within the connection tests' bounds, on their threads, as the REST API's test.
+        result = await state.fair.connection_test(
+            session.project_id,
             lambda: service.test(
                 state.engine, state.box, project_id=session.project_id, webhook_id=webhook_id
-            )
+            ),
         )
-    except NotFound as exc:
+    except (NotFound, TooBusy) as exc:
         return redirect(request, "/webhooks", flash=("error", exc.message))
     return await run_in_threadpool(lambda: _page(request, session, tested=(webhook_id, result)))
 
