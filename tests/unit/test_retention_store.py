@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,10 @@ INSERT = (
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
+def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(Settings(data_dir=tmp_path))
     upgrade(engine)
-    yield engine  # type: ignore[misc]
+    yield engine
     engine.dispose()
 
 
