@@ -58,8 +58,11 @@ def _duration(name: str, default: float) -> float:
         return default
     try:
         return parse_duration(value)
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+    except ValueError:
+        raise InvalidInput(
+            f"{name}={value!r} is not a duration",
+            {name: "seconds, or a number with s, m, h or d, e.g. 7d; unset it for the default"},
+        ) from None
 
 
 @dataclass(frozen=True)

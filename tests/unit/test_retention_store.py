@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from s3dest.errors import InvalidInput
 from s3dest.retention import Pruner, interval_for
 from s3dest.settings import Settings, parse_duration
 from s3dest.store import retention
@@ -127,8 +128,9 @@ def test_durations() -> None:
 
 def test_a_bad_retention_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("S3DEST_RETAIN_DELIVERED", "a week")
-    with pytest.raises(ValueError, match="S3DEST_RETAIN_DELIVERED"):
+    with pytest.raises(InvalidInput, match="S3DEST_RETAIN_DELIVERED") as info:
         Settings.from_env()
+    assert "7d" in info.value.fields["S3DEST_RETAIN_DELIVERED"]
     monkeypatch.setenv("S3DEST_RETAIN_DELIVERED", "2d")
     assert Settings.from_env().retain_delivered == 2 * 86400
 
