@@ -97,15 +97,37 @@ def test_render_key_default_prints_the_page_style_key(tmp_path: Path) -> None:
     assert "warning" not in result.stderr
 
 
-def test_render_key_with_a_page_template_and_its_warnings(tmp_path: Path) -> None:
+def test_render_key_with_a_page_template_warns_about_the_files_key(tmp_path: Path) -> None:
+    """Issue 15 items 1/8: the warnings were the built-in subscribe sample's ("company/"),
+    not the key of the file given."""
     template = "join('/', [metadata.objectName, metadata.operationId])"
     result = run_cli(
         "render-key", "--template", template, str(message_file(tmp_path, READ_EXAMPLE))
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"contacts/{OPERATION_ID}\n"
-    # warnings go to stderr: subscribe messages (no operationId) would get "company/"
-    assert "warning:" in result.stderr and "empty path segment" in result.stderr
+    assert result.stderr == ""
+    # The file's own key: a subscribe message (no operationId) would get "company/".
+    path = message_file(tmp_path, SUBSCRIBE_EXAMPLE, "subscribe.json")
+    refused = run_cli("render-key", "--template", template, str(path))
+    assert refused.returncode == 2
+    assert "'company/'" in refused.stderr and "empty path segment" in refused.stderr
+
+
+def test_render_key_reads_the_files_custom_field_and_the_send_shape(tmp_path: Path) -> None:
+    """Issue 15 item 1: refused ("does not render for a sample read message") although the
+    file has the field; and only {"data": ...} files were read."""
+    template = "join('/', [data.result[0].fields.custom_region, metadata.\"event-id\"])"
+    message = copy.deepcopy(READ_EXAMPLE)
+    message["data"]["result"][0]["fields"]["custom_region"] = "emea"
+    result = run_cli("render-key", "--template", template, str(message_file(tmp_path, message)))
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(rf"emea/{UUID7}\n", result.stdout)
+    assert result.stderr == ""
+    sent = message_file(tmp_path, {"destination": "ampersandS3Bucket", **message["data"]}, "s.json")
+    result = run_cli("render-key", "--template", template, str(sent))
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(rf"emea/{UUID7}\n", result.stdout)
 
 
 def test_render_key_for_a_subscribe_message(tmp_path: Path) -> None:

@@ -450,3 +450,59 @@ def test_key_template_preview(api: httpx.Client) -> None:
     # A broken template is a 422 naming keyTemplate.
     response = api.post("/v1/key-templates/preview", json={"keyTemplate": "join('/', ["})
     assert_field_error(response, "keyTemplate")
+
+
+# --------------------------------------------------------------------------- custom fields
+
+REGION_TEMPLATE = "join('/', [data.result[0].fields.custom_region, metadata.\"event-id\"])"
+
+
+def _with_region(region: str) -> dict[str, Any]:
+    return {
+        "action": "read",
+        "provider": "hubspot",
+        "objectName": "contacts",
+        "installationId": "inst-1",
+        "result": [{"fields": {"id": "438", "custom_region": region}}],
+    }
+
+
+def test_a_custom_field_template_is_saved_with_a_warning_and_previewed_on_real_messages(
+    api: httpx.Client, s3_server: S3Server, bucket: str, creds: Credentials
+) -> None:
+    """Issue 15 item 1: a template reading a customer's own field was refused (422, "does
+    not render for a sample read message"); real messages were never consulted."""
+    # Disabled: its messages wait, bodies stored, to be previewed against.
+    response = api.post(
+        "/v1/destinations",
+        json=moto_body(s3_server, bucket, creds, keyTemplate=REGION_TEMPLATE, enabled=False),
+    )
+    assert response.status_code == 201, response.text
+    (warning,) = [w for w in response.json()["warnings"] if "custom_region" in w]
+    assert "data.result[0].fields.custom_region || 'unknown'" in warning
+
+    sent = api.post(
+        "/v1/messages", json={"destination": DESTINATION, **_with_region("emea")}
+    ).json()["accepted"][0]
+    response = api.post(
+        "/v1/key-templates/preview",
+        json={"keyTemplate": REGION_TEMPLATE, "destination": DESTINATION},
+    )
+    assert response.status_code == 200, response.text
+    preview = response.json()
+    assert preview["sampleKeys"]["read"].startswith("{custom_region}/")
+    assert preview["recentKeys"] == [
+        {"eventId": sent["eventId"], "key": f"emea/{sent['eventId']}", "error": None}
+    ]
+
+    # A template the real message cannot satisfy: saved, with the evidence.
+    other = REGION_TEMPLATE.replace("custom_region", "custom_tier")
+    response = api.patch(f"/v1/destinations/{DESTINATION}", json={"keyTemplate": other})
+    assert response.status_code == 200, response.text
+    assert any(
+        "fails for 1 of the 1 most recent real messages" in w and sent["eventId"] in w
+        for w in response.json()["warnings"]
+    ), response.json()["warnings"]
+    # A structural problem is still refused.
+    response = api.patch(f"/v1/destinations/{DESTINATION}", json={"keyTemplate": "data.result"})
+    assert_field_error(response, "keyTemplate", "a list")

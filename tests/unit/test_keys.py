@@ -185,14 +185,11 @@ def test_unknown_namespace_says_where_templates_start() -> None:
 @pytest.mark.parametrize(
     ("template", "words"),
     [
-        ("`5`", "a number (5)"),
-        ("to_number(metadata.timestamp)", "a number (1760410739)"),
         ("data.result", "a list"),
         ('[metadata.objectName, metadata."event-id"]', "a list"),
         ("metadata.nothing", "null"),
         ("`null`", "null"),
         ("time", "an object"),
-        ("`true`", "a boolean"),
         ("''", "empty key"),
         ("join('', [metadata.connectionId, metadata.topic])", "empty key"),
     ],
@@ -210,6 +207,43 @@ def test_templates_that_do_not_give_a_string_fail_clearly(template: str, words: 
 
 def test_non_string_results_suggest_the_fix() -> None:
     assert "to_string() or join()" in invalid("`5`").message
+
+
+@pytest.mark.parametrize(
+    ("template", "words", "text"),
+    [
+        ("`5`", "a number (5)", "5"),
+        ("to_number(metadata.timestamp)", "a number (1760410739)", "1760410739"),
+        ("`true`", "a boolean (true)", "true"),
+    ],
+)
+def test_a_number_whatever_the_message_is_refused_but_scalars_render_as_text(
+    template: str, words: str, text: str
+) -> None:
+    """SPEC §2: not a number when no data is read; numbers and booleans render as text."""
+    err = invalid(template)
+    assert words in err.fields["keyTemplate"]
+    assert "reads no data field" in err.fields["keyTemplate"]
+    assert render_read(template) == text
+
+
+def test_numbers_and_booleans_from_the_data_render_as_text() -> None:
+    """Issue 15 item 1: a numeric CRM field was refused ("evaluated to a number")."""
+    data = copy.deepcopy(READ_EXAMPLE["data"])
+    data["result"][0]["fields"].update(year=2025, score=1.5, vip=True)
+    sample = sample_read()
+    context = key_context(sample.metadata, sample.event_time_ns, data)
+    assert KeyTemplate("data.result[0].fields.year").render(context) == "2025"
+    template = KeyTemplate(
+        "join('/', [data.result[0].fields.year, data.result[0].fields.score, "
+        'data.result[0].fields.vip, metadata."event-id"])'
+    )
+    assert template.render(context) == f"2025/1.5/true/{EVENT_ID}"
+    assert lint_key_template("join('/', [data.result[0].fields.year, metadata.\"event-id\"])")
+    with pytest.raises(KeyRenderError, match=r"data.result\[0\].fields.year is missing"):
+        KeyTemplate("join('/', [data.result[0].fields.year, 'x'])").render(
+            key_context(sample.metadata, sample.event_time_ns, sample.data)
+        )
 
 
 def test_key_over_1024_bytes_fails() -> None:

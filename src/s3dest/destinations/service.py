@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from s3dest.access import audit
 from s3dest.access.audit import Actor
+from s3dest.destinations import key_checks
 from s3dest.destinations.rules import ValidatedDestination, validate_destination
 from s3dest.destinations.runtime import decrypt_secrets, s3_destination, secret_aad
 from s3dest.destinations.schemas import (
@@ -157,7 +158,12 @@ def update(
     row = store.get_destination(engine, project_id, ref)
     merged = merge_update(_current_fields(row, box), body)
     checked = validate_destination(
-        merged, check_key_template=lint_key_template, check_endpoint=_check_endpoint
+        merged,
+        # The samples and the destination's own recent messages.
+        check_key_template=key_checks.lint_for(
+            engine, project_id=project_id, destination_id=row.id
+        ),
+        check_endpoint=_check_endpoint,
     )
     saved = store.update_destination(
         engine,

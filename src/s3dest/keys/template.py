@@ -6,15 +6,19 @@ A template is a JMESPath expression evaluated against the namespaces of
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from typing import TYPE_CHECKING, Any
 
 import jmespath
 import jmespath.exceptions
+import jmespath.functions
 from jmespath.parser import ParsedResult
+from jmespath.visitor import TreeInterpreter
 
 from s3dest.errors import KeyRenderError, KeyTemplateInvalid
+from s3dest.keys.assumed import AssumingInterpreter
 from s3dest.keys.context import key_context, rfc3339_nano
 
 if TYPE_CHECKING:  # for annotations only: importing s3dest.keys stays free of pydantic
@@ -24,7 +28,7 @@ DEFAULT_KEY_TEMPLATE = "join('', [time.rfc3339_nano, '_', metadata.\"event-id\",
 MAX_KEY_BYTES = 1024
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -36,6 +40,44 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def scalar_text(value: Any) -> str | None:
+    """A number or boolean as the text a key shows (JSON's spelling); None otherwise.
+
+    Keys render scalars as text, as Hookdeck Outpost does: `data.result[0].fields.year`
+    may hold 2025 or "2025" depending on the CRM, and both give the key 2025."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value) if isinstance(value, int) else repr(value)
+    return None
+
+
+class _TextFunctions(jmespath.functions.Functions):
+    """JMESPath's functions, but `join` takes numbers and booleans as text (null stays a
+    type error: a missing field must not vanish from a key)."""
+
+    @jmespath.functions.signature({"types": ["string"]}, {"types": ["array"]})
+    def _func_join(self, separator: str, array: list[Any]) -> str:
+        parts: list[str] = []
+        for item in array:
+            text = item if isinstance(item, str) else scalar_text(item)
+            if text is None:
+                raise jmespath.exceptions.JMESPathTypeError(
+                    "join", item, _json_type(item), ["string", "number", "boolean"]
+                )
+            parts.append(text)
+        return separator.join(parts)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return "array" if isinstance(value, list) else "object"
+
+
+OPTIONS = jmespath.Options(custom_functions=_TextFunctions())
 
 
 class KeyTemplate:
@@ -80,10 +122,22 @@ class KeyTemplate:
         """The dotted field paths the template reads, e.g. ("metadata", "event-id")."""
         return list(self._paths)
 
-    def render(self, context: dict[str, Any]) -> str:
-        """Render against a context; KeyRenderError says why a message has no valid key."""
+    @property
+    def ast(self) -> Any:
+        """The parsed expression, for `s3dest.keys.assumed`'s interpreter."""
+        return self._parsed.parsed
+
+    def reads_data(self) -> bool:
+        """Whether any path of the template starts in the data namespace."""
+        return any(path[0] == "data" for path in self._paths)
+
+    def evaluate(self, context: dict[str, Any], interpreter: TreeInterpreter | None = None) -> Any:
+        """The expression's value for a context (any JSON type); KeyRenderError on a
+        JMESPath error."""
         try:
-            value = self._parsed.search(context)
+            if interpreter is None:
+                return self._parsed.search(context, options=OPTIONS)
+            return interpreter.visit(self._parsed.parsed, context)
         except jmespath.exceptions.JMESPathError as exc:
             raise KeyRenderError(
                 f"key template failed for this message: {exc}{self._null_hint(context)}"
@@ -94,11 +148,21 @@ class KeyTemplate:
             raise KeyRenderError(
                 f"key template failed for this message: {type(exc).__name__}: {exc}"
             ) from None
+
+    def render(self, context: dict[str, Any]) -> str:
+        """Render against a context; KeyRenderError says why a message has no valid key."""
+        return self.as_key(self.evaluate(context), context)
+
+    def as_key(self, value: Any, context: dict[str, Any]) -> str:
+        """An evaluated value as a key: text, a number or a boolean (as text)."""
         if not isinstance(value, str):
-            raise KeyRenderError(
-                f"key template evaluated to {_describe(value)}, not a string"
-                f"{self._null_hint(context)}; wrap values with to_string() or join()"
-            )
+            text = scalar_text(value)
+            if text is None:
+                raise KeyRenderError(
+                    f"key template evaluated to {describe(value)}, not a string"
+                    f"{self._null_hint(context)}; wrap values with to_string() or join()"
+                )
+            value = text
         return check_key(value)
 
     def render_message(self, metadata: EventMetadata, event_time_ns: int, data: Any) -> str:
@@ -117,6 +181,18 @@ class KeyTemplate:
                 node = node[part]
             if node is None:
                 return f" ({'.'.join(path)} is null in this message)"
+        return self._assumed_hint(context)
+
+    def _assumed_hint(self, context: dict[str, Any]) -> str:
+        """The first data field the template reads and the message lacks, found by
+        evaluating once more with it assumed (paths through [0], projections, pipes)."""
+        interpreter = AssumingInterpreter(OPTIONS, context.get("data"))
+        with contextlib.suppress(
+            jmespath.exceptions.JMESPathError, ValueError, TypeError, ArithmeticError
+        ):
+            interpreter.visit(self._parsed.parsed, context)
+        for path, how in interpreter.assumed.items():
+            return f" ({path} is {how}{' in this message' if how == 'null' else ''})"
         return ""
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from s3dest.dashboard.pages.destinations import checklist
@@ -21,7 +22,7 @@ from s3dest.dashboard.web import (
     redirect,
     render,
 )
-from s3dest.destinations import service
+from s3dest.destinations import key_checks, service
 from s3dest.destinations.rules.bucket_options import CANNED_ACLS, SSE_VALUES
 from s3dest.destinations.schemas import (
     WRITE_MODES,
@@ -30,11 +31,30 @@ from s3dest.destinations.schemas import (
     parse_update,
 )
 from s3dest.errors import Conflict, InvalidInput, KeyTemplateInvalid
-from s3dest.keys import DEFAULT_KEY_TEMPLATE, preview_key
+from s3dest.keys import DEFAULT_KEY_TEMPLATE
 from s3dest.s3.storage_classes import STORAGE_CLASSES
 from s3dest.store.destinations import DestinationRow
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _preview(
+    engine: Engine, project_id: str, template: str | None, destination_id: str | None
+) -> dict[str, Any]:
+    """The preview box's content: the samples' keys and the recent real messages' (of the
+    destination being edited; of the project for a new one)."""
+    try:
+        result = key_checks.preview(
+            engine, project_id=project_id, template=template, destination=destination_id
+        )
+    except KeyTemplateInvalid as exc:
+        return {"ok": False, "error": exc.fields.get("keyTemplate", exc.message)}
+    return {
+        "ok": True,
+        "sampleKeys": result["sampleKeys"],
+        "recentKeys": result["recentKeys"],
+        "warnings": result["warnings"],
+    }
 
 
 def _form_context(
@@ -43,14 +63,11 @@ def _form_context(
     errors: dict[str, str] | None = None,
     message: str | None = None,
     project_id: str,
+    engine: Engine,
+    destination_id: str | None = None,
 ) -> dict[str, Any]:
     template = values.get("keyTemplate") or None
-    preview: dict[str, Any]
-    try:
-        result = preview_key(template, None, project_id=project_id)
-        preview = {"ok": True, "sampleKeys": result["sampleKeys"], "warnings": result["warnings"]}
-    except KeyTemplateInvalid as exc:
-        preview = {"ok": False, "error": exc.fields.get("keyTemplate", exc.message)}
+    preview = _preview(engine, project_id, template, destination_id)
     return {
         "values": values,
         "errors": errors or {},
@@ -122,12 +139,15 @@ async def _refused(
     """The form again after a refused save: what was posted (never the secrets), and why."""
     errors = exc.fields if isinstance(exc, InvalidInput) else {"name": exc.message}
     message = exc.message
+    destination = page.get("destination")
     context = await run_in_threadpool(
         lambda: _form_context(
             values=_posted_values(form),
             errors=errors,
             message=message,
             project_id=session.project_id,
+            engine=app_state(request).engine,
+            destination_id=destination.id if destination is not None else None,
         )
     )
     return render(
@@ -168,7 +188,9 @@ def new_destination_form(request: Request, session: SessionDep) -> Response:
         title="New destination",
         mode="create",
         destination=None,
-        **_form_context(values=values, project_id=session.project_id),
+        **_form_context(
+            values=values, project_id=session.project_id, engine=app_state(request).engine
+        ),
     )
 
 
@@ -250,7 +272,12 @@ def edit_destination_form(ref: str, request: Request, session: SessionDep) -> Re
         mode="edit",
         destination=DestinationPublic.from_row(row),
         checklist=checklist(row) if row.status == "failing" else None,
-        **_form_context(values=_edit_values(row), project_id=session.project_id),
+        **_form_context(
+            values=_edit_values(row),
+            project_id=session.project_id,
+            engine=state.engine,
+            destination_id=row.id,
+        ),
     )
 
 
@@ -324,20 +351,14 @@ async def key_preview(request: Request, session: SessionDep) -> Response:
     except ValueError:
         body = None
     template = body.get("keyTemplate") if isinstance(body, dict) else None
+    destination = body.get("destination") if isinstance(body, dict) else None
     if template is not None and not isinstance(template, str):
         raise PageError(400, "Bad request", "keyTemplate must be a string")
+    if destination is not None and not isinstance(destination, str):
+        raise PageError(400, "Bad request", "destination must be a string")
     text = template if template and template.strip() else None
-    try:
-        result = await run_in_threadpool(preview_key, text, None, project_id=session.project_id)
-    except KeyTemplateInvalid as exc:
-        return JSONResponse(
-            {"ok": False, "error": exc.fields.get("keyTemplate", exc.message), "default": not text}
-        )
-    return JSONResponse(
-        {
-            "ok": True,
-            "sampleKeys": result["sampleKeys"],
-            "warnings": result["warnings"],
-            "default": not text,
-        }
+    engine = app_state(request).engine
+    result = await run_in_threadpool(
+        _preview, engine, session.project_id, text, destination or None
     )
+    return JSONResponse({**result, "default": not text})

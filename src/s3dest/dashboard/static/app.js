@@ -40,6 +40,10 @@
     var warnBox = document.getElementById("preview-warnings-box");
     var warnList = document.getElementById("preview-warnings");
     var statusEl = document.getElementById("preview-status");
+    var recentBox = document.getElementById("preview-recent-box");
+    var recentList = document.getElementById("preview-recent");
+    var recentNone = document.getElementById("preview-recent-none");
+    var destination = box.getAttribute("data-destination");
     var timer = null;
     var controller = null;
     var sequence = 0;
@@ -62,6 +66,7 @@
           warnList.appendChild(li);
         });
         warnBox.hidden = !(result.warnings && result.warnings.length);
+        showRecent(result.recentKeys || []);
         statusEl.textContent = result["default"] ? "Default template" : "Template OK";
       } else {
         readEl.textContent = "—";
@@ -72,9 +77,33 @@
             : (result.error && result.error.message) || "Invalid template";
         errorEl.hidden = false;
         warnBox.hidden = true;
+        if (recentBox) recentBox.hidden = true;
+        if (recentNone) recentNone.hidden = true;
         statusEl.textContent = "Template has an error";
       }
       box.setAttribute("data-template", input.value);
+    }
+
+    function showRecent(recent) {
+      if (!recentList) return;
+      recentList.textContent = "";
+      recent.forEach(function (r) {
+        var li = document.createElement("li");
+        li.setAttribute("data-event-id", r.eventId);
+        var link = document.createElement("a");
+        link.className = "mono small";
+        link.href = "/messages/" + encodeURIComponent(r.eventId);
+        link.textContent = r.eventId;
+        li.appendChild(link);
+        li.appendChild(document.createTextNode(" "));
+        var out = document.createElement(r.key !== null ? "code" : "span");
+        out.className = r.key !== null ? "key" : "field-error";
+        out.textContent = r.key !== null ? r.key : r.error;
+        li.appendChild(out);
+        recentList.appendChild(li);
+      });
+      recentBox.hidden = !recent.length;
+      recentNone.hidden = !!recent.length;
     }
 
     function refresh() {
@@ -83,7 +112,9 @@
       controller = window.AbortController ? new AbortController() : null;
       box.classList.add("pending");
       statusEl.textContent = "Checking…";
-      postJSON(endpoint, { keyTemplate: input.value }, controller ? controller.signal : undefined)
+      var request = { keyTemplate: input.value };
+      if (destination) request.destination = destination;
+      postJSON(endpoint, request, controller ? controller.signal : undefined)
         .then(function (result) {
           if (mine === sequence) show(result);
         })

@@ -8,6 +8,7 @@ fixed or probed; delivering → parked (message error) → queued on replay.
   reap, finish (the SQL of the hot ones in `_sqlite` and `_postgres`);
 - `health`: hold a failing destination's messages, probe it, resume it;
 - `records`: typed delivery records, counts, the queue's depth;
+- `bodies`: the bodies still stored, for key previews and the message page;
 - `replay`: parked messages queued again;
 - `search`: records searched and paged by keyset, delivered messages re-delivered.
 
@@ -16,6 +17,7 @@ fixed or probed; delivering → parked (message error) → queued on replay.
 
 from __future__ import annotations
 
+from s3dest.store.queue.bodies import StoredBody, recent_bodies, stored_body
 from s3dest.store.queue.health import (
     hold_destination,
     hold_pending,
@@ -65,6 +67,7 @@ __all__ = [
     "MessageState",
     "Outcome",
     "Redelivery",
+    "StoredBody",
     "claim",
     "count_by_state",
     "counts_by_state",
@@ -80,11 +83,13 @@ __all__ = [
     "queue_depth",
     "read_chunks",
     "reap_expired_leases",
+    "recent_bodies",
     "redeliver",
     "release",
     "release_probes",
     "replay_destination",
     "replay_message",
     "search_records",
+    "stored_body",
     "write_chunks",
 ]
