@@ -139,11 +139,15 @@ def test_wrong_secret_is_diagnosed(project: Project, s3_server: S3Server, bucket
     dest = create(project, s3_server, bucket, Credentials(real.access_key_id, wrong))
     masked = f"{real.access_key_id[:4]}…{real.access_key_id[-4:]}"
 
+    assert project.api.get(f"/v1/destinations/{dest['id']}").json()["status"] == "healthy"
     result = api_test(project, dest["id"])
     assert result["ok"] is False
     assert result["key"].startswith(PREFIX)
     diagnosis = result["diagnosis"]
     assert "secret access key does not belong" in diagnosis, diagnosis
+    # Issue 15 item 3: a new destination with a wrong secret is not HEALTHY once tested.
+    shown = project.api.get(f"/v1/destinations/{dest['id']}").json()
+    assert (shown["status"], shown["diagnosis"]) == ("failing", diagnosis)
     assert masked in diagnosis
     assert wrong not in diagnosis and real.access_key_id not in diagnosis
 
@@ -174,6 +178,16 @@ def test_missing_bucket_is_diagnosed(project: Project, s3_server: S3Server) -> N
     assert code == 1
     assert cli_result["ok"] is False
     assert "does not exist" in cli_result["diagnosis"]
+
+    # Issue 15 item 3: the failed test is evidence. Was: "healthy" beside the red result.
+    shown = project.api.get(f"/v1/destinations/{dest['id']}").json()
+    assert shown["status"] == "failing", shown
+    assert f"bucket '{missing}' does not exist" in shown["diagnosis"]
+    # Once the bucket exists, a passing test clears it (no edit needed).
+    s3_server.create_bucket(missing)
+    assert api_test(project, dest["id"])["ok"] is True
+    shown = project.api.get(f"/v1/destinations/{dest['id']}").json()
+    assert shown["status"] == "healthy" and shown["diagnosis"] is None, shown
 
 
 def test_other_failures_are_diagnosed(project: Project, s3_server: S3Server, bucket: str) -> None:

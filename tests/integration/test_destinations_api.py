@@ -20,7 +20,7 @@ from tests.support.builders import EXAMPLE_SECRET as AWS_SECRET
 from tests.support.builders import destination_fields, example_destination_fields
 from tests.support.moto_server import Credentials, S3Server
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
-from tests.support.samples import DESTINATION
+from tests.support.samples import DESTINATION, PAGE_AMP_YAML
 
 from s3dest.runtime import open_engine
 from s3dest.settings import Settings
@@ -506,3 +506,42 @@ def test_a_custom_field_template_is_saved_with_a_warning_and_previewed_on_real_m
     # A structural problem is still refused.
     response = api.patch(f"/v1/destinations/{DESTINATION}", json={"keyTemplate": "data.result"})
     assert_field_error(response, "keyTemplate", "a list")
+
+
+# --------------------------------------------------------------------------- rename
+
+
+def test_renaming_a_routed_destination_rewrites_amp_yaml_in_the_same_change(
+    api: httpx.Client, s3_server: S3Server, bucket: str, creds: Credentials
+) -> None:
+    """Issue 15 item 2: the rename was accepted and every routed message then refused
+    (422, "destination 'ampersandS3Bucket' does not exist")."""
+    created = api.post("/v1/destinations", json=moto_body(s3_server, bucket, creds))
+    assert created.status_code == 201, created.text
+    uploaded = api.put(
+        "/v1/manifest", content=PAGE_AMP_YAML, headers={"Content-Type": "application/yaml"}
+    )
+    assert uploaded.status_code == 200, uploaded.text
+
+    response = api.patch(f"/v1/destinations/{DESTINATION}", json={"name": "warehouse"})
+    assert response.status_code == 200, response.text
+    assert any(
+        "salesforceToS3 read account" in w and "'warehouse'" in w
+        for w in response.json()["warnings"]
+    ), response.json()["warnings"]
+    assert api.get("/v1/manifest").text == PAGE_AMP_YAML.replace(DESTINATION, "warehouse")
+    routed = api.post(
+        "/v1/messages",
+        json={
+            "integration": "salesforceToS3",
+            "action": "read",
+            "provider": "salesforce",
+            "objectName": "account",
+            "installationId": "inst-1",
+            "result": [{"fields": {"id": "001"}}],
+        },
+    )
+    assert routed.status_code == 202, routed.text
+    assert routed.json()["accepted"][0]["destinationId"] == created.json()["id"]
+    audit = api.get("/v1/audit").json()["entries"]
+    assert any(e["action"] == "manifest.applied" for e in audit)

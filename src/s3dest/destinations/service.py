@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from s3dest.destinations.schemas import (
 from s3dest.destinations.secrets import SecretBox
 from s3dest.errors import DeliveryError
 from s3dest.keys import KeyTemplate, lint_key_template
+from s3dest.manifest.rename import Route, rename_destination
 from s3dest.messages import new_stamp, uuid7
 from s3dest.s3 import egress
 from s3dest.s3.request import StoredMessage, build_request
@@ -47,7 +49,7 @@ _TEST_KEY = KeyTemplate(f"join('', ['{TEST_KEY_PREFIX}', metadata.\"event-id\", 
 _TEST_DATA = {"objectName": "s3dest-connection-test"}
 
 
-def _check_endpoint(host: str, port: int) -> None:
+def check_endpoint(host: str, port: int) -> None:
     """The endpoint policy installed now (the operator's allow-list included)."""
     egress.current().check_endpoint(host, port)
 
@@ -64,7 +66,7 @@ def new_external_id() -> str:
     return f"s3dest-{secrets.token_hex(16)}"
 
 
-def _stored(
+def stored_fields(
     checked: ValidatedDestination, box: SecretBox, destination_id: str, external_id: str | None
 ) -> DestinationFields:
     """The checked destination as the store keeps it: its secrets encrypted, bound to
@@ -107,14 +109,14 @@ def create(
     engine: Engine, box: SecretBox, *, project_id: str, body: DestinationCreate, actor: Actor
 ) -> Saved:
     checked = validate_destination(
-        body.to_fields(), check_key_template=lint_key_template, check_endpoint=_check_endpoint
+        body.to_fields(), check_key_template=lint_key_template, check_endpoint=check_endpoint
     )
     destination_id = uuid7()
     row = store.insert_destination(
         engine,
         destination_id=destination_id,
         project_id=project_id,
-        fields=_stored(checked, box, destination_id, new_external_id()),
+        fields=stored_fields(checked, box, destination_id, new_external_id()),
     )
     given = [name for name in SECRET_FIELDS if getattr(body, name) is not None]
     audit.record(
@@ -128,7 +130,7 @@ def create(
     return Saved(row=row, warnings=checked.warnings)
 
 
-def _current_fields(row: DestinationRow, box: SecretBox) -> dict[str, Any]:
+def current_fields(row: DestinationRow, box: SecretBox) -> dict[str, Any]:
     """The stored destination as camelCase fields (as a create body names them), its
     secrets decrypted: what a PATCH is merged into."""
     fields = {name: getattr(row, column) for name, column in _COLUMNS.items()}
@@ -156,21 +158,30 @@ def update(
 ) -> Saved:
     """PATCH: merge, check the whole result, save; held messages resume at once."""
     row = store.get_destination(engine, project_id, ref)
-    merged = merge_update(_current_fields(row, box), body)
+    merged = merge_update(current_fields(row, box), body)
     checked = validate_destination(
         merged,
         # The samples and the destination's own recent messages.
         check_key_template=key_checks.lint_for(
             engine, project_id=project_id, destination_id=row.id
         ),
-        check_endpoint=_check_endpoint,
+        check_endpoint=check_endpoint,
     )
+    renamed: list[Route] = []
+
+    def rename(source: str, old: str, new: str) -> str:
+        rewritten, routes = rename_destination(source, old, new)
+        renamed.extend(routes)
+        return rewritten
+
     saved = store.update_destination(
         engine,
         project_id=project_id,
         destination_id=row.id,
         # Kept for the destination's life; rows from before revision 0005 get one now.
-        fields=_stored(checked, box, row.id, row.external_id or new_external_id()),
+        fields=stored_fields(checked, box, row.id, row.external_id or new_external_id()),
+        # amp.yaml follows a rename, in the same transaction (README "Renaming").
+        rename_in_manifest=rename,
     )
     if not saved.enabled:
         queue.hold_pending(engine, saved.id)
@@ -183,7 +194,22 @@ def update(
         target=_target(saved),
         changes=audit.diff(_audited(row), _audited(saved), secrets_set=given),
     )
-    return Saved(row=saved, warnings=checked.warnings)
+    notes = list(checked.warnings)
+    if renamed:
+        labels = [route.label for route in renamed]
+        audit.record(
+            engine,
+            actor,
+            project_id=project_id,
+            action="manifest.applied",
+            target="manifest",
+            changes={"renamedDestination": {"from": row.name, "to": saved.name}, "routes": labels},
+        )
+        notes.append(
+            f"amp.yaml now routes {', '.join(labels)} to {saved.name!r} (was {row.name!r}); "
+            "update your copy of amp.yaml to match"
+        )
+    return Saved(row=saved, warnings=notes)
 
 
 def get(engine: Engine, *, project_id: str, ref: str) -> DestinationRow:
@@ -223,6 +249,12 @@ class TestResult:
         return {"ok": self.ok, "key": self.key, "diagnosis": self.diagnosis, "etag": self.etag}
 
 
+def _probe_soon(probes: int) -> float:
+    """The first probes of a destination a connection test found failing (the settings'
+    backoff is the workers'; a test holds only until the next delivery or test)."""
+    return min(30.0 * 2.0 ** max(probes - 1, 0), 600.0)
+
+
 def connection_test(
     engine: Engine,
     box: SecretBox,
@@ -231,18 +263,45 @@ def connection_test(
     ref: str,
     actor: Actor,
     timeout_s: float = 15.0,
+    probe_delay: Callable[[int], float] = _probe_soon,
 ) -> TestResult:
     """Write one small, clearly named object with PutObject only; explain any failure.
 
+    The outcome is evidence about the saved destination: a destination error (refused
+    credentials, no such bucket…) marks it failing with the diagnosis and holds its
+    messages, as a failed delivery would; a success clears a failure. A transient error
+    (a timeout, a 5xx) says nothing about the configuration and changes nothing."""
+    row = store.get_destination(engine, project_id, ref)
+    result, error = write_test_object(row, box, timeout_s=timeout_s)
+    if error is not None and error.kind == "destination" and row.enabled:
+        queue.hold_destination(
+            engine,
+            row.id,
+            diagnosis=error.diagnosis,
+            code=error.s3_code,
+            probe_delay=probe_delay,
+            version=row.version,
+        )
+    elif result.ok and row.failing_since is not None:
+        # A successful write proves the destination works: resume anything held.
+        queue.mark_healthy(engine, row.id)
+    _tested(engine, actor, row, ok=result.ok)
+    return result
+
+
+def write_test_object(
+    row: DestinationRow, box: SecretBox, *, timeout_s: float = 15.0
+) -> tuple[TestResult, DeliveryError | None]:
+    """The connection test's write, for a saved destination or a form's draft of one.
+
     Its key and metadata are built as every message's are (`build_request`), for a
     message of this destination stamped now."""
-    row = store.get_destination(engine, project_id, ref)
     dest = s3_destination(row, box, request_timeout_s=timeout_s)
     stamp = new_stamp()
     request = build_request(
         StoredMessage(
             event_id=stamp.event_id,
-            project_id=project_id,
+            project_id=row.project_id,
             destination_id=row.id,
             event_time_ns=stamp.event_time_ns,
             connection_id="",
@@ -266,13 +325,8 @@ def connection_test(
             ),
         )
     except DeliveryError as exc:
-        _tested(engine, actor, row, ok=False)
-        return TestResult(ok=False, key=request.key, diagnosis=_as_tested(exc))
-    # A successful write proves the destination works: resume anything held.
-    if row.failing_since is not None:
-        queue.mark_healthy(engine, row.id)
-    _tested(engine, actor, row, ok=True)
-    return TestResult(ok=True, key=request.key, diagnosis=None, etag=outcome.etag)
+        return TestResult(ok=False, key=request.key, diagnosis=_as_tested(exc)), exc
+    return TestResult(ok=True, key=request.key, diagnosis=None, etag=outcome.etag), None
 
 
 def _as_tested(error: DeliveryError) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from s3dest.errors import Conflict, NotFound
 from s3dest.store.engine import reading, transaction
 from s3dest.store.queue.health import resume_held
 from s3dest.store.queue.states import WAITING
-from s3dest.store.tables import destinations, messages
+from s3dest.store.tables import destinations, manifests, messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,13 +193,24 @@ def destination_labels(engine: Engine, project_id: str | None) -> dict[str, tupl
 
 
 def update_destination(
-    engine: Engine, *, project_id: str, destination_id: str, fields: DestinationFields
+    engine: Engine,
+    *,
+    project_id: str,
+    destination_id: str,
+    fields: DestinationFields,
+    rename_in_manifest: Callable[[str, str, str], str] | None = None,
 ) -> DestinationRow:
-    """Apply an update; the destination counts as healthy again and held messages resume."""
+    """Apply an update; the destination counts as healthy again and held messages resume.
+
+    A rename with `rename_in_manifest` (source, old name, new name → source) rewrites the
+    project's amp.yaml in the same transaction, so that no message routed to the
+    destination is ever refused for naming a destination that no longer exists."""
     now = time.time()
     try:
         with transaction(engine) as conn:
             current = _get(conn, project_id, destination_id)
+            if rename_in_manifest is not None and current.name != fields.name:
+                _rename_in_manifest(conn, project_id, current.name, fields.name, rename_in_manifest)
             conn.execute(
                 update(destinations)
                 .where(destinations.c.id == current.id)
@@ -220,6 +232,28 @@ def update_destination(
         raise Conflict(
             f"a destination named {fields.name!r} already exists in this project"
         ) from None
+
+
+def _rename_in_manifest(
+    conn: Connection,
+    project_id: str,
+    old: str,
+    new: str,
+    rename: Callable[[str, str, str], str],
+) -> None:
+    query = select(manifests.c.source).where(manifests.c.project_id == project_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()  # a concurrent upload waits for the rename
+    source = conn.execute(query).scalar_one_or_none()
+    if source is None:
+        return
+    rewritten = rename(str(source), old, new)
+    if rewritten != source:
+        conn.execute(
+            update(manifests)
+            .where(manifests.c.project_id == project_id)
+            .values(source=rewritten, updated_at=time.time())
+        )
 
 
 def pending_count(conn: Connection, destination_id: str) -> int:

@@ -6,9 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from markupsafe import Markup, escape
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from s3dest.dashboard.pages.destination_bodies import create_body, update_body
+from s3dest.dashboard.pages.destination_test import result_html, run_draft_test
 from s3dest.dashboard.pages.destinations import checklist
 from s3dest.dashboard.session import Session
 from s3dest.dashboard.web import (
@@ -30,7 +33,7 @@ from s3dest.destinations.schemas import (
     parse_create,
     parse_update,
 )
-from s3dest.errors import Conflict, InvalidInput, KeyTemplateInvalid
+from s3dest.errors import Conflict, InvalidInput, KeyTemplateInvalid, TooBusy
 from s3dest.keys import DEFAULT_KEY_TEMPLATE
 from s3dest.s3.storage_classes import STORAGE_CLASSES
 from s3dest.store.destinations import DestinationRow
@@ -106,33 +109,6 @@ def _posted_values(form: Any) -> dict[str, Any]:
     return values
 
 
-def _tags(text: str) -> dict[str, str] | None:
-    """The tags textarea: one key=value per line (blank lines ignored)."""
-    tags: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            raise InvalidInput(
-                "invalid destination: tags",
-                {"tags": f"tags: line {number} is not key=value; write one tag per line."},
-            )
-        tags[key.strip()] = value.strip()
-    return tags or None
-
-
-def _options(form: Any) -> dict[str, Any]:
-    """SPEC §8's options as the form gives them (blank: not set)."""
-    return {
-        "serverSideEncryption": form_text(form, "serverSideEncryption").strip() or None,
-        "kmsKeyId": form_text(form, "kmsKeyId").strip() or None,
-        "bucketKeyEnabled": True if form.get("bucketKeyEnabled") is not None else None,
-        "acl": form_text(form, "acl").strip() or None,
-        "tags": _tags(form_text(form, "tags")),
-    }
-
-
 async def _refused(
     request: Request, session: Session, form: Any, exc: InvalidInput | Conflict, **page: Any
 ) -> Response:
@@ -156,6 +132,39 @@ async def _refused(
         session=session,
         status=409 if isinstance(exc, Conflict) else 422,
         nav="destinations",
+        **page,
+        **context,
+    )
+
+
+async def test_in_form(
+    request: Request, session: Session, form: Any, *, ref: str | None, **page: Any
+) -> Response:
+    """Without JavaScript, "Test these settings": the form again, with the test's result
+    (secrets typed are not sent back: type them again to save)."""
+    try:
+        row, result = await run_draft_test(request, session, form, ref)
+    except (InvalidInput, Conflict) as exc:
+        return await _refused(request, session, form, exc, **page)
+    except TooBusy as exc:
+        html = f'<p class="result result-error">{escape(exc.message)}</p>'
+    else:
+        html = result_html(request, row, result, new=ref is None)
+    destination = page.get("destination")
+    context = await run_in_threadpool(
+        lambda: _form_context(
+            values=_posted_values(form),
+            project_id=session.project_id,
+            engine=app_state(request).engine,
+            destination_id=destination.id if destination is not None else None,
+        )
+    )
+    return render(
+        request,
+        "destination_form.html",
+        session=session,
+        nav="destinations",
+        draft_result=Markup(html),  # rendered (and escaped) by _test_result.html
         **page,
         **context,
     )
@@ -198,34 +207,24 @@ def new_destination_form(request: Request, session: SessionDep) -> Response:
 async def create_destination(request: Request, session: SessionDep) -> Response:
     form = await csrf_form(request, session)
     state = app_state(request)
-    body: dict[str, Any] = {
-        "name": form_text(form, "name"),
-        "bucket": form_text(form, "bucket"),
-        "region": form_text(form, "region"),
-        "storageClass": form_text(form, "storageClass") or None,
-        "writeMode": form_text(form, "writeMode") or "overwrite",
-        "enabled": form.get("enabled") is not None,
-    }
-    # Keys or a role: whichever was typed (the rules say what is missing).
-    for optional in (
-        "accessKeyId",
-        "secretAccessKey",
-        "sessionToken",
-        "keyTemplate",
-        "endpointUrl",
-        "roleArn",
-    ):
-        text = form_text(form, optional)
-        if text.strip():
-            body[optional] = text
+    if form.get("intent") == "test":
+        return await test_in_form(
+            request,
+            session,
+            form,
+            ref=None,
+            title="New destination",
+            mode="create",
+            destination=None,
+        )
     try:
-        body.update(_options(form))
+        body = parse_create(create_body(form))
         saved = await run_in_threadpool(
             lambda: service.create(
                 state.engine,
                 state.box,
                 project_id=session.project_id,
-                body=parse_create(body),
+                body=body,
                 actor=session.actor,
             )
         )
@@ -286,42 +285,26 @@ async def update_destination(ref: str, request: Request, session: SessionDep) ->
     form = await csrf_form(request, session)
     state = app_state(request)
     row = await run_in_threadpool(service.get, state.engine, project_id=session.project_id, ref=ref)
-    body: dict[str, Any] = {
-        "name": form_text(form, "name"),
-        "bucket": form_text(form, "bucket"),
-        "region": form_text(form, "region"),
-        "keyTemplate": form_text(form, "keyTemplate")
-        if form_text(form, "keyTemplate").strip()
-        else None,
-        "endpointUrl": form_text(form, "endpointUrl")
-        if form_text(form, "endpointUrl").strip()
-        else None,
-        "storageClass": form_text(form, "storageClass") or None,
-        "writeMode": form_text(form, "writeMode") or None,
-        "enabled": form.get("enabled") is not None,
-    }
-    # Write-only fields: blank keeps what is stored.
-    for secret in ("accessKeyId", "secretAccessKey"):
-        if form_text(form, secret).strip():
-            body[secret] = form_text(form, secret)
-    if form.get("clearSessionToken") is not None:
-        body["sessionToken"] = None
-    elif form_text(form, "sessionToken").strip():
-        body["sessionToken"] = form_text(form, "sessionToken")
-    role = form_text(form, "roleArn").strip()
-    body["roleArn"] = role or None
-    if role and not any(name in body for name in ("accessKeyId", "secretAccessKey")):
-        # Choosing a role replaces the saved keys (exactly one of the two).
-        body.update(accessKeyId=None, secretAccessKey=None, sessionToken=None)
+    if form.get("intent") == "test":
+        return await test_in_form(
+            request,
+            session,
+            form,
+            ref=row.id,
+            title=f"Edit {row.name}",
+            mode="edit",
+            destination=DestinationPublic.from_row(row),
+            checklist=None,
+        )
     try:
-        body.update(_options(form))
+        body = parse_update(update_body(form))
         saved = await run_in_threadpool(
             lambda: service.update(
                 state.engine,
                 state.box,
                 project_id=session.project_id,
                 ref=row.id,
-                body=parse_update(body),
+                body=body,
                 actor=session.actor,
             )
         )

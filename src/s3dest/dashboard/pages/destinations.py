@@ -145,7 +145,8 @@ def _run_test(request: Request, session: Session, ref: str) -> tuple[Destination
     )
     if result.ok:
         state.wake_workers()
-    return row, result
+    # As the test left it: failing with the diagnosis, or healthy again.
+    return service.get(state.engine, project_id=session.project_id, ref=row.id), result
 
 
 async def _bounded_test(request: Request, session: Session, ref: str) -> tuple[DestinationRow, Any]:
@@ -183,7 +184,7 @@ async def test_destination_json(ref: str, request: Request, session: SessionDep)
             result=result, destination=DestinationPublic.from_row(row), checklist=checklist(row)
         )
     )
-    return JSONResponse({**result.as_dict(), "html": html})
+    return JSONResponse({**result.as_dict(), "status": row.status, "html": html})
 
 
 @router.post("/destinations/{ref}/replay")

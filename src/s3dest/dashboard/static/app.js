@@ -151,6 +151,7 @@
           .then(function (result) {
             if (result.html) {
               target.innerHTML = result.html; // rendered (and escaped) by the server
+              showStatus(form, result.status);
             } else {
               target.textContent = (result.error && result.error.message) || "Test failed";
             }
@@ -163,6 +164,77 @@
             button.textContent = label;
           });
       });
+    });
+  }
+
+  /* The status the test left the destination in (failing with its diagnosis, or
+   * healthy again), on its card's badge. */
+  function showStatus(form, status) {
+    var card = form.closest ? form.closest("article.dest") : null;
+    if (!card || !status) return;
+    var badge = card.querySelector(".badge");
+    if (!badge) return;
+    badge.className = "badge badge-" + status;
+    badge.setAttribute("data-status", status);
+    badge.textContent = status.charAt(0).toUpperCase() + status.slice(1);
+    card.className = card.className.replace(/\bstatus-\w+/, "status-" + status);
+  }
+
+  /* -- Test these settings (before saving) ------------------------------------------ */
+  function setupDraftTest() {
+    var button = document.querySelector("button[data-draft-test]");
+    var form = document.getElementById("destination-form");
+    var target = document.getElementById("draft-test-result");
+    if (!button || !form || !target || !window.FormData) return;
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      var label = button.textContent;
+      button.disabled = true;
+      button.textContent = "Testing…";
+      target.innerHTML = '<p class="muted">Writing a test object with these settings…</p>';
+      fetch("/ui/api/draft-test", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf() },
+        body: new FormData(form),
+      })
+        .then(function (response) {
+          if (response.status === 401) {
+            window.location.href = "/signin?next=" + encodeURIComponent(window.location.pathname);
+            throw new Error("signed out");
+          }
+          return response.json();
+        })
+        .then(function (result) {
+          if (result.html) {
+            target.innerHTML = result.html; // rendered (and escaped) by the server
+            return;
+          }
+          var box = document.createElement("div");
+          box.className = "result result-error";
+          box.setAttribute("role", "alert");
+          var title = document.createElement("strong");
+          title.textContent = result.invalid
+            ? "Not tested: fix these fields first."
+            : (result.error && result.error.message) || "The test could not be run.";
+          box.appendChild(title);
+          var list = document.createElement("ul");
+          Object.keys(result.fields || {}).forEach(function (name) {
+            var li = document.createElement("li");
+            li.textContent = name + ": " + result.fields[name];
+            list.appendChild(li);
+          });
+          if (list.childNodes.length) box.appendChild(list);
+          target.textContent = "";
+          target.appendChild(box);
+        })
+        .catch(function () {
+          target.textContent = "The test could not be run; reload the page and try again.";
+        })
+        .then(function () {
+          button.disabled = false;
+          button.textContent = label;
+        });
     });
   }
 
@@ -191,6 +263,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     setupPreview();
     setupTestButtons();
+    setupDraftTest();
     setupManifestFile();
     focusErrors();
   });
