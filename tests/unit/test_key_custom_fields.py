@@ -8,6 +8,7 @@ with the fix, the same for the read and the subscribe sample; what no message ca
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ REGION = "join('/', [data.result[0].fields.custom_region, metadata.\"event-id\"]
 PROJECT = "9482e676-4874-43a4-beea-fa8081d13a07"
 
 
-def _with_region(example: dict, region: object = "emea") -> dict:
+def _with_region(example: dict[str, Any], region: object = "emea") -> dict[str, Any]:
     message = copy.deepcopy(example)
     message["data"]["result"][0]["fields"]["custom_region"] = region
     return message

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -146,6 +147,31 @@ def fmt_ago(value: float | None) -> str:
     return f"{_coarse(delta)} ago"
 
 
+def _iso(value: float) -> str:
+    return datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds")
+
+
+def fmt_when(value: float | None) -> Markup:
+    """An absolute time: UTC in the page, shown in the reader's local time by app.js with
+    the UTC time on hover (the page still reads right without JavaScript)."""
+    if value is None:
+        return Markup("—")
+    utc = fmt_time(value)
+    return Markup('<time datetime="{}" data-local data-utc="{}" title="{}">{}</time>').format(
+        _iso(value), utc, utc, utc
+    )
+
+
+def fmt_since(value: float | None) -> Markup:
+    """A relative time ("5 s ago"), the absolute one (local and UTC) on hover."""
+    if value is None:
+        return Markup("—")
+    utc = fmt_time(value)
+    return Markup('<time datetime="{}" data-utc="{}" title="{}">{}</time>').format(
+        _iso(value), utc, utc, fmt_ago(value)
+    )
+
+
 def make_env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -156,7 +182,8 @@ def make_env() -> Environment:
     env.filters["ts"] = fmt_time
     env.filters["size"] = fmt_size
     env.filters["duration"] = fmt_duration
-    env.filters["ago"] = fmt_ago
+    env.filters["ago"] = fmt_since
+    env.filters["when"] = fmt_when
     env.filters["urlq"] = lambda v: quote(str(v), safe="")
     return env
 

@@ -138,6 +138,11 @@ class KeyTemplate:
             if interpreter is None:
                 return self._parsed.search(context, options=OPTIONS)
             return interpreter.visit(self._parsed.parsed, context)
+        except jmespath.exceptions.JMESPathTypeError as exc:
+            raise KeyRenderError(
+                f"key template failed for this message: {_type_problem(exc)}"
+                f"{self._null_hint(context)}"
+            ) from None
         except jmespath.exceptions.JMESPathError as exc:
             raise KeyRenderError(
                 f"key template failed for this message: {exc}{self._null_hint(context)}"
@@ -194,6 +199,18 @@ class KeyTemplate:
         for path, how in interpreter.assumed.items():
             return f" ({path} is {how}{' in this message' if how == 'null' else ''})"
         return ""
+
+
+def _type_problem(exc: jmespath.exceptions.JMESPathTypeError) -> str:
+    """A function's type error in a person's words: "join() was given null, where it takes
+    string, number or boolean" rather than the Python repr of the value."""
+    expected = [str(t) for t in (exc.expected_types or [])]
+    takes = (
+        ", ".join(expected[:-1]) + f" or {expected[-1]}" if len(expected) > 1 else "".join(expected)
+    )
+    actual = str(exc.actual_type)
+    given = actual if actual == "null" else f"{'an' if actual[:1] in 'aeiou' else 'a'} {actual}"
+    return f"{exc.function_name}() was given {given}, where it takes {takes}"
 
 
 def _parse_problem(exc: jmespath.exceptions.ParseError) -> str:

@@ -9,10 +9,11 @@ from sqlalchemy import Engine
 
 from s3dest.access import audit
 from s3dest.access.audit import Actor
-from s3dest.errors import NotFound
+from s3dest.errors import ManifestInvalid, NotFound
 from s3dest.manifest.model import Manifest
 from s3dest.manifest.parse import parse_manifest
 from s3dest.manifest.references import validate_destinations
+from s3dest.manifest.rename import Route, routes_to
 from s3dest.manifest.source import source_text
 from s3dest.store.destinations import destination_names
 from s3dest.store.manifests import load_source, save_source
@@ -46,6 +47,21 @@ def apply_manifest(
         },
     )
     return manifest.to_dict()
+
+
+def routes_by_destination(engine: Engine, project_id: str) -> dict[str, list[Route]]:
+    """destination name → the amp.yaml routes to it (empty without an amp.yaml)."""
+    source = load_source(engine, project_id)
+    if source is None:
+        return {}
+    try:
+        manifest = parse_manifest(source)
+    except ManifestInvalid:  # saved before a stricter check: the Manifest page says why
+        return {}
+    found: dict[str, list[Route]] = {}
+    for name in manifest.destination_names():
+        found[name] = routes_to(manifest, name)
+    return found
 
 
 def _sha256(text: str) -> str:

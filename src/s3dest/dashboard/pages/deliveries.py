@@ -26,7 +26,7 @@ from s3dest.dashboard.web import (
 from s3dest.delivery import search
 from s3dest.delivery import service as delivery
 from s3dest.delivery.service import STATES, DeliveryRecord, MessageState
-from s3dest.destinations import service
+from s3dest.destinations import key_checks, service
 from s3dest.destinations.schemas import DestinationPublic
 from s3dest.errors import Conflict, InvalidInput, NotFound
 from s3dest.keys import time_namespace
@@ -260,6 +260,13 @@ def message_page(event_id: str, request: Request, session: SessionDep) -> Respon
         title=f"Message {event_id}",
         record=record,
         destination=DestinationPublic.from_row(row) if row else None,
+        # PAGE15's hook: the stored body, its ids, and the key the current template gives.
+        preview=key_checks.message_preview(
+            app.engine,
+            project_id=session.project_id,
+            event_id=event_id,
+            template=row.key_template if row else None,
+        ),
     )
 
 

@@ -35,6 +35,7 @@ from s3dest.destinations.schemas import (
 )
 from s3dest.errors import Conflict, InvalidInput, KeyTemplateInvalid, TooBusy
 from s3dest.keys import DEFAULT_KEY_TEMPLATE
+from s3dest.manifest.service import routes_by_destination
 from s3dest.s3.storage_classes import STORAGE_CLASSES
 from s3dest.store.destinations import DestinationRow
 
@@ -271,6 +272,7 @@ def edit_destination_form(ref: str, request: Request, session: SessionDep) -> Re
         mode="edit",
         destination=DestinationPublic.from_row(row),
         checklist=checklist(row) if row.status == "failing" else None,
+        routes=routes_by_destination(state.engine, session.project_id).get(row.name, []),
         **_form_context(
             values=_edit_values(row),
             project_id=session.project_id,

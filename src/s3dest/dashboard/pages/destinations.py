@@ -29,6 +29,7 @@ from s3dest.destinations.access_view import policy_inputs
 from s3dest.destinations.schemas import DestinationPublic
 from s3dest.errors import Conflict, TooBusy
 from s3dest.keys import DEFAULT_KEY_TEMPLATE
+from s3dest.manifest.service import routes_by_destination
 from s3dest.s3.masking import mask_access_key_id
 from s3dest.s3.policy import policy_json, required_actions, write_policy
 from s3dest.store.destinations import DestinationRow
@@ -62,6 +63,7 @@ def destinations_page(request: Request, session: SessionDep) -> Response:
     rows = service.list_(state.engine, project_id=session.project_id)
     counts = delivery.counts(state.engine, project_id=session.project_id)
     orphans = uploads.orphan_counts(state.engine, [row.id for row in rows])
+    routes = routes_by_destination(state.engine, session.project_id)
     items = [
         {
             "d": DestinationPublic.from_row(row),
@@ -70,6 +72,7 @@ def destinations_page(request: Request, session: SessionDep) -> Response:
             # Multipart uploads left in the bucket, and the rule that removes them.
             "orphans": orphans.get(row.id, 0),
             "lifecycle": uploads.lifecycle_command(row.bucket) if row.id in orphans else None,
+            "routes": routes.get(row.name, []),
         }
         for row in rows
     ]

@@ -2,6 +2,8 @@
  * - live key preview on the destination form (debounced, via POST /ui/api/key-preview)
  * - Test connection without leaving the page (POST /ui/api/destinations/{id}/test)
  * - a chosen amp.yaml file is loaded into the text box
+ * - Test these settings: the connection test on the form's values, before saving
+ * - times in the reader's local time zone (UTC on hover)
  * Every form also works without JavaScript.
  */
 (function () {
@@ -255,6 +257,28 @@
     });
   }
 
+  /* -- times: the reader's local time, UTC on hover ---------------------------------- */
+  var LOCAL = {
+    year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+  };
+
+  function localTimes() {
+    var times = document.querySelectorAll("time[datetime][data-utc]");
+    Array.prototype.forEach.call(times, function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when.getTime())) return;
+      var local = when.toLocaleString(undefined, LOCAL);
+      var utc = el.getAttribute("data-utc");
+      if (el.hasAttribute("data-local")) {
+        el.textContent = local; // absolute: local in the page, UTC on hover
+        el.title = utc;
+      } else {
+        el.title = local + " (" + utc + ")"; // relative: both on hover
+      }
+    });
+  }
+
   function focusErrors() {
     var summary = document.getElementById("error-summary") || document.getElementById("manifest-errors");
     if (summary) summary.focus();
@@ -265,6 +289,7 @@
     setupTestButtons();
     setupDraftTest();
     setupManifestFile();
+    localTimes();
     focusErrors();
   });
 })();
