@@ -358,7 +358,7 @@ def test_parked_message_is_replayed_from_the_page(
     sent.append(client.send(contact_message(DESTINATION, objectName="companies")))
     # A second destination, with a wrong secret, holds its message meanwhile.
     archive = destination_fields(s3_server, bucket, name="archive")
-    client.create_destination(**{**archive, "secretAccessKey": WRONG_SECRET})
+    broken = client.create_destination(**{**archive, "secretAccessKey": WRONG_SECRET})
     held = client.send(contact_message("archive"))
     for accepted in sent:
         wait_for_state(client, accepted["eventId"], "delivered")
@@ -370,8 +370,12 @@ def test_parked_message_is_replayed_from_the_page(
     page.goto(f"{s3dest_server.url}/deliveries")
     row = page.locator(f"#parked-table tr[data-event-id='{parked['eventId']}']")
     expect(row).to_contain_text("groupRef")
-    expect(page.locator(f"#failing-table tr[data-event-id='{held['eventId']}']")).to_contain_text(
+    # The destination's diagnosis once, above its held messages (issue 15 item 7).
+    expect(page.locator(f"[data-diagnosis-of='{broken['id']}']")).to_contain_text(
         "secret access key does not belong"
+    )
+    expect(page.locator(f"#failing-table tr[data-event-id='{held['eventId']}']")).to_contain_text(
+        "archive's diagnosis, above"
     )
     expect(
         page.get_by_role("button", name="Replay all parked messages of ampersandS3Bucket (1)")
