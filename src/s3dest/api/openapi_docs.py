@@ -226,6 +226,7 @@ SCHEMAS: dict[str, str] = {
     "OrphanedUploads": "Orphaned multipart uploads and the lifecycle rule that removes them.",
     "PreviewRequest": "A key template and, optionally, a message to render it for.",
     "PreviewResponse": "The key a template gives, with advice.",
+    "RecentKey": "The key a template gives one of the latest real messages, or why none.",
     "ReplayResult": "How many messages were queued again.",
     "ResultItem": "One record of result[]: the fields read, the provider's raw record, "
     "and for subscribe messages the event.",
@@ -313,9 +314,11 @@ FIELDS: dict[str, dict[str, str]] = {
     "PreviewRequest": {
         "keyTemplate": "a JMESPath template over metadata, time and data; null or absent: "
         "the default key (timestamp_event-id.json)",
-        "message": "a message to render the key for, as sent to POST /v1/messages; absent: "
-        "the product page's sample read and subscribe messages",
+        "message": "a message to render the key for, as sent to POST /v1/messages or as the "
+        'page shows it ({"data": {...}}); absent: the product page\'s sample read and '
+        "subscribe messages, and the latest real messages",
     },
+    "RecentKey": {"eventId": "the message's event-id"},
     "PreviewResponse": {
         "key": "the key for the message given, or for the sample read message",
         "warnings": "advice, e.g. a key that is not unique per message",

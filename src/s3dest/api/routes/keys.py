@@ -20,11 +20,7 @@ class PreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     keyTemplate: str | None = None
-    message: dict[str, Any] | None = Field(
-        None,
-        description='a message as the page shows it ({"data": {...}}) or as POST '
-        "/v1/messages takes it; without one, the samples and the recent messages are used",
-    )
+    message: dict[str, Any] | None = None
     destination: str | None = Field(
         None,
         description="a destination's id or name: preview against its recent messages "
