@@ -108,7 +108,8 @@ def test_a_custom_field_template_is_saved_with_a_warning_and_previewed_on_a_real
     expect(page.locator("#message-body")).to_contain_text('"email": "maria@example.com"')
     shot(page, "14-message-parked")
     page.goto(f"{site.server.url}/messages/{held['eventId']}")
-    expect(page.locator("#message-body-gone")).to_contain_text(f"emea<b>/{held['eventId']}")
+    expect(page.locator("#message-key")).to_have_text(f"emea<b>/{held['eventId']}")
+    expect(page.locator("#message-body")).to_contain_text('"custom_region": "emea<b>"')
 
 
 # -- item 2 ----------------------------------------------------------------------------------
