@@ -1,7 +1,8 @@
 """The deliveries page at scale (issue 15, item 6), in a real browser against a real
 `s3dest serve` and moto: page through delivered messages, search by event id and
 installation, see the counts follow the filter, re-deliver a message whose object the
-customer deleted, and watch new deliveries arrive without reloading the page.
+customer deleted, watch new deliveries arrive without reloading the page, and read the
+activity charts (item 9).
 """
 
 from __future__ import annotations
@@ -119,4 +120,19 @@ def test_page_search_redeliver_and_live_counts(
         expect(counts.locator("td[data-state=delivered]")).to_have_text("8")
         assert page.evaluate("window.__sameDocument") is True
         expect(page.locator("#refreshed")).to_have_text(re.compile(r"^updated "))
+
+        # Item 9: the charts show the traffic (server-rendered SVG, refreshed with the rest).
+        delivered = page.locator("#chart-delivered")
+        expect(delivered).to_have_attribute(
+            "aria-label", re.compile(r"^Delivered per minute, last hour: 9 in all")
+        )
+        expect(delivered.locator("rect[data-count]").first).to_be_visible()
+        expect(page.locator("#chart-latency polyline[data-series=p50]")).to_have_count(1)
+        expect(page.locator("#chart-errors")).to_have_attribute(
+            "aria-label", re.compile(r"Failed attempts per destination, last hour: 0 in all")
+        )
         shot(page, "deliveries")
+        page.get_by_role("link", name="Last day").click()
+        expect(page.locator("#chart-delivered")).to_have_attribute(
+            "aria-label", re.compile(r"^Delivered per 15 minutes, last day: 9 in all")
+        )

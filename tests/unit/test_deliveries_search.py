@@ -24,7 +24,7 @@ from s3dest.settings import Settings
 from s3dest.store import idempotency, queue
 from s3dest.store.audit import list_entries
 from s3dest.store.engine import make_engine, transaction, upgrade
-from s3dest.store.tables import destinations, messages, projects
+from s3dest.store.tables import attempts, destinations, messages, projects
 
 # Ids of the current test's two projects and three destinations (fresh for each test:
 # one migrated database per module and database kind keeps the file fast).
@@ -299,3 +299,56 @@ def test_idempotency_keys_are_claimed_once_per_project(engine: Engine) -> None:
     assert claim(engine, OTHER, "k", "sha-b", **{**args, "now": now + 900}).first
     idempotency.release(engine, OTHER, "k")
     assert claim(engine, OTHER, "k", "sha-d", **{**args, "now": now + 900}).first
+
+
+def test_activity_counts_deliveries_latency_and_failed_attempts(engine: Engine) -> None:
+    """Issue 15 item 9: the charts' figures, aggregated in SQL per interval."""
+    from s3dest.dashboard import charts
+
+    now = time.time()
+    r = charts.RANGES["hour"]
+    since = charts.window(r, now)
+    # Three delivered a second after acceptance, one a minute after, in the last interval;
+    # one two intervals earlier; another project's and an old one left out.
+    for latency in (1.0, 1.0, 1.0, 60.0):
+        _rows(engine, 1, accepted_at=now - latency, delivered_at=now, updated_at=now)
+    _rows(engine, 1, accepted_at=now - 130.5, delivered_at=now - 130, updated_at=now - 130)
+    _rows(engine, 1, project=OTHER, destination=D_OTHER, delivered_at=now, updated_at=now)
+    _rows(engine, 1, delivered_at=now - 7200, updated_at=now - 7200)
+    (failing,) = _rows(engine, 1, destination=D2, state="retrying", updated_at=now)
+    with transaction(engine) as conn:
+        conn.execute(
+            insert(attempts),
+            [
+                {
+                    "event_id": failing,
+                    "worker": "w",
+                    "started_at": now - 1,
+                    "finished_at": now - 1,
+                    "outcome": outcome,
+                    "error": "SlowDown",
+                }
+                for outcome in ("retrying", "retrying", "delivered")
+            ],
+        )
+    seen = queue.activity(engine, P, since=since, step=r.step, intervals=r.intervals)
+    assert len(seen.delivered) == 60 and sum(seen.delivered) == 5
+    assert seen.delivered[-1] == 4 and seen.delivered[-3] == 1
+    p50, p99 = seen.p50[-1], seen.p99[-1]
+    assert p50 is not None and 0.5 < p50 <= 1.0  # in the (0.5, 1] s bucket
+    assert p99 is not None and 30 < p99 <= 60
+    assert seen.p50[0] is None
+    assert seen.errors == {D2: [0] * 59 + [2]}
+    only_d2 = queue.activity(
+        engine, P, since=since, step=r.step, intervals=r.intervals, destination_id=D2
+    )
+    assert sum(only_d2.delivered) == 0 and only_d2.errors == seen.errors
+
+    svg = str(charts.delivered_chart(seen, r))
+    assert svg.count("<rect") == 2 and 'data-count="4"' in svg
+    assert "5 in all, at most 4" in svg
+    latency = str(charts.latency_chart(seen, r))
+    assert 'data-series="p50"' in latency and 'data-series="p99"' in latency
+    errors, legend = charts.errors_chart(seen, r, {D2: "<archive>"})
+    assert legend == [("<archive>", charts.PALETTE[2], 2)]
+    assert "&lt;archive&gt;" in str(errors) and "<archive>" not in str(errors)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from s3dest.dashboard import charts
 from s3dest.dashboard.web import (
     PageError,
     PageRoute,
@@ -30,6 +31,7 @@ from s3dest.destinations import key_checks, service
 from s3dest.destinations.schemas import DestinationPublic
 from s3dest.errors import Conflict, InvalidInput, NotFound
 from s3dest.keys import time_namespace
+from s3dest.store import queue
 from s3dest.store.destinations import DestinationRow
 from s3dest.store.queue import DeliveryFilter
 
@@ -139,6 +141,7 @@ def deliveries_page(request: Request, session: SessionDep) -> Response:
         context["parked"] = section(MessageState.PARKED, _OVERVIEW_LIMIT)
         context["waiting"] = section(MessageState.QUEUED, 20) + section(MessageState.DELIVERING, 20)
         context["overview_limit"] = _OVERVIEW_LIMIT
+        context.update(_charts(request, engine, pid, f.destination_id, names))
     parked_by_destination = {
         row.id: counts.get(row.id, {}).get(MessageState.PARKED, 0) for row in shown
     }
@@ -164,6 +167,37 @@ def deliveries_page(request: Request, session: SessionDep) -> Response:
         here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         **context,
     )
+
+
+def _charts(
+    request: Request,
+    engine: Any,
+    project_id: str,
+    destination_id: str | None,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    """The activity charts of the overview (the destination filter applies)."""
+    chosen = request.query_params.get("range", "hour")
+    r = charts.RANGES.get(chosen)
+    if r is None:
+        raise PageError(400, "Bad request", "range must be hour or day")
+    seen = queue.activity(
+        engine,
+        project_id,
+        since=charts.window(r),
+        step=r.step,
+        intervals=r.intervals,
+        destination_id=destination_id,
+    )
+    errors, legend = charts.errors_chart(seen, r, names)
+    return {
+        "chart_range": r,
+        "chart_ranges": charts.RANGES.values(),
+        "chart_delivered": charts.delivered_chart(seen, r),
+        "chart_latency": charts.latency_chart(seen, r),
+        "chart_errors": errors,
+        "chart_legend": legend,
+    }
 
 
 def _page_size(value: str) -> int:

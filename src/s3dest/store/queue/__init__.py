@@ -10,6 +10,7 @@ fixed or probed; delivering → parked (message error) → queued on replay.
 - `records`: typed delivery records, counts, the queue's depth;
 - `bodies`: the bodies still stored, for key previews and the message page;
 - `replay`: parked messages queued again;
+- `timeline`: delivered, latency and failed attempts over time, for charts;
 - `search`: records searched and paged by keyset, delivered messages re-delivered.
 
 ``from s3dest.store import queue; queue.claim(...)``: the public names are all here.
@@ -54,12 +55,14 @@ from s3dest.store.queue.search import (
     search_records,
 )
 from s3dest.store.queue.states import CLAIMABLE, PENDING, STATES, WAITING, MessageState
+from s3dest.store.queue.timeline import Activity, activity
 
 __all__ = [
     "CLAIMABLE",
     "PENDING",
     "STATES",
     "WAITING",
+    "Activity",
     "Attempt",
     "Claimed",
     "DeliveryFilter",
@@ -68,6 +71,7 @@ __all__ = [
     "Outcome",
     "Redelivery",
     "StoredBody",
+    "activity",
     "claim",
     "count_by_state",
     "counts_by_state",
