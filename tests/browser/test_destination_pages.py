@@ -282,7 +282,7 @@ def test_every_page_fits_a_375_px_phone_in_local_time_and_dark(
         phone = context.new_page()
         try:
             sign_in(phone, site.server.url, api_key)
-            for path in (
+            pages = (
                 "/destinations",
                 "/destinations/new",
                 f"/destinations/{created['id']}/edit",
@@ -291,7 +291,9 @@ def test_every_page_fits_a_375_px_phone_in_local_time_and_dark(
                 "/manifest",
                 "/keys",
                 "/audit",
-            ):
+            )
+            # Dark changes colours only: its layout is checked on the widest page.
+            for path in pages if scheme == "light" else pages[:1]:
                 phone.goto(site.server.url + path)
                 assert phone.evaluate(_OVERFLOW) <= 0, (scheme, path, phone.evaluate(_WIDE))
                 assert phone.evaluate(_SQUEEZED) == [], (scheme, path)
@@ -304,7 +306,6 @@ def test_every_page_fits_a_375_px_phone_in_local_time_and_dark(
             if scheme == "dark":
                 background = phone.evaluate("getComputedStyle(document.body).backgroundColor")
                 assert background == "rgb(15, 20, 28)", background
-                phone.goto(site.server.url + "/destinations")
                 shot(phone, "20-mobile-destinations-dark")
         finally:
             context.close()
