@@ -552,12 +552,10 @@ NOT_STRING_TEMPLATES = [
     "`true`",
     "metadata.objectName == 'contacts'",
     "`null`",
-    "data.noSuchField",
     "[metadata.objectName]",
     "data.result",
     "metadata",
     '`""`',
-    "join('', [`1`])",
     "join(",
     'metadata."event-id',
     "`" + "x" * 5000 + "`",
@@ -590,14 +588,52 @@ def test_templates_that_do_not_give_a_string_are_422_at_create(rig: Rig, templat
 
 
 @pytest.mark.parametrize(
+    ("template", "warning"),
+    [
+        # a field the built-in samples lack may be the customer's own (issue 15)
+        ("data.noSuchField", "data.noSuchField"),
+        # the same key for every message: saved, with the overwrite named
+        ("join('', [`1`])", "overwrite"),
+    ],
+)
+def test_templates_the_samples_cannot_judge_are_saved_with_a_warning(
+    rig: Rig, template: str, warning: str
+) -> None:
+    """Before issue 15 these were 422s: a customer's own CRM field was refused because the
+    built-in samples lack it, and a number inside join() was not text."""
+    body = {
+        "name": f"t-{uuid.uuid4().hex[:8]}",
+        "bucket": rig.bucket,
+        "region": "us-east-1",
+        "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+        "secretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "keyTemplate": template,
+    }
+    created = rig.post("/v1/destinations", json=body)
+    assert created.status_code == 201, created.text
+    warnings = " ".join(created.json().get("warnings", []))
+    assert warning in warnings, created.json()
+
+
+@pytest.mark.parametrize(("field_id", "key"), [(42, "42"), (True, "true")])
+def test_a_number_or_boolean_field_renders_as_text(rig: Rig, field_id: Any, key: str) -> None:
+    """Scalars are written under their JSON text (issue 15); they were parked before."""
+    response = rig.send(
+        message(destination="byfield", result=[{"fields": {"id": field_id}}]), f"scalar-{key}"
+    )
+    assert response.status_code == 202, response.text
+    event_id = response.json()["accepted"][0]["eventId"]
+    record = rig.settle([event_id])[event_id]
+    assert record["state"] == "delivered" and record["key"] == key, record
+
+
+@pytest.mark.parametrize(
     ("field_id", "reason"),
     [
-        (42, "number"),
         (None, "null"),
         (..., "null"),
         (["a", "b"], "list"),
         ({"x": "y"}, "object"),
-        (True, "boolean"),
         ("", "empty"),
         ("a\x00b", "control"),
         ("a\nb", "control"),

@@ -200,6 +200,13 @@ def test_a_refused_address_gets_the_same_answer_whatever_listens_there(
             )
             assert created.status_code == 201, created.text
             ids.append(created.json()["id"])
+            # The deliveries' half below uses its own destinations: a failed connection test
+            # holds a destination (status from evidence), and its messages would then wait
+            # for the probe instead of being refused by the workers.
+            delivered_to = installed.api.post(
+                "/v1/destinations", json=body(f"q{port}", f"http://127.0.0.1:{port}")
+            )
+            assert delivered_to.status_code == 201, delivered_to.text
         # before: the HTTP server's answer differs from the others' (the port scanner of
         # issue 13), which is what the policy must hide
         before = [installed.api.post(f"/v1/destinations/{i}/test").json()["diagnosis"] for i in ids]
@@ -215,7 +222,7 @@ def test_a_refused_address_gets_the_same_answer_whatever_listens_there(
         assert SETTING in diagnoses[0]
         # deliveries: held with the same reason, nothing sent
         accepted = installed.api.post(
-            "/v1/messages", json={"messages": [message(1, f"p{p}") for p in ports]}
+            "/v1/messages", json={"messages": [message(1, f"q{p}") for p in ports]}
         )
         assert accepted.status_code in (200, 202), accepted.text
         event_ids = [a["eventId"] for a in accepted.json()["accepted"]]
