@@ -54,7 +54,8 @@ test: $(DEV_STAMP) lint typecheck
 	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
 
 # Mutation testing of the modules that carry the promise ([tool.mutmut] in pyproject.toml)
-# against tests/unit; ~30 min on 2 cores. The report, with every surviving mutant and why it
+# against tests/unit; ~1,900 mutants: several hours on 2 cores (one module:
+# `.venv/bin/mutmut run --max-children 2 "s3dest.s3.diagnosis*"`, ~1 h with the machine shared). The report, with every surviving mutant and why it
 # lives, is docs/mutation.md; `mutmut show <name>` shows one.
 mutate: $(DEV_STAMP)
 	rm -rf mutants
