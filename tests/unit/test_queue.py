@@ -16,6 +16,7 @@ from s3dest.errors import Conflict, NotFound
 from s3dest.settings import Settings
 from s3dest.store import queue
 from s3dest.store.engine import make_engine, transaction, upgrade
+from s3dest.store.queue import operations
 from s3dest.store.tables import (
     DUE_STATES_SQL,
     destinations,
@@ -255,6 +256,7 @@ def test_finish_is_fenced_on_the_lease_owner(engine: Engine) -> None:
     assert queue.finish(engine, "slow", "slow", [_done(item.event_id)]) == 0
     assert _state(engine, item.event_id)[:2] == ("delivering", "fast")
     assert queue.extend_leases(engine, "slow", [item.event_id], 60) == set()
+    assert queue.finish(engine, "fast", "fast", []) == 0  # nothing recorded, none held
     assert queue.extend_leases(engine, "fast", [item.event_id], 60) == {item.event_id}
     # ...the owner can; both attempts are on record.
     assert queue.finish(engine, "fast", "fast", [_done(item.event_id)]) == 1
@@ -409,10 +411,13 @@ def test_replay(engine: Engine) -> None:
 
 def test_chunks_round_trip_and_go_when_delivered(engine: Engine) -> None:
     parts = [bytes([i]) * 1000 for i in range(10)]
+    other = [b"o" * 10, b"p" * 10]  # another large body, fewer chunks: each reads its own
     with transaction(engine) as conn:
+        assert queue.write_chunks(conn, "e-00002", iter(other)) == 20
         assert queue.write_chunks(conn, "e-00001", iter(parts)) == 10_000
         queue.enqueue(conn, [_row(1, body=None, body_size=10_000, chunked=True)])
     assert list(queue.read_chunks(engine, "e-00001")) == parts
+    assert list(queue.read_chunks(engine, "e-00002")) == other
     (item,) = queue.claim(engine, "w", 1, 60)
     assert item.body is None and item.chunked
     queue.finish(engine, "w", "w", [_done(item.event_id)])
@@ -441,6 +446,18 @@ def _lease(engine: Engine, event_id: str) -> tuple[str | None, float | None, flo
     return row[0], row[1], row[2]
 
 
+def _given_back_at(engine: Engine, event_id: str, since: float) -> None:
+    """A message given back (released, reaped) holds no lease, is due from that moment, and
+    its record says so: `nextAttemptAt` and `updatedAt` are the give-back's, not the
+    claim's (kills `release`/`reap_expired_leases` without `lease_expires_at=None`,
+    `next_attempt_at=now` or `updated_at=now`)."""
+    owner, expires, due = _lease(engine, event_id)
+    assert (owner, expires) == (None, None)
+    record = queue.get_record(engine, PROJECT, event_id)
+    assert since <= due == record.next_attempt_at <= time.time()
+    assert since <= record.updated_at <= time.time()
+
+
 def test_a_claim_leases_for_exactly_the_lease_seconds(engine: Engine) -> None:
     """Kills `now - lease_seconds` (a lease already expired when taken: any reaper would
     hand the message to a second worker while the first still writes it)."""
@@ -459,9 +476,10 @@ def test_release_of_named_messages_gives_back_only_those(engine: Engine) -> None
     could not start must not give back the ones it is writing."""
     _enqueue(engine, [_row(1), _row(2), _row(3)])
     a, b, c = queue.claim(engine, "w", 3, 60)
+    given_back = time.time()
     assert queue.release(engine, "w", [a.event_id]) == 1
     assert _state(engine, a.event_id)[:2] == ("queued", None)
-    assert _lease(engine, a.event_id)[2] <= time.time()  # due again at once
+    _given_back_at(engine, a.event_id, given_back)
     assert _state(engine, b.event_id)[:2] == ("delivering", "w")
     assert _state(engine, c.event_id)[:2] == ("delivering", "w")
     assert queue.release(engine, "other-worker", [b.event_id]) == 0  # not its lease
@@ -478,9 +496,121 @@ def test_reaping_counts_exactly_the_expired_leases(engine: Engine) -> None:
             .where(messages.c.event_id.in_([expired_a.event_id, expired_b.event_id]))
             .values(lease_expires_at=time.time() - 1)
         )
+    reaped = time.time()
     assert queue.reap_expired_leases(engine) == 2
     for event_id in (expired_a.event_id, expired_b.event_id):
-        assert _lease(engine, event_id)[:2] == (None, None)
         assert _state(engine, event_id)[0] == "queued"
+        _given_back_at(engine, event_id, reaped)
     assert _state(engine, live.event_id)[:2] == ("delivering", "w")
     assert queue.reap_expired_leases(engine) == 0
+
+
+def test_a_claim_returns_each_field_as_it_was_stored(engine: Engine) -> None:
+    """On both databases (PostgreSQL's claim builds its records apart from SQLite's): kills
+    a claimed record with any field left out (project, event time, connection, topic, size,
+    envelope, the destination's version)."""
+    rows = [
+        _row(1, connection_id="c-1", topic="contact.created", body_size=11),
+        _row(2, destination="d-2", attempts=3, envelope=b'{"a":1}'),
+        _row(3, body=None, body_size=40_000_000, chunked=True),
+    ]
+    _enqueue(engine, rows)
+    with transaction(engine) as conn:
+        conn.execute(update(destinations).where(destinations.c.id == "d-2").values(version=7))
+    claimed = sorted(queue.claim(engine, "w", 10, 60), key=lambda c: c.event_id)
+    fields = [f for f in queue.Claimed.__dataclass_fields__ if f != "destination_version"]
+    assert claimed == [
+        queue.Claimed(
+            **{f: r[f] for f in fields},
+            destination_version=7 if r["destination_id"] == "d-2" else 1,
+        )
+        for r in rows
+    ]
+
+
+def test_a_claim_passes_over_the_projects_it_is_told_to(engine: Engine) -> None:
+    """Fair share: a worker leaves a project at its in-flight bound out of its claims. Kills
+    the exclusion dropped (SQLite, PostgreSQL) or given no projects."""
+    now = time.time()
+    with transaction(engine) as conn:
+        conn.execute(insert(projects), [{"id": "p-2", "name": "p2", "created_at": now}])
+        conn.execute(
+            insert(destinations),
+            [
+                {
+                    **conn.execute(select(destinations).where(destinations.c.id == DEST))
+                    .one()
+                    ._asdict(),
+                    "id": "d-3",
+                    "project_id": "p-2",
+                    "name": "d-3",
+                }
+            ],
+        )
+    _enqueue(engine, [_row(1), _row(2), _row(3, destination="d-3", project_id="p-2")])
+    only_other = queue.claim(engine, "w", 10, 60, exclude_projects=[PROJECT])
+    assert [(c.event_id, c.project_id) for c in only_other] == [("e-00003", "p-2")]
+    assert _state(engine, "e-00001")[:2] == ("queued", None)
+    assert queue.claim(engine, "w", 10, 60, exclude_projects=[PROJECT, "p-2"]) == []
+    rest = queue.claim(engine, "w", 10, 60, exclude_projects=["p-none"])
+    assert sorted(c.event_id for c in rest) == ["e-00001", "e-00002"]
+
+
+def test_extending_a_lease_moves_only_the_named_ones_expiry(engine: Engine) -> None:
+    """Kills an extension to no expiry (never reaped), to `now - lease_seconds` (reaped at
+    once while the worker still writes), and one that extends every lease of the worker."""
+    _enqueue(engine, [_row(1), _row(2)])
+    a, b = queue.claim(engine, "w", 2, 60)
+    b_expires = _lease(engine, b.event_id)[1]
+    before = time.time()
+    assert queue.extend_leases(engine, "w", [a.event_id], 600) == {a.event_id}
+    after = time.time()
+    expires = _lease(engine, a.event_id)[1]
+    assert expires is not None and before + 600 <= expires <= after + 600
+    assert _lease(engine, b.event_id)[1] == b_expires
+    assert queue.reap_expired_leases(engine) == 0
+
+
+def test_only_a_delivery_proves_the_destination_works(engine: Engine) -> None:
+    """An outcome that is not a delivery leaves the destination failing, even when it names
+    the destination and its version (kills the `and` of that rule turned into `or`)."""
+    _enqueue(engine, [_row(1), _row(2)])
+    a, _ = queue.claim(engine, "w", 2, 60)
+    queue.hold_destination(
+        engine, DEST, diagnosis="bad", code="AccessDenied", probe_delay=lambda n: 60.0, version=1
+    )
+    failed = _done(
+        a.event_id, "retrying", error="SlowDown", destination_id=DEST, destination_version=1
+    )
+    assert queue.finish(engine, "w", "w", [failed]) == 1
+    with transaction(engine) as conn:
+        failing = conn.execute(
+            select(destinations.c.failing_since).where(destinations.c.id == DEST)
+        ).scalar_one()
+    assert failing is not None
+
+
+@pytest.mark.parametrize("state", ["retrying", "parked", "held"])
+def test_only_a_delivered_message_has_a_delivery_time(engine: Engine, state: str) -> None:
+    """Kills `delivered_at` written for every outcome (both databases' finish)."""
+    _enqueue(engine, [_row(1), _row(2)])
+    a, b = queue.claim(engine, "w", 2, 60)
+    done = _done(b.event_id)
+    assert queue.finish(engine, "w", "w", [_done(a.event_id, state, error="e"), done]) == 2
+    assert queue.get_record(engine, PROJECT, a.event_id).delivered_at is None
+    assert queue.get_record(engine, PROJECT, b.event_id).delivered_at == done.finished_at
+
+
+def test_the_first_enqueue_of_a_column_set_in_a_process_builds_its_statement(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's INSERT is built once per column set and cached for the process. Under
+    `make mutate` every test's column set was already cached (by the run that measured the
+    tests), so a broken builder survived: here the cache starts empty."""
+    monkeypatch.setattr(operations, "_SQLITE_ENQUEUE", {})
+    rows = [_row(1, topic="t-1"), _row(2, topic="t-2")]
+    _enqueue(sqlite_engine, rows)
+    claimed = sorted(queue.claim(sqlite_engine, "w", 10, 60), key=lambda c: c.event_id)
+    assert [(c.event_id, c.topic, c.body) for c in claimed] == [
+        (r["event_id"], r["topic"], r["body"]) for r in rows
+    ]
