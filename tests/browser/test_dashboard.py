@@ -22,6 +22,10 @@ from tests.support.moto_server import S3Server
 from tests.support.polling import wait_for_state, wait_until
 from tests.support.s3dest_server import S3destEnv, S3destProcess
 from tests.support.samples import DESTINATION, PAGE_AMP_YAML
+from tests.support.shared_server import shared_server_fixtures
+
+# one server per database for the module; each test has a project of its own
+s3dest_env, s3dest_server = shared_server_fixtures()
 
 pytestmark = pytest.mark.browser
 

@@ -19,6 +19,10 @@ from tests.support.builders import create_destination, message
 from tests.support.moto_server import S3Server
 from tests.support.polling import wait_delivered, wait_for_state
 from tests.support.s3dest_server import S3destEnv, S3destProcess
+from tests.support.shared_server import shared_server_fixtures
+
+# one server per database for the module; each test has a project of its own
+s3dest_env, s3dest_server = shared_server_fixtures()
 
 
 def _objects(s3_server: S3Server, bucket: str) -> list[str]:

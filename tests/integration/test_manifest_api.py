@@ -3,7 +3,8 @@
 The page's amp.yaml (the "Refer to the destination in your integration" section of
 the product page, copied literally) applies as written once ``ampersandS3Bucket``
 exists; before that, and for every other mistake, the error names the line it is on.
-Everything runs against a real ``s3dest serve`` subprocess on SQLite and PostgreSQL.
+Everything runs against a real ``s3dest serve`` subprocess on SQLite and PostgreSQL: one
+per database for the module, with a project of its own per test.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from tests.support.builders import create_destination
 from tests.support.moto_server import S3Server
 from tests.support.s3dest_server import S3destEnv, S3destProcess
 from tests.support.samples import DESTINATION, PAGE_AMP_YAML
+from tests.support.shared_server import shared_server_fixtures
+
+s3dest_env, s3dest_server = shared_server_fixtures()
 
 
 def line_of(text: str, needle: str, occurrence: int = 1) -> int:

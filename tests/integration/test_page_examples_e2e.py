@@ -22,6 +22,10 @@ from tests.support.moto_server import S3Server
 from tests.support.polling import wait_delivered
 from tests.support.s3dest_server import S3destProcess
 from tests.support.samples import DESTINATION
+from tests.support.shared_server import shared_server_fixtures
+
+# one server per database for the module; each test has a project of its own
+s3dest_env, s3dest_server = shared_server_fixtures()
 
 # Both copied literally from reference/s3-destination-doc.txt ("Message format").
 PAGE_READ_EXAMPLE = """

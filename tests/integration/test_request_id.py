@@ -13,13 +13,15 @@ import re
 import uuid
 
 import httpx
-import pytest
 from tests.support.polling import wait_until
 from tests.support.s3dest_server import S3destProcess
+from tests.support.shared_server import shared_server_fixtures
+
+# The id does not depend on the database: one server, on SQLite, for the module (each test
+# has a project of its own).
+s3dest_env, s3dest_server = shared_server_fixtures(("sqlite",))
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
-# The id does not depend on the database: one server is enough.
-pytestmark = pytest.mark.parametrize("database_url", [None], ids=["sqlite"])
 
 
 def answers(server: S3destProcess, api_key: str, headers: dict[str, str]) -> list[httpx.Response]:

@@ -3,7 +3,8 @@
 With the page's amp.yaml applied, messages that say only ``integration``, ``action`` and
 ``objectName`` land in ``ampersandS3Bucket``'s bucket; a message the manifest does not
 route is refused at ingest (422 naming the integration / object) and nothing of its
-batch is accepted. Over real HTTP against ``s3dest serve`` on SQLite and PostgreSQL.
+batch is accepted. Over real HTTP against ``s3dest serve`` on SQLite and PostgreSQL: one
+per database for the module, with a project and a bucket of its own per test.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from tests.support.moto_server import S3Server
 from tests.support.polling import wait_delivered
 from tests.support.s3dest_server import S3destEnv, S3destProcess
 from tests.support.samples import ACCOUNT, CONTACT, DESTINATION, PAGE_AMP_YAML
+from tests.support.shared_server import shared_server_fixtures
+
+s3dest_env, s3dest_server = shared_server_fixtures()
 
 DELIVERY_TIMEOUT = 90.0  # generous: two shared cores, PostgreSQL, moto
 

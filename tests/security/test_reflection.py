@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,10 +43,21 @@ def xml_error(code: str, text: str) -> bytes:
     ).encode()
 
 
-@pytest.fixture
-def inst(tmp_path: Path, database_url: str | None) -> Iterator[Installation]:
-    with installed(tmp_path, database_url, allowed="127.0.0.1") as installation:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Installation]:
+    """One server per database for the module (each test has a project of its own)."""
+    url = None if request.param == "sqlite" else request.getfixturevalue("pg_module_database_url")
+    with installed(tmp_path_factory.mktemp("reflection"), url, allowed="127.0.0.1") as installation:
         yield installation
+
+
+@pytest.fixture
+def inst(server: Installation) -> Iterator[Installation]:
+    tenant = server.new_project()
+    with tenant.api:
+        yield tenant
 
 
 def create(inst: Installation, name: str, endpoint: str) -> str:

@@ -4,11 +4,13 @@ its environment (to restart it with another allow-list): for tests/security.
     with installed(tmp_path, database_url, allowed="127.0.0.1") as inst:
         inst.api.post("/v1/destinations", json=...)
         inst.restart(allowed="")        # the operator narrows the policy
+        tenant = inst.new_project()     # the same server, another project
 """
 
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,12 @@ class Installation:
         self.api.close()
         self.server.kill()
 
+    def new_project(self) -> Installation:
+        """The same server, seen by a new project of its own (for tests that share one
+        server per module: see tests/support/shared_server.py). Close its `api` only."""
+        _, api_key = self.env.create_project(f"security-{uuid.uuid4().hex[:8]}")
+        return Installation(self.env, self.server, _client(self.server, api_key))
+
 
 def install(tmp: Path, database_url: str | None, *, allowed: str) -> Installation:
     env = S3destEnv(
@@ -42,10 +50,13 @@ def install(tmp: Path, database_url: str | None, *, allowed: str) -> Installatio
     )
     server = serve(env, tmp)
     _, api_key = env.create_project("security")
-    api = httpx.Client(
+    return Installation(env, server, _client(server, api_key))
+
+
+def _client(server: S3destProcess, api_key: str) -> httpx.Client:
+    return httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60
     )
-    return Installation(env, server, api)
 
 
 @contextlib.contextmanager

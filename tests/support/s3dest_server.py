@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
@@ -42,6 +43,9 @@ class S3destEnv:
     data_dir: Path
     database_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: several tests share this installation (tests/support/shared_server.py): each project
+    #: name gets a suffix, since names are unique per server
+    unique_project_names: bool = False
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -78,6 +82,8 @@ class S3destEnv:
         create` calls (the same migrations, store and checks). The command itself is run by
         test_cli_destinations and test_demo; starting it for every test's project cost
         ~1.2 s of CPU each, about 300 times per suite."""
+        if self.unique_project_names:
+            name = f"{name}-{uuid.uuid4().hex[:8]}"
         engine = open_engine(self.settings())
         try:
             created = create_project(engine, name)
