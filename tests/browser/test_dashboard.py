@@ -24,8 +24,8 @@ from tests.support.s3dest_server import S3destEnv, S3destProcess
 from tests.support.samples import DESTINATION, PAGE_AMP_YAML
 from tests.support.shared_server import shared_server_fixtures
 
-# one server per database for the module; each test has a project of its own
-s3dest_env, s3dest_server = shared_server_fixtures()
+# one server (SQLite, as the other browser tests) for the module; each test has a project of its own
+s3dest_env, s3dest_server = shared_server_fixtures(("sqlite",))
 
 pytestmark = pytest.mark.browser
 
