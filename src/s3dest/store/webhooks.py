@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
 from s3dest.errors import NotFound
 from s3dest.store.engine import reading, transaction
@@ -124,25 +124,26 @@ def list_webhooks(engine: Engine, project_id: str) -> list[WebhookRow]:
     return [_webhook(r) for r in rows]
 
 
+def _project_webhook(conn: Connection, project_id: str, webhook_id: str) -> Any:
+    """The project's endpoint row (NotFound for another project's: ids are not secrets)."""
+    row = conn.execute(
+        select(webhooks).where(webhooks.c.id == webhook_id, webhooks.c.project_id == project_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no webhook {webhook_id!r} in this project")
+    return row
+
+
 def get_webhook(engine: Engine, project_id: str, webhook_id: str) -> WebhookRow:
     """The project's endpoint (NotFound for another project's: ids are not secrets)."""
     with reading(engine) as conn:
-        row = conn.execute(
-            select(webhooks).where(webhooks.c.id == webhook_id, webhooks.c.project_id == project_id)
-        ).first()
-    if row is None:
-        raise NotFound(f"no webhook {webhook_id!r} in this project")
-    return _webhook(row)
+        return _webhook(_project_webhook(conn, project_id, webhook_id))
 
 
 def delete_webhook(engine: Engine, project_id: str, webhook_id: str) -> WebhookRow:
     """Remove the endpoint with its outbox rows (pending ones are not sent)."""
     with transaction(engine) as conn:
-        row = conn.execute(
-            select(webhooks).where(webhooks.c.id == webhook_id, webhooks.c.project_id == project_id)
-        ).first()
-        if row is None:
-            raise NotFound(f"no webhook {webhook_id!r} in this project")
+        row = _project_webhook(conn, project_id, webhook_id)
         conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.webhook_id == row.id))
         conn.execute(delete(webhooks).where(webhooks.c.id == row.id))
     return _webhook(row)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,33 +55,6 @@ class RedeliverResult(BaseModel):
     notFound: list[str] = Field(description="no such message in this project")
 
 
-def _filter(
-    state: State,
-    project_id: str,
-    *,
-    destination: str | None,
-    state_name: str | None,
-    event_id: str | None,
-    installation_id: str | None,
-    object_name: str | None,
-    key: str | None,
-    since: str | None,
-    until: str | None,
-) -> DeliveryFilter:
-    return search.make_filter(
-        state.engine,
-        project_id=project_id,
-        destination=destination,
-        state=MessageState(state_name) if state_name else None,
-        event_id=event_id,
-        installation_id=installation_id,
-        object_name=object_name,
-        key_prefix=key,
-        since=since,
-        until=until,
-    )
-
-
 Destination = Annotated[str | None, Query(description="destination id or name")]
 StateQuery = Annotated[StateName | None, Query(alias="state")]
 EventId = Annotated[str | None, Query(alias="eventId", description="one message's event id")]
@@ -92,8 +65,7 @@ Since = Annotated[str | None, Query(description=_TIME + " (inclusive)")]
 Until = Annotated[str | None, Query(description=_TIME + " (exclusive)")]
 
 
-@router.get("/v1/deliveries", response_model=DeliveryPage, dependencies=[StrictQuery])
-def deliveries(
+def _query_filter(
     project: CurrentProject,
     state: State,
     destination: Destination = None,
@@ -104,6 +76,30 @@ def deliveries(
     key: KeyPrefix = None,
     since: Since = None,
     until: Until = None,
+) -> DeliveryFilter:
+    """The filters of the search and the export, from the query (one declaration, so both
+    routes take and document the same parameters)."""
+    return search.make_filter(
+        state.engine,
+        project_id=project.id,
+        destination=destination,
+        state=MessageState(state_filter) if state_filter else None,
+        event_id=event_id,
+        installation_id=installation_id,
+        object_name=object_name,
+        key_prefix=key,
+        since=since,
+        until=until,
+    )
+
+
+QueryFilter = Annotated[DeliveryFilter, Depends(_query_filter)]
+
+
+@router.get("/v1/deliveries", response_model=DeliveryPage, dependencies=[StrictQuery])
+def deliveries(
+    state: State,
+    f: QueryFilter,
     cursor: Annotated[
         str | None, Query(description="`nextCursor` of the previous page (opaque)")
     ] = None,
@@ -114,18 +110,6 @@ def deliveries(
     Filters combine (all must match). Pages are cut by an opaque `cursor` on the event id
     (UUIDv7, in acceptance order): messages accepted while you page arrive before the
     first page, never inside the pages still to read."""
-    f = _filter(
-        state,
-        project.id,
-        destination=destination,
-        state_name=state_filter,
-        event_id=event_id,
-        installation_id=installation_id,
-        object_name=object_name,
-        key=key,
-        since=since,
-        until=until,
-    )
     page = search.search(state.engine, f, cursor=cursor, limit=limit)
     return {"deliveries": [public_record(r) for r in page.records], "nextCursor": page.next_cursor}
 
@@ -143,32 +127,12 @@ def deliveries(
     },
 )
 def export(
-    project: CurrentProject,
     state: State,
+    f: QueryFilter,
     format: Annotated[Literal["jsonl", "csv"], Query(description="jsonl or csv")] = "jsonl",
-    destination: Destination = None,
-    state_filter: StateQuery = None,
-    event_id: EventId = None,
-    installation_id: Installation = None,
-    object_name: ObjectName = None,
-    key: KeyPrefix = None,
-    since: Since = None,
-    until: Until = None,
 ) -> StreamingResponse:
     """Every record of the project matching the filters (those of `GET /v1/deliveries`),
     newest first, streamed."""
-    f = _filter(
-        state,
-        project.id,
-        destination=destination,
-        state_name=state_filter,
-        event_id=event_id,
-        installation_id=installation_id,
-        object_name=object_name,
-        key=key,
-        since=since,
-        until=until,
-    )
     return StreamingResponse(
         search.export(state.engine, f, format),
         media_type=search.EXPORT_TYPES[format],
@@ -190,15 +154,13 @@ def redeliver(
             {"eventIds": "give eventIds, or a time range with filters, not both"},
         )
     if body.eventIds is None:
-        f = _filter(
-            state,
-            project.id,
+        f = search.make_filter(
+            state.engine,
+            project_id=project.id,
             destination=body.destination,
-            state_name=None,
-            event_id=None,
             installation_id=body.installationId,
             object_name=body.objectName,
-            key=body.key,
+            key_prefix=body.key,
             since=body.since,
             until=body.until,
         )
