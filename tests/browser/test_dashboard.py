@@ -153,7 +153,7 @@ def test_create_destination_through_the_form(
     assert saved["storageClass"] == "STANDARD_IA"
     assert saved["writeMode"] == "create-only"
     card = page.locator(f"#dest-{saved['id']}")
-    expect(card.locator(".badge")).to_have_text("Healthy")
+    expect(card.locator(".badge")).to_have_text("Untested")  # nothing has written to it yet
     expect(card).to_contain_text(bucket)
     assert creds.secret_access_key not in page.content()
 

@@ -152,6 +152,29 @@ def test_renaming_a_destination_keeps_amp_yaml_routing_to_it(
 # -- item 3 and 7 ----------------------------------------------------------------------------
 
 
+def test_a_new_destination_is_untested_until_a_connection_test_passes(
+    site: Site, s3_server: S3Server, bucket: str, page: Page, shot: Shots
+) -> None:
+    """Was: a new destination's badge said HEALTHY before anything had written to it."""
+    api_key, client = site.project("untested")
+    created = client.create_destination(**destination_fields(s3_server, bucket, "fresh"))
+    sign_in(page, site.server.url, api_key)
+    card = page.locator(f"#dest-{created['id']}")
+    badge = card.locator(".badge")
+    expect(badge).to_have_text("Untested")
+    expect(badge).to_have_attribute("data-status", "untested")
+    expect(card).to_contain_text("Not tested yet: run Test connection")
+    shot(page, "19-untested-destination")
+
+    card.get_by_role("button", name="Test connection").click()
+    expect(card.locator(".test-result")).to_contain_text("Connection OK")
+    expect(badge).to_have_text("Healthy")  # the result's status, without a reload
+    expect(card).not_to_contain_text("Not tested yet")
+    page.reload()
+    expect(page.locator(f"#dest-{created['id']} .badge")).to_have_text("Healthy")
+    assert client.destination("fresh")["status"] == "healthy"
+
+
 def test_status_follows_a_failed_and_a_passing_connection_test(
     site: Site, s3_server: S3Server, page: Page, shot: Shots
 ) -> None:
@@ -233,7 +256,8 @@ def test_test_before_saving_uses_the_forms_values(
     page.get_by_label("AWS Secret Access Key").fill(EXAMPLE_SECRET)
     page.get_by_role("button", name="Test these settings").click()
     expect(result).to_contain_text("Connection failed with these settings")
-    assert client.destination("drafted")["status"] == "healthy"
+    # Tests of the form's values are no evidence about the saved destination (issue 15).
+    assert client.destination("drafted")["status"] == "untested"
 
 
 # -- item 10 ---------------------------------------------------------------------------------

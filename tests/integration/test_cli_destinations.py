@@ -160,7 +160,9 @@ def test_destinations_end_to_end(
     assert header.split()[:2] == ["NAME", "ID"]
     assert [line.split()[0] for line in lines] == ["main", "second"]
     assert created["id"] in listing and f"s3://{bucket}" in listing
-    assert "disabled" in lines[1] and "healthy" in lines[0]
+    # Nothing has written to "main" yet: untested, with what to do (issue 15 item 3).
+    assert "disabled" in lines[1] and "untested" in lines[0]
+    assert "not tested yet: run `s3dest destinations test NAME`" in lines[0]
     by_name = as_json(cli("destinations", "show", "--project", project_id, "main"))
     by_id = as_json(cli("destinations", "show", "--project", project_id, created["id"]))
     assert by_name == by_id == {**created, "warnings": []}

@@ -6,15 +6,20 @@ diagnosis when it cannot be written. Real moto S3 with IAM enforced; SQLite and 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import Engine
+from tests.support.builders import message
+from tests.support.load import SilentListener
 from tests.support.moto_server import Credentials, S3Server
+from tests.support.polling import wait_for_state, wait_until
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 from s3dest.runtime import open_engine
@@ -139,7 +144,8 @@ def test_wrong_secret_is_diagnosed(project: Project, s3_server: S3Server, bucket
     dest = create(project, s3_server, bucket, Credentials(real.access_key_id, wrong))
     masked = f"{real.access_key_id[:4]}…{real.access_key_id[-4:]}"
 
-    assert project.api.get(f"/v1/destinations/{dest['id']}").json()["status"] == "healthy"
+    # Issue 15 item 3: not "healthy" before anything has written to it.
+    assert project.api.get(f"/v1/destinations/{dest['id']}").json()["status"] == "untested"
     result = api_test(project, dest["id"])
     assert result["ok"] is False
     assert result["key"].startswith(PREFIX)
@@ -230,3 +236,169 @@ def test_https_on_a_plain_http_port_names_the_scheme(
     assert "retrying" not in result["diagnosis"]
     assert "did not answer in TLS" in result["diagnosis"]
     assert "http://" in result["diagnosis"] and "endpointUrl" in result["diagnosis"]
+
+
+# -- issue 15 item 3: status from evidence ---------------------------------------------------
+
+
+def _status(project: Project, ref: str) -> tuple[str, Any]:
+    """The destination's status and verifiedAt, as show and list both give them."""
+    shown = project.api.get(f"/v1/destinations/{ref}").json()
+    listed = {d["id"]: d for d in project.api.get("/v1/destinations").json()["destinations"]}
+    assert (listed[shown["id"]]["status"], listed[shown["id"]]["verifiedAt"]) == (
+        shown["status"],
+        shown["verifiedAt"],
+    ), (listed, shown)
+    return shown["status"], shown["verifiedAt"]
+
+
+def test_a_new_destination_is_untested_until_a_connection_test_passes(
+    project: Project, s3_server: S3Server, bucket: str
+) -> None:
+    """Was: a new destination said "healthy" before anything had written to it."""
+    dest = create(project, s3_server, bucket, s3_server.putonly_user(bucket))
+    assert (dest["status"], dest["verifiedAt"]) == ("untested", None), dest
+    assert _status(project, dest["id"]) == ("untested", None)
+
+    before = time.time()
+    assert api_test(project, dest["id"])["ok"] is True
+    status, verified_at = _status(project, dest["id"])
+    assert status == "healthy"
+    assert before - 1 <= verified_at <= time.time() + 1, verified_at
+    # A later test keeps the first evidence; a test of unsaved values is no evidence.
+    assert api_test(project, dest["id"])["ok"] is True
+    assert _status(project, dest["id"]) == ("healthy", verified_at)
+
+
+def test_a_first_delivery_makes_an_untested_destination_healthy(
+    project: Project, s3_server: S3Server, bucket: str
+) -> None:
+    dest = create(project, s3_server, bucket, s3_server.putonly_user(bucket), name="lake")
+    assert _status(project, "lake") == ("untested", None)
+    # A failed test of unsaved values says nothing about the saved destination.
+    draft = project.api.post(
+        "/v1/destinations/test", json=_fields(s3_server, bucket, secretAccessKey="x" * 40)
+    )
+    assert draft.status_code == 200 and draft.json()["ok"] is False, draft.text
+    assert _status(project, "lake") == ("untested", None)
+
+    sent = project.api.post("/v1/messages", json=message(1, destination="lake"))
+    assert sent.status_code == 202, sent.text
+    event_id = sent.json()["accepted"][0]["eventId"]
+    record = wait_for_state(project.api, event_id, "delivered")
+    status, verified_at = _status(project, dest["id"])
+    assert status == "healthy", status
+    assert verified_at is not None and verified_at <= record["deliveredAt"] + 1
+
+
+# -- issue 15 item 3: test before saving, over REST ------------------------------------------
+
+
+def _fields(s3_server: S3Server, bucket: str, **overrides: Any) -> dict[str, Any]:
+    creds = s3_server.putonly_user(bucket)
+    return {
+        "name": "draft",
+        "bucket": bucket,
+        "region": s3_server.region,
+        "accessKeyId": creds.access_key_id,
+        "secretAccessKey": creds.secret_access_key,
+        "endpointUrl": s3_server.endpoint,
+        **overrides,
+    }
+
+
+def test_settings_are_tested_before_saving(
+    project: Project, s3_server: S3Server, bucket: str
+) -> None:
+    """`POST /v1/destinations/test`: the create body, one PutObject, nothing saved."""
+    fields = _fields(s3_server, bucket)  # a PutObject-only user: nothing else is needed
+    response = project.api.post("/v1/destinations/test", json=fields)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert set(result) == {"ok", "key", "diagnosis", "etag"}, result
+    assert result["ok"] is True and result["diagnosis"] is None, result
+    assert result["key"].startswith(PREFIX) and result["key"].endswith(".json")
+    found = s3_server.client().get_object(Bucket=bucket, Key=result["key"])
+    assert found["ETag"] == result["etag"]
+    assert fields["secretAccessKey"] not in response.text
+    assert project.api.get("/v1/destinations").json()["destinations"] == []  # nothing saved
+
+    wrong = {**fields, "secretAccessKey": fields["secretAccessKey"][:-4] + "ZZZZ"}
+    response = project.api.post("/v1/destinations/test", json=wrong)
+    assert response.status_code == 200, response.text
+    failed = response.json()
+    assert failed["ok"] is False and failed["etag"] is None, failed
+    assert "secret access key does not belong" in failed["diagnosis"], failed
+    assert wrong["secretAccessKey"] not in response.text
+    assert fields["secretAccessKey"][:-4] not in response.text
+    assert project.api.get("/v1/destinations").json()["destinations"] == []
+    keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == [result["key"]]  # the failed test wrote nothing
+
+    # Audited as the saved destination's test is, with the outcome only.
+    entries = project.api.get("/v1/audit", params={"limit": 10}).json()["entries"]
+    tested = [e for e in entries if e["action"] == "destination.tested"]
+    assert [(e["target"], e["changes"]) for e in tested] == [
+        ("destination:new:draft", {"ok": False, "unsaved": True}),
+        ("destination:new:draft", {"ok": True, "unsaved": True}),
+    ], tested
+    assert fields["secretAccessKey"] not in json.dumps(entries)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"bucket": "Not_A_Bucket"}, "bucket"),
+        ({"region": None}, "region"),
+        ({"storageClass": "COLD"}, "storageClass"),
+        ({"keyTemplate": "join('', ["}, "keyTemplate"),
+        # SPEC §7: the endpoint policy refuses these on save, and so before saving.
+        ({"endpointUrl": "http://169.254.169.254"}, "endpointUrl"),
+        ({"endpointUrl": "http://10.0.0.1:9000"}, "endpointUrl"),
+        ({"endpointUrl": "http://2130706433:9000", "secretAccessKey": "s" * 40}, None),
+    ],
+)
+def test_settings_tested_before_saving_are_refused_as_a_save_would_be(
+    project: Project, s3_server: S3Server, bucket: str, change: dict[str, Any], field: str | None
+) -> None:
+    """The same 422, naming the same field, as POST /v1/destinations; nothing written."""
+    fields = {k: v for k, v in {**_fields(s3_server, bucket), **change}.items() if v is not None}
+    tested = project.api.post("/v1/destinations/test", json=fields)
+    saved = project.api.post("/v1/destinations", json=fields)
+    if field is None:  # 127.0.0.1 spelt as a number: loopback, allowed for the local S3
+        assert saved.status_code == 201, saved.text
+        assert tested.status_code == 200 and tested.json()["ok"] is False, tested.text
+        return
+    assert saved.status_code == 422, saved.text
+    assert tested.status_code == 422, tested.text
+    assert tested.json() == saved.json()
+    assert field in tested.json()["error"]["fields"], tested.json()
+    assert "Contents" not in s3_server.client().list_objects_v2(Bucket=bucket)
+
+
+def test_tests_before_saving_share_the_connection_tests_bound(
+    project: Project, s3_server: S3Server, bucket: str
+) -> None:
+    """SPEC §7 fair share: against an endpoint that never answers, at most the project's
+    two connection tests run (saved or not); the others are 429 at once."""
+    silent = SilentListener()
+    try:
+        create(project, s3_server, bucket, s3_server.putonly_user(bucket), name="saved")
+        project.api.patch("/v1/destinations/saved", json={"endpointUrl": silent.url})
+        draft = _fields(s3_server, bucket, endpointUrl=silent.url)
+        with ThreadPoolExecutor(6) as pool:
+            held = [pool.submit(project.api.post, "/v1/destinations/saved/test")]
+            wait_until(lambda: silent.connections >= 1, 10, "the saved test connects")
+            drafts = [pool.submit(project.api.post, "/v1/destinations/test", json=draft)]
+            wait_until(lambda: silent.connections >= 2, 10, "the draft test connects")
+            started = time.monotonic()
+            busy = project.api.post("/v1/destinations/test", json=draft)
+            assert time.monotonic() - started < 5, "a test beyond the bound waited"
+            answers = [f.result() for f in held + drafts]
+    finally:
+        silent.close()
+    assert busy.status_code == 429, busy.text
+    assert int(busy.headers["Retry-After"]) >= 1
+    assert "S3DEST_PROJECT_CONNECTION_TESTS" in busy.json()["error"]["fields"], busy.json()
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert all(a.json()["ok"] is False for a in answers)

@@ -154,7 +154,8 @@ def test_create_with_each_page_template(
         assert body["endpointUrl"] == s3_server.endpoint
         assert body["writeMode"] == "overwrite"
         assert body["enabled"] is True
-        assert body["status"] == "healthy"
+        assert body["status"] == "untested"  # nothing has written to it yet (issue 15)
+        assert body["verifiedAt"] is None
         assert isinstance(body["warnings"], list)
         assert all(isinstance(w, str) and w for w in body["warnings"])
         assert before - 5 <= body["createdAt"] == body["updatedAt"] <= time.time() + 5

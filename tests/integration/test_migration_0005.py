@@ -4,28 +4,28 @@ key columns accept NULL for role destinations, and the downgrade goes back."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, text
+from tests.support.migrations import alembic
 
 from s3dest.settings import Settings
-from s3dest.store.destinations import get_destination_by_id
-from s3dest.store.engine import MIGRATIONS, make_engine, schema_revision
+from s3dest.store.engine import make_engine, schema_revision
 
 
-def _alembic(engine: Engine, *, up: str | None = None, down: str | None = None) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+def _destination(engine: Engine) -> Any:
+    """Row d1 as revision 0005 has it (the store's own reads need the newest columns)."""
     with engine.connect() as conn:
-        config.attributes["connection"] = conn
-        if up:
-            command.upgrade(config, up)
-        if down:
-            command.downgrade(config, down)
-        conn.commit()
+        return conn.execute(
+            text(
+                "SELECT access_key_id, secret_access_key_enc, role_arn, external_id,"
+                " server_side_encryption, acl, tags, bucket_key_enabled FROM destinations"
+                " WHERE id = 'd1'"
+            )
+        ).first()
 
 
 def _insert_0004_destination(engine: Engine) -> None:
@@ -52,11 +52,11 @@ def test_0005_keeps_existing_destinations_and_goes_back(
 ) -> None:
     engine = make_engine(Settings(data_dir=tmp_path, database_url=database_url))
     try:
-        _alembic(engine, up="0004")
+        alembic(engine, up="0004")
         _insert_0004_destination(engine)
-        _alembic(engine, up="0005")
+        alembic(engine, up="0005")
         assert schema_revision(engine) == "0005"
-        row = get_destination_by_id(engine, "d1")
+        row = _destination(engine)
         assert row is not None
         assert (row.access_key_id, row.secret_access_key_enc) == ("AKIAIOSFODNN7EXAMPLE", "v1:x:y")
         assert (row.role_arn, row.external_id, row.server_side_encryption, row.acl) == (
@@ -74,9 +74,9 @@ def test_0005_keeps_existing_destinations_and_goes_back(
                     " tags = '{\"team\": \"data\"}' WHERE id = 'd1'"
                 )
             )
-        role_row = get_destination_by_id(engine, "d1")
-        assert role_row is not None and role_row.tags == {"team": "data"}
-        _alembic(engine, down="0004")
+        role_row = _destination(engine)
+        assert role_row is not None and json.loads(role_row.tags) == {"team": "data"}
+        alembic(engine, down="0004")
         assert schema_revision(engine) == "0004"
         with engine.connect() as conn:  # role destinations have no keys to go back to
             assert conn.execute(text("SELECT count(*) FROM destinations")).scalar_one() == 0

@@ -8,37 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from tests.support.migrations import alembic, database_at
 
 from s3dest.errors import Conflict
-from s3dest.settings import Settings
-from s3dest.store.engine import MIGRATIONS, SCHEMA_HEAD, make_engine, schema_revision, upgrade
+from s3dest.store.engine import SCHEMA_HEAD, schema_revision, upgrade
 from s3dest.store.projects import authenticate, create_project, list_projects
 
 PREVIOUS = "0005"  # the revision 0009 follows
 
 
-def _alembic(engine: Engine, *, up: str | None = None, down: str | None = None) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.connect() as conn:
-        config.attributes["connection"] = conn
-        if up:
-            command.upgrade(config, up)
-        if down:
-            command.downgrade(config, down)
-        conn.commit()
-
-
 def test_duplicate_names_are_renamed_on_upgrade_and_refused_after(
     database_url: str | None, tmp_path: Path
 ) -> None:
-    engine = make_engine(Settings(data_dir=tmp_path, database_url=database_url))
-    try:
-        _alembic(engine, up=PREVIOUS)
+    with database_at(PREVIOUS, tmp_path, database_url) as engine:
         with engine.begin() as conn:
             for project_id, name, created in [
                 ("p1", "acme", 1.0),
@@ -51,7 +35,7 @@ def test_duplicate_names_are_renamed_on_upgrade_and_refused_after(
                     text("INSERT INTO projects (id, name, created_at) VALUES (:i, :n, :c)"),
                     {"i": project_id, "n": name, "c": created},
                 )
-        _alembic(engine, up="0009")
+        alembic(engine, up="0009")
         names = {p.id: p.name for p in list_projects(engine)}
         assert names == {
             "p1": "acme",
@@ -78,7 +62,5 @@ def test_duplicate_names_are_renamed_on_upgrade_and_refused_after(
             conn.rollback()
         assert sorted(p.name for p in list_projects(engine)).count("gamma") == 1
 
-        _alembic(engine, down=PREVIOUS)
+        alembic(engine, down=PREVIOUS)
         assert schema_revision(engine) == PREVIOUS
-    finally:
-        engine.dispose()

@@ -200,7 +200,12 @@ def test_destination_schemas_use_the_contracts_field_names(schema: dict[str, Any
     assert "secretAccessKey" not in public["properties"]
     assert "sessionToken" not in public["properties"]
     assert set(public["properties"]["writeMode"]["enum"]) == {"overwrite", "create-only"}
-    assert set(public["properties"]["status"]["enum"]) == {"healthy", "failing", "disabled"}
+    assert set(public["properties"]["status"]["enum"]) == {
+        "untested",
+        "healthy",
+        "failing",
+        "disabled",
+    }
 
     # The routes use them.
     def body_ref(key: tuple[str, str]) -> str:

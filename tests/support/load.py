@@ -40,6 +40,11 @@ class SilentListener:
                 continue
             self._held.append(conn)  # kept open, never read from or written to
 
+    @property
+    def connections(self) -> int:
+        """How many connections it has accepted (and holds)."""
+        return len(self._held)
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(2)

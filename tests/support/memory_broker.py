@@ -93,6 +93,7 @@ def destination_row(
         last_error_code=None,
         probe_attempts=0,
         next_probe_at=None,
+        verified_at=None,
         version=version,
         created_at=now,
         updated_at=now,
@@ -247,6 +248,8 @@ class MemoryBroker:
         return done
 
     def _healthy(self, row: DestinationRow, now: float) -> None:
+        if row.verified_at is None:  # the first write: untested becomes healthy
+            row = self.destinations[row.id] = replace(row, verified_at=now)
         if row.failing_since is None:
             return
         self.destinations[row.id] = replace(

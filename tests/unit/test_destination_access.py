@@ -245,6 +245,7 @@ def _row(checked: ValidatedDestination, external_id: str) -> DestinationRow:
         last_error_code=None,
         probe_attempts=0,
         next_probe_at=None,
+        verified_at=None,
         version=1,
         created_at=0.0,
         updated_at=0.0,

@@ -142,6 +142,7 @@ def stored(result: ValidatedDestination) -> DestinationRow:
         last_error_code=None,
         probe_attempts=0,
         next_probe_at=None,
+        verified_at=None,
         version=1,
         created_at=0.0,
         updated_at=0.0,

@@ -31,7 +31,8 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("get", "/v1/destinations"): (
         "List destinations",
         "Every S3 destination of the API key's project, oldest first, with its status "
-        "(healthy, failing with a diagnosis, or disabled). Secrets are never returned.",
+        "(untested until a connection test passes or a message is delivered, healthy, "
+        "failing with a diagnosis, or disabled). Secrets are never returned.",
     ),
     ("post", "/v1/destinations"): (
         "Create a destination",
@@ -54,11 +55,20 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "Delete a destination",
         "Refused (409) while messages still wait for it, unless force=true discards them.",
     ),
+    ("post", "/v1/destinations/test"): (
+        "Test settings before saving",
+        "Takes the body of Create a destination, validates it the same way (the same 422 "
+        "naming each field) and writes one small object under s3dest-connection-test/ with "
+        "those settings (PutObject only), explaining any failure as the saved test does. "
+        "Nothing is saved and secrets are never echoed. A role destination is tested once "
+        "saved: its trust policy names the external id s3dest generates on save.",
+    ),
     ("post", "/v1/destinations/{ref}/test"): (
         "Test the connection",
         "Writes one small object under s3dest-connection-test/ with the saved settings "
         "(PutObject only, nothing else) and explains any failure in plain language: the "
-        "policy to attach, the region to use, the key that is wrong.",
+        "policy to attach, the region to use, the key that is wrong. A pass makes an "
+        "untested destination healthy and clears a failure; a refusal marks it failing.",
     ),
     ("post", "/v1/destinations/{ref}/replay"): (
         "Replay parked messages",
@@ -382,7 +392,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "endpointUrl": "an S3-compatible endpoint, or null for AWS",
         "writeMode": "overwrite or create-only",
         "enabled": "false: messages wait without being delivered",
-        "status": "healthy, failing (see diagnosis) or disabled",
+        "status": "untested (no connection test has passed and nothing was delivered yet: "
+        "run Test connection), healthy (a write succeeded), failing (see diagnosis) or "
+        "disabled",
         "kmsKeyId": "the KMS key for aws:kms",
         "bucketKeyEnabled": "whether an S3 Bucket Key is used",
     },

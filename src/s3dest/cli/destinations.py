@@ -94,13 +94,16 @@ def destinations() -> None:
     """S3 destinations of a project."""
 
 
+#: What the list says of a destination nothing has written to yet.
+_UNTESTED = {"untested": "not tested yet: run `s3dest destinations test NAME`"}
+
 COLUMNS: list[Column] = [
     ("name", lambda d: d["name"]),
     ("id", lambda d: d["id"]),
     ("bucket", lambda d: f"s3://{d['bucket']}"),
     ("region", lambda d: d["region"]),
     ("status", lambda d: d["status"]),
-    ("diagnosis", lambda d: d.get("diagnosis")),
+    ("diagnosis", lambda d: d.get("diagnosis") or _UNTESTED.get(d["status"])),
 ]
 
 

@@ -65,6 +65,7 @@ def draft_row(
         last_error_code=None,
         probe_attempts=0,
         next_probe_at=None,
+        verified_at=None,
         version=version,
         created_at=now,
         updated_at=now,

@@ -321,9 +321,13 @@ class DestinationPublic(BaseModel):
     endpointUrl: str | None
     writeMode: Literal["overwrite", "create-only"]
     enabled: bool
-    status: Literal["healthy", "failing", "disabled"]
+    status: Literal["untested", "healthy", "failing", "disabled"]
     diagnosis: str | None = Field(description="why the destination is failing, if it is")
     failingSince: float | None = Field(description="Unix seconds")
+    verifiedAt: float | None = Field(
+        description="Unix seconds: when a write first succeeded (a passing connection test "
+        "or a delivery); null while untested"
+    )
     warnings: list[str] = Field(
         description="advice about the configuration just saved (only on create and update)"
     )

@@ -269,7 +269,8 @@ def connection_test(
 
     The outcome is evidence about the saved destination: a destination error (refused
     credentials, no such bucket…) marks it failing with the diagnosis and holds its
-    messages, as a failed delivery would; a success clears a failure. A transient error
+    messages, as a failed delivery would; a success clears a failure, and makes an untested
+    destination healthy. A transient error
     (a timeout, a 5xx) says nothing about the configuration and changes nothing."""
     row = store.get_destination(engine, project_id, ref)
     result, error = write_test_object(row, box, timeout_s=timeout_s)
@@ -285,6 +286,9 @@ def connection_test(
     elif result.ok and row.failing_since is not None:
         # A successful write proves the destination works: resume anything held.
         queue.mark_healthy(engine, row.id)
+    elif result.ok and row.verified_at is None:
+        # The first evidence that it works: untested becomes healthy.
+        queue.mark_verified(engine, row.id)
     _tested(engine, actor, row, ok=result.ok)
     return result
 

@@ -73,6 +73,7 @@ class DestinationRow:
     last_error_code: str | None
     probe_attempts: int
     next_probe_at: float | None
+    verified_at: float | None
     version: int
     created_at: float
     updated_at: float
@@ -92,7 +93,10 @@ class DestinationRow:
     def status(self) -> str:
         if not self.enabled:
             return "disabled"
-        return "failing" if self.failing_since is not None else "healthy"
+        if self.failing_since is not None:
+            return "failing"
+        # Healthy only on evidence: a passing connection test or a delivery.
+        return "healthy" if self.verified_at is not None else "untested"
 
 
 def _row(r: Any) -> DestinationRow:

@@ -116,6 +116,9 @@ destinations = Table(
     Column("last_error_code", String(64), nullable=True),
     Column("probe_attempts", Integer, nullable=False, default=0),
     Column("next_probe_at", Float, nullable=True),
+    # Revision 0010: when a write first succeeded (a passing connection test or a delivery);
+    # NULL while the destination is untested, so its status never claims "healthy" unproven.
+    Column("verified_at", Float, nullable=True),
     # Bumped on every update, so workers rebuild their client and held messages resume.
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", Float, nullable=False),

@@ -1,4 +1,5 @@
-"""/v1/destinations: create, list, show, update, delete, test, replay."""
+"""/v1/destinations: create, list, show, update, delete, test (saved or before saving),
+replay."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from s3dest.access.audit import Actor
 from s3dest.api.deps import CurrentActor, CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.delivery import service as delivery
-from s3dest.destinations import service
+from s3dest.destinations import drafts, service
 from s3dest.destinations.schemas import DestinationCreate, DestinationPublic, DestinationUpdate
 from s3dest.runtime import AppState
 
@@ -82,6 +83,27 @@ def delete_destination(
     force: bool = Query(False, description="discard messages still waiting for it"),
 ) -> None:
     service.delete(state.engine, project_id=project.id, ref=ref, force=force, actor=actor)
+
+
+@router.post("/test", response_model=TestResult, responses=error_responses(422, 429))
+async def test_new_destination(
+    body: DestinationCreate, project: CurrentProject, actor: CurrentActor, state: State
+) -> Any:
+    # Test before saving: the dashboard form's code path (drafts.test_draft), on the
+    # connection tests' threads and within their bounds. Nothing is stored.
+    result = await state.fair.connection_test(
+        project.id, _draft_test, state, project.id, body, actor
+    )
+    return result.as_dict()
+
+
+def _draft_test(
+    state: AppState, project_id: str, body: DestinationCreate, actor: Actor
+) -> service.TestResult:
+    _row, result = drafts.test_draft(
+        state.engine, state.box, project_id=project_id, body=body, ref=None, actor=actor
+    )
+    return result
 
 
 @router.post("/{ref}/test", response_model=TestResult, responses=error_responses(404, 422, 429))

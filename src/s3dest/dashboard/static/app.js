@@ -170,7 +170,7 @@
   }
 
   /* The status the test left the destination in (failing with its diagnosis, or
-   * healthy again), on its card's badge. */
+   * healthy: again, or for the first time after "untested"), on its card's badge. */
   function showStatus(form, status) {
     var card = form.closest ? form.closest("article.dest") : null;
     if (!card || !status) return;
@@ -180,6 +180,8 @@
     badge.setAttribute("data-status", status);
     badge.textContent = status.charAt(0).toUpperCase() + status.slice(1);
     card.className = card.className.replace(/\bstatus-\w+/, "status-" + status);
+    var note = card.querySelector(".untested-note");
+    if (note && status !== "untested") note.parentNode.removeChild(note);
   }
 
   /* -- Test these settings (before saving) ------------------------------------------ */

@@ -23,6 +23,7 @@ from s3dest.store.queue.health import (
     hold_destination,
     hold_pending,
     mark_healthy,
+    mark_verified,
     release_probes,
 )
 from s3dest.store.queue.operations import (
@@ -83,6 +84,7 @@ __all__ = [
     "hold_pending",
     "list_records",
     "mark_healthy",
+    "mark_verified",
     "pending_counts",
     "queue_depth",
     "read_chunks",

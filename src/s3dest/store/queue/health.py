@@ -30,6 +30,13 @@ _HEALTHY = (
     )
     .values(**_NOT_FAILING)
 )
+# The first successful write makes an untested destination healthy (one indexed update
+# that matches nothing once it is verified).
+_VERIFIED = (
+    update(destinations)
+    .where(destinations.c.id == bindparam("v_id"), destinations.c.verified_at.is_(None))
+    .values(verified_at=bindparam("v_at"))
+)
 
 
 def hold_destination(
@@ -90,6 +97,18 @@ def mark_healthy(engine: Engine, destination_id: str) -> None:
         healthy(conn, destination_id, time.time())
 
 
+def mark_verified(engine: Engine, destination_id: str) -> None:
+    """A connection test passed on a destination that is not failing: it is no longer
+    untested (its messages, held or not, are left as they are)."""
+    with transaction(engine) as conn:
+        verified(conn, destination_id, time.time())
+
+
+def verified(conn: Connection, destination_id: str, now: float) -> None:
+    """Record the destination's first successful write, if it had none."""
+    conn.execute(_VERIFIED, {"v_id": destination_id, "v_at": now})
+
+
 def healthy(
     conn: Connection, destination_id: str, now: float, *, version: int | None = None
 ) -> None:
@@ -107,6 +126,7 @@ def healthy(
             .where(destinations.c.id == destination_id, destinations.c.failing_since.is_not(None))
             .values(**_NOT_FAILING)
         ).rowcount
+    verified(conn, destination_id, now)
     if cleared or version is None:
         resume_held(conn, destination_id, now)
     # A write succeeded: destination.recovered if its outage was announced (whatever the
