@@ -296,9 +296,10 @@ def start_s3dest(
         data_dir=workdir / name / "data",
         database_url=db.url,
         extra={"S3DEST_SECRET_KEY": "", **extra_env},
+        exec_process=True,  # its CPU and memory are what is measured
     )
     env.data_dir.mkdir(parents=True, exist_ok=True)
-    project_id, api_key = env.create_project("bench")
+    project_id, api_key = env.create_project(f"bench-{name}")  # runs may share a database
     bucket = s3.create_bucket()
     process = serve(env, workdir / name)
     run = ServerRun(env, process, api_key, "bench", bucket, project_id)

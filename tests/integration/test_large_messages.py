@@ -134,6 +134,7 @@ def test_a_large_message_arrives_intact_in_bounded_memory(
     # A lease far shorter than the upload: the worker must keep extending it, or the reaper
     # would hand the message out again mid-upload (a second attempt would show).
     s3dest_env.extra["S3DEST_LEASE_SECONDS"] = "2"
+    s3dest_env.exec_process = True  # its peak RSS is measured: a process of its own imports
     server = serve(s3dest_env, tmp_path)
     try:
         with server.client(api_key) as client:

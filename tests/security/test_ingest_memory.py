@@ -29,6 +29,7 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture
 def server(s3dest_env: S3destEnv, tmp_path: Any) -> Iterator[S3destProcess]:
+    s3dest_env.exec_process = True  # its RSS is measured: a process of its own imports
     process = serve(s3dest_env, tmp_path)
     try:
         yield process

@@ -7,6 +7,7 @@ against one PostgreSQL database.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from s3dest.client import Client
 from s3dest.runtime import open_engine
 from s3dest.settings import Settings
 from s3dest.store.projects import create_project
+from tests.support import zygote
 from tests.support.egress import LOCAL_S3_HOSTS, allow_local_s3
 
 allow_local_s3()
@@ -46,6 +48,14 @@ class S3destEnv:
     #: several tests share this installation (tests/support/shared_server.py): each project
     #: name gets a suffix, since names are unique per server
     unique_project_names: bool = False
+    #: run commands as `python -m s3dest.cli …` instead of forking them from a process that
+    #: has imported s3dest (tests/support/zygote.py): for tests that measure the process
+    exec_process: bool = False
+
+    def forked(self) -> bool:
+        # PYTHONPATH in `extra`: another checkout's code (bench.pipeline --baseline), which
+        # only its own command runs.
+        return not self.exec_process and "PYTHONPATH" not in self.extra and zygote.enabled()
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -62,9 +72,12 @@ class S3destEnv:
     def cli(
         self, *args: str, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*S3DEST, *args], env=self.env(), capture_output=True, text=True, timeout=timeout
-        )
+        if self.forked():
+            result = zygote.run_captured(list(args), self.env(), timeout)
+        else:
+            result = subprocess.run(
+                [*S3DEST, *args], env=self.env(), capture_output=True, text=True, timeout=timeout
+            )
         if check and result.returncode != 0:
             raise AssertionError(
                 f"s3dest {' '.join(args)} failed ({result.returncode}):\n"
@@ -84,6 +97,14 @@ class S3destEnv:
         ~1.2 s of CPU each, about 300 times per suite."""
         if self.unique_project_names:
             name = f"{name}-{uuid.uuid4().hex[:8]}"
+        if "PYTHONPATH" in self.extra:
+            # Another checkout's code (bench.pipeline --baseline): only its own command
+            # knows its schema; this checkout's migrations would move the database past it.
+            out = self.cli("projects", "create", name).stdout
+            project_id = re.search(r"project id:\s+(\S+)", out)
+            api_key = re.search(r"api key:\s+(\S+)", out)
+            assert project_id and api_key, out
+            return project_id.group(1), api_key.group(1)
         engine = open_engine(self.settings())
         try:
             created = create_project(engine, name)
@@ -100,7 +121,7 @@ class S3destProcess:
     args: list[str]
     port: int | None
     log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | zygote.ForkedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -109,9 +130,12 @@ class S3destProcess:
 
     def start(self, timeout: float = 120.0) -> S3destProcess:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [*S3DEST, *self.args], env=self.environment.env(), stdout=log, stderr=log
-        )
+        if self.environment.forked():
+            self.proc = zygote.ForkedProcess(self.args, self.environment.env(), log, log)
+        else:
+            self.proc = subprocess.Popen(
+                [*S3DEST, *self.args], env=self.environment.env(), stdout=log, stderr=log
+            )
         log.close()
         if self.port is None:
             time.sleep(0.5)
