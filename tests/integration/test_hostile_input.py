@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from tests.support.builders import create_destination
+from tests.support.builders import create_destination, example_destination_fields
 from tests.support.moto_server import S3Server
 from tests.support.routes import app_endpoints
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
@@ -567,16 +567,16 @@ NOT_STRING_TEMPLATES = [
 ]
 
 
+def template_destination(rig: Rig, template: str) -> dict[str, Any]:
+    """A new destination's fields on the rig's bucket with `template` as its key."""
+    return example_destination_fields(
+        f"t-{uuid.uuid4().hex[:8]}", bucket=rig.bucket, region="us-east-1", keyTemplate=template
+    )
+
+
 @pytest.mark.parametrize("template", NOT_STRING_TEMPLATES)
 def test_templates_that_do_not_give_a_string_are_422_at_create(rig: Rig, template: str) -> None:
-    body = {
-        "name": f"t-{uuid.uuid4().hex[:8]}",
-        "bucket": rig.bucket,
-        "region": "us-east-1",
-        "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-        "secretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        "keyTemplate": template,
-    }
+    body = template_destination(rig, template)
     error = error_of(rig.post("/v1/destinations", json=body), 422)
     assert "keyTemplate" in error["fields"], error
     error = error_of(
@@ -601,14 +601,7 @@ def test_templates_the_samples_cannot_judge_are_saved_with_a_warning(
 ) -> None:
     """Before issue 15 these were 422s: a customer's own CRM field was refused because the
     built-in samples lack it, and a number inside join() was not text."""
-    body = {
-        "name": f"t-{uuid.uuid4().hex[:8]}",
-        "bucket": rig.bucket,
-        "region": "us-east-1",
-        "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-        "secretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        "keyTemplate": template,
-    }
+    body = template_destination(rig, template)
     created = rig.post("/v1/destinations", json=body)
     assert created.status_code == 201, created.text
     warnings = " ".join(created.json().get("warnings", []))

@@ -135,7 +135,6 @@ def _fork(message: dict[str, Any], fds: list[int], control: socket.socket) -> in
 
         traceback.print_exc()
         os._exit(70)
-    raise AssertionError("unreachable")
 
 
 def _line(message: dict[str, Any]) -> bytes:
