@@ -31,6 +31,7 @@ installs them); ``$S3DEST_CEPH_BIN`` points elsewhere.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -56,6 +57,7 @@ allow_local_s3()  # RGW listens on 127.0.0.1: s3dest's endpoint policy must allo
 
 __all__ = [
     "CEPH_BIN",
+    "KMS_KEY_IDS",
     "RgwServer",
     "RgwUnavailableError",
     "remove_stale_clusters",
@@ -68,6 +70,8 @@ CEPH_BIN = Path(os.environ.get("S3DEST_CEPH_BIN", "/usr/bin"))
 _BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "monmaptool")
 DEFAULT_REGION = "us-east-1"  # RGW accepts any region in the signature
 ADMIN_UID = "s3dest-admin"
+#: SSE-KMS key ids the gateway knows (``rgw crypt s3 kms backend = testing``).
+KMS_KEY_IDS = ("testkey-1", "testkey-2")
 BOOT_TIMEOUT = 180.0
 
 # {dir} and the ports are filled in; `$name` is Ceph's own metavariable (mon.a, osd.0, ...).
@@ -126,6 +130,11 @@ rgw enable ops log = false
 rgw enable usage log = false
 # Multipart tests use 64 KiB parts (S3's minimum, 5 MiB, would make them move megabytes).
 rgw multipart min part size = 65536
+# SSE-KMS without a key server: RGW's "testing" backend takes its keys from this line
+# (name=base64 of 32 bytes, made up per cluster), and HTTP is allowed for encrypted PUTs.
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = {kms_keys}
+rgw crypt require ssl = false
 """
 
 
@@ -498,6 +507,10 @@ def start_rgw(*, debug: bool = False) -> RgwServer:
                 dir=base_dir,
                 block_size=10 * 2**30,  # sparse: only what is written takes disk space
                 debug_rgw=1 if debug else 0,
+                kms_keys=" ".join(
+                    f"{key_id}={base64.b64encode(secrets.token_bytes(32)).decode()}"
+                    for key_id in KMS_KEY_IDS
+                ),
             )
         )
         # Monitor: a monmap with one monitor, its store, then the daemon (foreground).

@@ -9,7 +9,9 @@ DurationSeconds) with the time it arrived.
 (`"Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}}`), which moto cannot
 evaluate (it passes no request context to bucket-policy conditions, so it refuses every
 PutObject under such a policy). A PUT without x-amz-server-side-encryption among its
-*signed* headers gets S3's answer to an explicit Deny; every other request goes to moto.
+*signed* headers gets AWS's answer to an explicit Deny (its wording, which s3dest reads);
+every other request goes to moto. The real policy engine's refusal is tested on Ceph RGW
+(tests/integration/test_rgw.py).
 
 Both forward requests unchanged (the Host header too, so SigV4 signatures stay valid).
 

@@ -139,6 +139,9 @@ def test_encryption_rules() -> None:
         "must be a KMS key id"
         in errors_of(serverSideEncryption="aws:kms", kmsKeyId="k k")["kmsKeyId"]
     )
+    # An S3-compatible store's key server names keys freely (RGW: Vault, KMIP, testing).
+    custom = {"endpointUrl": "https://s3.example.net", "serverSideEncryption": "aws:kms"}
+    assert validate(**custom, kmsKeyId="testkey-1").kms_key_id == "testkey-1"
     key = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     checked = validate(serverSideEncryption="aws:kms", kmsKeyId=key, bucketKeyEnabled=True)
     assert (checked.kms_key_id, checked.bucket_key_enabled) == (key, True)
@@ -202,6 +205,9 @@ def test_required_actions_are_exactly_what_each_option_adds(
 
 
 def test_kms_grant_is_scoped_to_a_key_arn_when_given() -> None:
+    # An S3-compatible store's key server names keys freely (RGW: Vault, KMIP, testing).
+    custom = {"endpointUrl": "https://s3.example.net", "serverSideEncryption": "aws:kms"}
+    assert validate(**custom, kmsKeyId="testkey-1").kms_key_id == "testkey-1"
     key = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     policy = write_policy(PolicyInputs("b", kms=True, kms_key_id=key))
     assert policy["Statement"][1]["Resource"] == key

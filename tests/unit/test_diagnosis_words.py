@@ -108,13 +108,24 @@ def test_the_region_diagnosis_leaves_s3s_words_to_the_message() -> None:
 # -- refused writes -----------------------------------------------------------------------------
 
 
-def _plain_denied(key_id: str) -> str:
+_UNENCRYPTED_HINT = (
+    "Buckets often deny writes that are not server-side encrypted: set the destination's "
+    "serverSideEncryption to 'AES256' or 'aws:kms' (with kmsKeyId if the policy names a key)."
+)
+_ENCRYPTED_HINT = (
+    "The destination already asks for server-side encryption; check what else the bucket "
+    "policy's Deny requires (a particular serverSideEncryption or kmsKeyId, a source VPC, TLS)."
+)
+
+
+def _plain_denied(key_id: str, hint: str = _UNENCRYPTED_HINT) -> str:
     return (
         f"Access denied: the credentials (access key {key_id}) are not allowed to write to "
         f"bucket '{BUCKET}'. They need s3:PutObject on arn:aws:s3:::{BUCKET}/*. Attach this "
-        f"policy to the IAM user or role:\n{PUT_ONLY}\nIf the bucket encrypts with a "
-        "customer-managed KMS key, the key policy must also allow kms:GenerateDataKey; a "
-        "bucket policy with an explicit Deny overrides the IAM policy."
+        f"policy to the IAM user or role:\n{PUT_ONLY}\nIf they already have it, the bucket "
+        "policy denies the write with an explicit Deny, which no IAM permission overrides. "
+        f"{hint} If the bucket encrypts with a customer-managed KMS key, the key policy must "
+        "also allow kms:GenerateDataKey."
     )
 
 
@@ -123,6 +134,18 @@ def test_a_plain_key_refused_gets_the_putobject_policy(code: str | None) -> None
     err = diagnose(status=403, s3_code=code, text=_said("Access Denied"), target=TARGET)
     _check(
         err, DestinationError, f"AccessDenied writing to bucket '{BUCKET}'", _plain_denied(KEY_ID)
+    )
+
+
+def test_an_encrypting_plain_key_refused_is_told_to_check_the_bucket_policys_terms() -> None:
+    # Ceph RGW answers a bucket policy's Deny with a bare AccessDenied (no Message).
+    aes = dataclasses.replace(TARGET, policy=PolicyInputs(BUCKET, encrypted=True))
+    err = diagnose(status=403, s3_code="AccessDenied", text="<Code>AccessDenied</Code>", target=aes)
+    _check(
+        err,
+        DestinationError,
+        f"AccessDenied writing to bucket '{BUCKET}'",
+        _plain_denied(KEY_ID, _ENCRYPTED_HINT),
     )
 
 

@@ -173,12 +173,17 @@ def diagnose(
         or (status == 403 and s3_code is None)
     ):
         partition = arn_partition(target.region)
+        # S3-compatible stores (Ceph RGW) say a bare AccessDenied for a bucket policy's
+        # Deny too, so the bucket policy is named as the other cause, with its usual fix.
         diagnosis = (
             f"Access denied: the credentials (access key {key_id}) are not allowed to write to "
             f"{where}. They need s3:PutObject on arn:{partition}:s3:::{bucket}/*. Attach this "
-            f"policy to the IAM user or role:\n{putobject_policy(bucket, partition)}\nIf the "
-            "bucket encrypts with a customer-managed KMS key, the key policy must also allow "
-            "kms:GenerateDataKey; a bucket policy with an explicit Deny overrides the IAM policy."
+            f"policy to the IAM user or role:\n{putobject_policy(bucket, partition)}\nIf they "
+            "already have it, the bucket policy denies the write with an explicit Deny, which "
+            "no IAM permission overrides. "
+            + role_diagnosis.bucket_policy_hint(target.policy or PolicyInputs(bucket=bucket))
+            + " If the bucket encrypts with a customer-managed KMS key, the key policy must "
+            "also allow kms:GenerateDataKey."
         )
         return DestinationError(
             f"AccessDenied writing to {where}",

@@ -32,6 +32,7 @@ __all__ = [
     "EXPLICIT_DENY",
     "NO_IDENTITY",
     "assume_role_failed",
+    "bucket_policy_hint",
     "identity_invalid",
     "kms_denied",
     "no_identity",
@@ -165,22 +166,25 @@ def write_denied(
     )
 
 
-def bucket_policy_denied(*, bucket: str, inputs: PolicyInputs) -> DestinationError:
+def bucket_policy_hint(inputs: PolicyInputs) -> str:
+    """What to change when a bucket policy's Deny refuses the write."""
     if inputs.encrypted:
-        hint = (
+        return (
             "The destination already asks for server-side encryption; check what else the "
             "bucket policy's Deny requires (a particular serverSideEncryption or kmsKeyId, "
             "a source VPC, TLS)."
         )
-    else:
-        hint = (
-            "Buckets often deny writes that are not server-side encrypted: set the "
-            "destination's serverSideEncryption to 'AES256' or 'aws:kms' (with kmsKeyId if "
-            "the policy names a key)."
-        )
+    return (
+        "Buckets often deny writes that are not server-side encrypted: set the "
+        "destination's serverSideEncryption to 'AES256' or 'aws:kms' (with kmsKeyId if "
+        "the policy names a key)."
+    )
+
+
+def bucket_policy_denied(*, bucket: str, inputs: PolicyInputs) -> DestinationError:
     diagnosis = (
         f"The bucket policy of '{bucket}' explicitly denies this write; no IAM permission "
-        f"overrides an explicit Deny. {hint}"
+        f"overrides an explicit Deny. {bucket_policy_hint(inputs)}"
     )
     return DestinationError(
         f"AccessDenied: the bucket policy of '{bucket}' denies the write",

@@ -129,7 +129,7 @@ def validate_destination(
     write_mode = run("writeMode", check_write_mode, raw("writeMode"))
     enabled = run("enabled", check_enabled, fields.get("enabled", True))
     sse = run("serverSideEncryption", check_sse, raw("serverSideEncryption"))
-    kms_key_id = run("kmsKeyId", check_kms_key_id, raw("kmsKeyId"), sse)
+    kms_key_id = run("kmsKeyId", check_kms_key_id, raw("kmsKeyId"), sse, aws)
     bucket_key = run("bucketKeyEnabled", check_bucket_key, raw("bucketKeyEnabled"), sse)
     acl = run("acl", check_acl, raw("acl"))
     tags = run("tags", check_tags, raw("tags"))

@@ -48,7 +48,9 @@ def check_sse(value: Any) -> str | None:
     return canonical
 
 
-def check_kms_key_id(value: Any, sse: str | None) -> str | None:
+def check_kms_key_id(value: Any, sse: str | None, aws: bool = True) -> str | None:
+    """An AWS KMS key id, ARN or alias; on a custom endpoint, any key name (Ceph RGW's key
+    servers, Vault or KMIP, name keys freely)."""
     text = optional_text("kmsKeyId", value)
     if text is None:
         return None
@@ -57,7 +59,7 @@ def check_kms_key_id(value: Any, sse: str | None) -> str | None:
             "kmsKeyId applies to SSE-KMS only: set serverSideEncryption to 'aws:kms', or "
             "remove kmsKeyId."
         )
-    if not _KMS_KEY_RE.fullmatch(text):
+    if aws and not _KMS_KEY_RE.fullmatch(text):
         raise Bad(
             "kmsKeyId must be a KMS key id (a UUID or mrk-…), a key ARN "
             "(arn:aws:kms:<region>:<account>:key/<id>), or an alias (alias/<name> or its "
