@@ -13,8 +13,13 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import Engine
+from tests.support.builders import destination_fields
+from tests.support.moto_server import S3Server
+from tests.support.polling import wait_until
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+from tests.support.webhook_receiver import WebhookReceiver
 
+from s3dest.api.openapi_examples import MANIFEST_EXAMPLE, PAGE_TEMPLATE, message_examples
 from s3dest.runtime import open_engine
 from s3dest.settings import Settings
 from s3dest.store.projects import create_project
@@ -315,3 +320,88 @@ def test_the_documented_examples_work_as_shown(schema: dict[str, Any], api: http
             "/v1/manifest", content=source, headers={"Content-Type": "application/yaml"}
         )
         assert applied.status_code == 200, applied.text
+
+
+def answer_example(schema: dict[str, Any], method: str, path: str, status: str) -> Any:
+    """The first example of a route's 2xx JSON answer, as /docs shows it."""
+    content = schema["paths"][path][method]["responses"][status]["content"]["application/json"]
+    return next(iter(content["examples"].values()))["value"]
+
+
+def same_fields(live: Any, example: Any, where: str) -> list[str]:
+    """Where a live answer and its example have different fields: the answer's own and
+    those of the first item of each list of objects (free-form objects such as iamPolicy
+    differ by content, not shape)."""
+    if not (isinstance(live, dict) and isinstance(example, dict)):
+        return []
+    found = [] if set(live) == set(example) else [f"{where}: {set(live) ^ set(example)}"]
+    for name in set(live) & set(example):
+        pair = live[name], example[name]
+        if all(isinstance(v, list) and v and isinstance(v[0], dict) for v in pair):
+            found += same_fields(pair[0][0], pair[1][0], f"{where}.{name}[0]")
+    return found
+
+
+def test_live_answers_have_the_fields_of_their_examples(
+    schema: dict[str, Any], api: httpx.Client, s3_server: S3Server, bucket: str
+) -> None:
+    """Issue 15 item 5: the answer examples of /docs are what s3dest answers, field for
+    field, on each route a user calls first (destination, messages, deliveries, manifest,
+    keys, audit, webhooks)."""
+    dest = "/v1/destinations/{ref}"
+    created = api.post(
+        "/v1/destinations",
+        json=destination_fields(s3_server, bucket, "ampersandS3Bucket", keyTemplate=PAGE_TEMPLATE),
+    )
+    assert created.status_code == 201, created.text
+    tested = api.post("/v1/destinations/ampersandS3Bucket/test")
+    sent = api.post("/v1/messages", json=message_examples()["batch"]["value"])
+    assert sent.status_code == 202, sent.text
+    event_id = sent.json()["accepted"][0]["eventId"]
+    wait_until(
+        lambda: api.get(f"/v1/messages/{event_id}").json()["state"] == "delivered",
+        60,
+        "the page's read message to be delivered",
+    )
+    with WebhookReceiver() as receiver:
+        hook = api.post("/v1/webhooks", json={"url": receiver.url, "description": "on-call"})
+        hook_id = hook.json()["id"]
+        answers = {
+            ("post", "/v1/destinations", "201"): created,
+            ("get", "/v1/destinations", "200"): api.get("/v1/destinations"),
+            ("get", dest, "200"): api.get("/v1/destinations/ampersandS3Bucket"),
+            ("post", f"{dest}/test", "200"): tested,
+            ("post", "/v1/messages", "202"): sent,
+            ("get", "/v1/messages/{event_id}", "200"): api.get(f"/v1/messages/{event_id}"),
+            ("get", "/v1/deliveries", "200"): api.get("/v1/deliveries", params={"limit": 1}),
+            ("post", "/v1/messages/{event_id}/redeliver", "200"): api.post(
+                f"/v1/messages/{event_id}/redeliver"
+            ),
+            ("put", "/v1/manifest", "200"): api.put(
+                "/v1/manifest",
+                content=MANIFEST_EXAMPLE,
+                headers={"Content-Type": "application/yaml"},
+            ),
+            ("get", "/v1/manifest", "200"): api.get(
+                "/v1/manifest", headers={"Accept": "application/json"}
+            ),
+            ("post", "/v1/api-keys", "201"): api.post("/v1/api-keys", json={"name": "ci"}),
+            ("get", "/v1/api-keys", "200"): api.get("/v1/api-keys"),
+            ("post", "/v1/webhooks", "201"): hook,
+            ("get", "/v1/webhooks", "200"): api.get("/v1/webhooks"),
+            ("post", "/v1/webhooks/{webhook_id}/test", "200"): api.post(
+                f"/v1/webhooks/{hook_id}/test"
+            ),
+            ("get", "/v1/webhooks/{webhook_id}/deliveries", "200"): api.get(
+                f"/v1/webhooks/{hook_id}/deliveries"
+            ),
+            ("get", "/v1/audit", "200"): api.get("/v1/audit"),
+        }
+    differences: list[str] = []
+    for (method, path, status), answer in answers.items():
+        where = f"{method.upper()} {path}"
+        assert str(answer.status_code) == status, (where, answer.text)
+        example = answer_example(schema, method, path, status)
+        differences += same_fields(answer.json(), example, where)
+    assert answers[("get", "/v1/deliveries", "200")].json()["nextCursor"]  # a page of two
+    assert differences == []

@@ -9,7 +9,10 @@ document is checked against the running server in tests/integration/test_openapi
 
 from __future__ import annotations
 
+import csv
 import inspect
+import io
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -133,3 +136,92 @@ def test_examples_are_the_product_pages_and_are_accepted(document: dict[str, Any
         assert result["key"], body
     for source in _examples(document, "put", "/v1/manifest", "application/yaml").values():
         assert parse_manifest(source).to_dict()["integrations"][0]["name"] == "salesforceToS3"
+
+
+# -- response examples -------------------------------------------------------------------------
+
+
+def _answers(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(place, media type, content) of every 2xx answer that has a body."""
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation.get("responses", {}).items():
+                if status.startswith("2"):
+                    for media, content in response.get("content", {}).items():
+                        yield f"{method.upper()} {path} {status}", media, content
+
+
+def _closed(node: Any) -> Any:
+    """The schema with every object that lists its properties closed to others, so an
+    example with a field the model lacks (a renamed or removed one) is invalid."""
+    if isinstance(node, list):
+        return [_closed(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    closed = {name: _closed(value) for name, value in node.items()}
+    if "properties" in node and "additionalProperties" not in node:
+        closed["additionalProperties"] = False
+    return closed
+
+
+def test_every_2xx_answer_with_a_body_has_an_example(document: dict[str, Any]) -> None:
+    """Was: requests had the product page's examples, answers none (issue 15 item 5)."""
+    answers = list(_answers(document))
+    assert len([a for a in answers if a[1] == "application/json"]) >= 25  # the walk finds them
+    missing = [(place, media) for place, media, content in answers if not content.get("examples")]
+    assert missing == [], "add it to s3dest/api/openapi_responses.py"
+
+
+def test_every_answer_example_is_valid_for_its_schema(document: dict[str, Any]) -> None:
+    """An example cannot drift from the model: a field renamed, removed or of another type,
+    or a required one missing, fails here."""
+    from jsonschema import Draft202012Validator
+
+    from s3dest.delivery.search import EXPORT_COLUMNS
+
+    components = _closed(document["components"])
+    record = Draft202012Validator(
+        {"$ref": "#/components/schemas/MessageRecord", "components": components}
+    )
+    checked = 0
+    for place, media, content in _answers(document):
+        for name, example in content.get("examples", {}).items():
+            value = example["value"]
+            if "schema" in content:
+                schema = {**_closed(content["schema"]), "components": components}
+                errors = [e.message for e in Draft202012Validator(schema).iter_errors(value)]
+                assert errors == [], (place, media, name)
+            elif media == "application/x-ndjson":
+                for line in value.splitlines():
+                    record.validate(json.loads(line))
+            elif media == "text/csv":
+                assert next(csv.reader(io.StringIO(value))) == list(EXPORT_COLUMNS), place
+            else:
+                raise AssertionError(f"{place} {media}: no schema to check the example with")
+            checked += 1
+    assert checked >= 30
+
+
+def test_the_closed_schemas_refuse_a_field_the_model_lacks(document: dict[str, Any]) -> None:
+    """The check above can fail: an example of GET /v1/messages/{event_id} with a field
+    renamed (deliveredAt → delivered_at) is refused."""
+    from jsonschema import Draft202012Validator
+
+    content = document["paths"]["/v1/messages/{event_id}"]["get"]["responses"]["200"]
+    content = content["content"]["application/json"]
+    example = dict(content["examples"]["delivered"]["value"])
+    example["delivered_at"] = example.pop("deliveredAt")
+    schema = {**_closed(content["schema"]), "components": _closed(document["components"])}
+    messages = [e.message for e in Draft202012Validator(schema).iter_errors(example)]
+    assert any("deliveredAt" in m for m in messages) and any("delivered_at" in m for m in messages)
+
+
+def test_the_patch_examples_give_keys_without_warnings() -> None:
+    """Was: the PATCH example's template (objectName/operationId) parked every subscribe
+    message (the page's subscribe message has no operationId) and was saved with a warning."""
+    from s3dest.api.openapi_examples import request_examples
+    from s3dest.keys import preview_key
+
+    examples = request_examples()[("patch", "/v1/destinations/{ref}")]["application/json"]
+    template = examples["template"]["value"]["keyTemplate"]
+    assert preview_key(template, None, project_id="p")["warnings"] == []

@@ -6,8 +6,9 @@ maintainers (they name functions and modules), so an operation's and a schema's
 description always come from here, never from them. A field keeps the description its
 model gives (`Field(description=...)`) and gets one here when it has none. The examples
 are the product page's own: its read and subscribe messages, its destination fields, its
-amp.yaml and its key templates. tests/unit/test_openapi_docs.py fails on a route, a
-parameter, a schema or a field without a description, and on a docstring that leaked.
+amp.yaml and its key templates, and s3dest's answers to them (`openapi_responses`).
+tests/unit/test_openapi_docs.py fails on a route, a parameter, a schema or a field without
+a description, on a docstring that leaked, and on a 2xx JSON answer without an example.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from s3dest.api.openapi_examples import request_examples
+from s3dest.api.openapi_responses import response_examples
 
 #: (method, path) → (summary, description)
 OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
@@ -231,6 +233,8 @@ SCHEMAS: dict[str, str] = {
     "ValidationError": "Not sent by s3dest: invalid input is answered with Error.",
     "IncomingMessage": "A read or subscribe message as the product page shows it under "
     '"data", plus how to route it: integration (with amp.yaml) or destination.',
+    "ManifestApplied": "The amp.yaml just applied, parsed.",
+    "ManifestView": "The project's amp.yaml, parsed and as uploaded.",
     "MessageRecord": "A message's delivery record.",
     "OrphanedUpload": "A multipart upload s3dest could not abort.",
     "OrphanedUploads": "Orphaned multipart uploads and the lifecycle rule that removes them.",
@@ -287,6 +291,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "input": "not sent by s3dest",
         "ctx": "not sent by s3dest",
     },
+    "ManifestApplied": {"manifest": "the document as JSON"},
+    "ManifestView": {"manifest": "the document as JSON", "source": "the YAML as uploaded"},
     "MessageRecord": {
         "installationId": "the message's installationId (null on records stored before "
         "s3dest kept it)",
@@ -294,7 +300,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "destinationId": "the destination it is delivered to",
         "state": "queued, delivering, retrying, held (its destination is failing), parked "
         "(needs a fix, then a replay) or delivered",
-        "eventTime": "the message's event time (its operationTime), RFC 3339",
+        "eventTime": "the message's event time, RFC 3339 with nanoseconds: when s3dest "
+        "accepted it (the key template's time namespace and the object's timestamp)",
         "acceptedAt": f"{_TIME}: when the 202 was sent",
         "objectName": "the message's objectName, e.g. contacts",
         "size": "the object's size in bytes",
@@ -437,7 +444,7 @@ ERROR_FIELDS = {
 
 def describe(document: dict[str, Any]) -> dict[str, Any]:
     """Put the descriptions and examples above into a generated OpenAPI document."""
-    examples = request_examples()
+    examples, answers = request_examples(), response_examples()
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             if (method, path) in OPERATIONS:
@@ -448,6 +455,9 @@ def describe(document: dict[str, Any]) -> dict[str, Any]:
             content = operation.get("requestBody", {}).get("content", {})
             for media, found in examples.get((method, path), {}).items():
                 content.setdefault(media, {})["examples"] = found
+            for status, response in operation.get("responses", {}).items():
+                for media, found in answers.get((method, path, status), {}).items():
+                    response.setdefault("content", {}).setdefault(media, {})["examples"] = found
     for name, schema in document.get("components", {}).get("schemas", {}).items():
         if name in SCHEMAS:
             schema["description"] = SCHEMAS[name]

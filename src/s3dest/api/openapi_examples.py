@@ -84,7 +84,7 @@ def request_examples() -> dict[tuple[str, str], dict[str, Any]]:
                 "template": {
                     "summary": "Group objects by synced object name",
                     "value": {
-                        "keyTemplate": "join('/', [metadata.objectName, metadata.operationId])"
+                        "keyTemplate": "join('/', [metadata.objectName, metadata.\"event-id\"])"
                     },
                 },
                 "rotate": {

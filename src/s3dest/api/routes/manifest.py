@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from s3dest.api.deps import CurrentActor, CurrentProject, State
@@ -28,7 +29,22 @@ _BODY = {
 }
 
 
-@router.put("", openapi_extra=_BODY)
+class ManifestApplied(BaseModel):
+    manifest: dict[str, Any]
+
+
+class ManifestView(BaseModel):
+    manifest: dict[str, Any]
+    source: str
+
+
+# GET answers YAML or JSON by the Accept header: both documented, the JSON one by its model.
+_GET_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": ManifestView, "content": {"application/yaml": {"schema": {"type": "string"}}}}
+}
+
+
+@router.put("", openapi_extra=_BODY, response_model=ManifestApplied)
 async def put_manifest(
     request: Request, project: CurrentProject, actor: CurrentActor, state: State
 ) -> Any:
@@ -40,7 +56,7 @@ async def put_manifest(
     return {"manifest": manifest}
 
 
-@router.get("", responses={200: {"content": {"application/yaml": {}, "application/json": {}}}})
+@router.get("", responses=_GET_RESPONSES)
 def get_manifest(request: Request, project: CurrentProject, state: State) -> Response:
     source = current_manifest(state.engine, project.id)
     if "application/json" in request.headers.get("accept", ""):
