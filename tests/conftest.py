@@ -48,6 +48,11 @@ allow_local_s3()
 # move megabytes). Read by moto's server process at start.
 TEST_PART_BYTES = 64 * 1024
 os.environ.setdefault("S3_UPLOAD_PART_MIN_SIZE", str(TEST_PART_BYTES))
+#: s3dest's settings for them: bodies above one part go up as multipart uploads.
+SMALL_PARTS_ENV = {
+    "S3DEST_INLINE_BODY_BYTES": str(TEST_PART_BYTES),
+    "S3DEST_MULTIPART_PART_BYTES": str(TEST_PART_BYTES),
+}
 
 _POSTGRES_FIXTURES = {
     "postgres_cluster",

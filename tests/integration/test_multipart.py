@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 import pytest
-from tests.conftest import TEST_PART_BYTES
+from tests.conftest import SMALL_PARTS_ENV, TEST_PART_BYTES
 from tests.support.dashboard import sign_in
 from tests.support.fault_proxy import FaultProxy, SeenRequest, running_fault_proxy
 from tests.support.moto_server import S3Server
@@ -53,8 +53,7 @@ def s3dest(
         data_dir=tmp / "data",
         extra={
             "S3DEST_SECRET_KEY": "",
-            "S3DEST_INLINE_BODY_BYTES": str(TEST_PART_BYTES),
-            "S3DEST_MULTIPART_PART_BYTES": str(TEST_PART_BYTES),
+            **SMALL_PARTS_ENV,
             # Part and message retries without waits worth the name.
             "S3DEST_RETRY_BASE_SECONDS": "0.02",
             "S3DEST_RETRY_MAX_SECONDS": "0.1",

@@ -23,6 +23,7 @@ from tests.support.builders import message
 from tests.support.dashboard import post_form, sign_in
 from tests.support.moto_server import Credentials, S3Server
 from tests.support.polling import wait_delivered, wait_until
+from tests.support.roles import create_role, identity_env
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 from tests.support.sts_recorder import EncryptionGate, StsRecorder
 
@@ -30,13 +31,6 @@ from s3dest.devtools.moto import ACCOUNT_ID
 from s3dest.s3.policy import PolicyInputs, write_policy
 
 FRESH_SECONDS = 8  # S3DEST_ROLE_SESSION_SECONDS - S3DEST_ROLE_REFRESH_BEFORE_SECONDS
-NO_CHAIN = {
-    # only the environment variables below: no profile file, no instance metadata
-    "AWS_CONFIG_FILE": "/nonexistent/s3dest-test-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/s3dest-test-credentials",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 @dataclass
@@ -57,26 +51,10 @@ def inst(
 ) -> Iterator[Installation]:
     url = None if request.param == "sqlite" else request.getfixturevalue("pg_module_database_url")
     tmp = tmp_path_factory.mktemp(f"roles-{request.param}")
-    me = s3_server.user_with_policy(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
-        }
-    )
-    identity_arn = s3_server.client("sts", credentials=me).get_caller_identity()["Arn"]
     recorder = StsRecorder(s3_server.endpoint).start()
+    identity, identity_arn = identity_env(s3_server, recorder.url, fresh_seconds=FRESH_SECONDS)
     env = S3destEnv(
-        data_dir=tmp / "data",
-        database_url=url,
-        extra={
-            "S3DEST_SECRET_KEY": "",
-            **NO_CHAIN,
-            "AWS_ACCESS_KEY_ID": me.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": me.secret_access_key,
-            "S3DEST_STS_ENDPOINT_URL": recorder.url,
-            "S3DEST_ROLE_SESSION_SECONDS": "900",
-            "S3DEST_ROLE_REFRESH_BEFORE_SECONDS": str(900 - FRESH_SECONDS),
-        },
+        data_dir=tmp / "data", database_url=url, extra={"S3DEST_SECRET_KEY": "", **identity}
     )
     project_id, key = env.create_project("roles")
     server = serve(env, tmp)
@@ -87,12 +65,6 @@ def inst(
         api.close()
         server.kill()
         recorder.stop()
-
-
-def _role(s3: S3Server, name: str, trust: dict[str, Any], permissions: dict[str, Any]) -> None:
-    iam = s3.client("iam")
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-    iam.put_role_policy(RoleName=name, PolicyName="write", PolicyDocument=json.dumps(permissions))
 
 
 def _create(inst: Installation, **fields: Any) -> dict[str, Any]:
@@ -139,7 +111,7 @@ def test_role_destination_delivers_with_its_external_id(inst: Installation) -> N
     assert created["s3destIdentityNote"] is None
     assert created["requiredActions"] == ["s3:PutObject"]
     # The documents shown are the ones the customer pastes: the role works with them.
-    _role(inst.s3, role, created["trustPolicy"], created["iamPolicy"])
+    create_role(inst.s3, role, created["trustPolicy"], created["iamPolicy"])
 
     (event_id,) = _send(inst, role)
     (record,) = wait_delivered(inst.api, [event_id])
@@ -157,7 +129,7 @@ def test_role_destination_delivers_with_its_external_id(inst: Installation) -> N
 
 def test_credentials_are_cached_and_renewed_before_they_expire(inst: Installation) -> None:
     created, role, _bucket = _role_destination(inst)
-    _role(inst.s3, role, created["trustPolicy"], created["iamPolicy"])
+    create_role(inst.s3, role, created["trustPolicy"], created["iamPolicy"])
     arn = created["roleArn"]
 
     # Three PUTs within the fresh window: one AssumeRole (generous margin: a batch of
@@ -182,7 +154,7 @@ def test_a_role_that_does_not_trust_this_external_id(inst: Installation) -> None
     created, role, _bucket = _role_destination(inst)
     trust = created["trustPolicy"]
     trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"] = "s3dest-another"
-    _role(inst.s3, role, trust, created["iamPolicy"])
+    create_role(inst.s3, role, trust, created["iamPolicy"])
     result = _test(inst, created["id"])
     assert result["ok"] is False
     diagnosis = result["diagnosis"]
@@ -199,7 +171,7 @@ def test_a_role_that_may_not_write(inst: Installation) -> None:
             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
         ],
     }
-    _role(inst.s3, role, created["trustPolicy"], read_only)
+    create_role(inst.s3, role, created["trustPolicy"], read_only)
     result = _test(inst, created["id"])
     assert result["ok"] is False
     assert f"the role {created['roleArn']} is not allowed to write" in result["diagnosis"]
@@ -208,7 +180,7 @@ def test_a_role_that_may_not_write(inst: Installation) -> None:
 
 def test_s3dest_without_an_identity(inst: Installation) -> None:
     created, role, _bucket = _role_destination(inst)
-    _role(inst.s3, role, created["trustPolicy"], created["iamPolicy"])
+    create_role(inst.s3, role, created["trustPolicy"], created["iamPolicy"])
     # The CLI runs the test in its own process, here with nothing in the chain.
     bare = S3destEnv(
         data_dir=inst.env.data_dir,

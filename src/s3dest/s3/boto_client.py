@@ -1,6 +1,13 @@
 """botocore's S3 client for multipart uploads (s3/multipart.py): built once per destination
 configuration and reused, like the writer's obstore clients.
 
+A role destination's client (and the chain's, `s3dest put`) is built around a credential
+source, not keys: botocore's refreshable credentials, which its signer asks before every
+request, so a cached client and an upload longer than a session both sign with the
+current credentials. botocore takes such credentials only from a session's credential
+provider, hence one session per source (sharing the first session's data loader: the
+service models are parsed once per process).
+
 botocore does no retries here (the multipart module retries each part with the delivery
 policy's backoff), computes no checksum it is not required to (RGW 16 does not know the
 newer x-amz-checksum trailers; parts carry Content-MD5 instead), and addresses buckets
@@ -9,9 +16,11 @@ the way the writer does: virtual-hosted on AWS, path-style on a custom endpoint.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from s3dest.s3.egress_proxy import shared_proxy
 
@@ -19,17 +28,25 @@ if TYPE_CHECKING:
     from botocore.config import Config
 
 
+class CredentialSource(Hashable, Protocol):
+    """Credentials that renew themselves (s3.credentials.RoleSource, ChainSource)."""
+
+    def botocore_credentials(self) -> Any: ...
+
+
 @dataclass(frozen=True)
 class ClientSpec:
-    """What a client is built from; equal specs share one client."""
+    """What a client is built from; equal specs share one client. Credentials: static
+    keys, or `renewing`."""
 
     region: str
     endpoint_url: str | None
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str | None = field(repr=False)
     timeout_s: float
     path_style: bool
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    renewing: CredentialSource | None = None
     # The egress proxy's name for this destination's connections (SPEC §7), if proxied.
     proxy_id: str | None = None
     max_connections: int = 10
@@ -57,17 +74,57 @@ def client_for(spec: ClientSpec) -> Any:
                 _session = botocore.session.get_session()
             if len(_clients) > 64:
                 _clients.clear()
-            client = _session.create_client(
-                "s3",
-                region_name=spec.region,
-                endpoint_url=spec.endpoint_url,
-                aws_access_key_id=spec.access_key_id,
-                aws_secret_access_key=spec.secret_access_key,
-                aws_session_token=spec.session_token,
-                config=_config(spec),
-            )
+            if spec.renewing is not None:
+                session = _session_with(spec.renewing.botocore_credentials(), _session)
+                client = session.create_client(
+                    "s3",
+                    region_name=spec.region,
+                    endpoint_url=spec.endpoint_url,
+                    config=_config(spec),
+                )
+            else:
+                client = _session.create_client(
+                    "s3",
+                    region_name=spec.region,
+                    endpoint_url=spec.endpoint_url,
+                    aws_access_key_id=spec.access_key_id,
+                    aws_secret_access_key=spec.secret_access_key,
+                    aws_session_token=spec.session_token,
+                    config=_config(spec),
+                )
             _clients[spec] = client
     return client
+
+
+def _session_with(credentials: Any, base: Any) -> Any:
+    """A botocore session whose only credentials are `credentials`."""
+    import botocore.credentials
+    import botocore.session
+
+    session = botocore.session.Session()
+    session.register_component("data_loader", base.get_component("data_loader"))
+    resolver = botocore.credentials.CredentialResolver([_given_provider()(credentials)])
+    session.register_component("credential_provider", resolver)
+    return session
+
+
+@functools.cache
+def _given_provider() -> Any:
+    """botocore's CredentialProvider that hands out one credentials object (defined on
+    first use: botocore is imported lazily, see client_for)."""
+    import botocore.credentials
+
+    class Given(botocore.credentials.CredentialProvider):  # type: ignore[misc]
+        METHOD = "s3dest"
+
+        def __init__(self, credentials: Any) -> None:
+            super().__init__()
+            self._credentials = credentials
+
+        def load(self) -> Any:
+            return self._credentials
+
+    return Given
 
 
 def clear() -> None:

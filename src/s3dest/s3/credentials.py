@@ -12,7 +12,10 @@ renews them `refresh_before_seconds` before they expire. Each process holds its 
 obstore takes them through its `credential_provider` hook (`ObstoreProvider`). The
 writer also asks `frozen()` before each PUT, on its own thread: a failure of STS then
 raises a classified `DeliveryError` with its diagnosis (s3dest has no identity, the
-role refuses it, ...) instead of an opaque object-store error.
+role refuses it, ...) instead of an opaque object-store error. The multipart client
+(botocore's) takes a `RoleSource` or `ChainSource`: botocore refreshable credentials
+fed from the same cache, which its signer asks before every request, so the parts of
+an upload that outlives a renewal are signed with the renewed credentials.
 
 STS's endpoint is the operator's setting (`S3DEST_STS_ENDPOINT_URL`, unset: AWS's
 regional endpoint); no tenant value reaches it.
@@ -42,8 +45,10 @@ if TYPE_CHECKING:
 __all__ = [
     "AssumedRole",
     "ChainProvider",
+    "ChainSource",
     "Identity",
     "ObstoreProvider",
+    "RoleSource",
     "StsConfig",
     "chain_provider",
     "configure",
@@ -187,6 +192,8 @@ class _RoleCredentials:
         self._build_lock = threading.Lock()
         self._credentials: Any = None
         self.expiry: datetime | None = None
+        # STS's latest answer in botocore's names (access_key, ..., expiry_time)
+        self._fetched: dict[str, Any] = {}
 
     def _build(self) -> Any:
         source = _source_credentials()
@@ -207,6 +214,7 @@ class _RoleCredentials:
         def refresh() -> dict[str, Any]:
             fetched: dict[str, Any] = fetcher.fetch_credentials()
             self.expiry = datetime.fromisoformat(fetched["expiry_time"])
+            self._fetched = fetched
             return fetched
 
         advisory = self._config.refresh_before_seconds
@@ -240,6 +248,12 @@ class _RoleCredentials:
                 s3_code=None,
                 status=None,
             ) from None
+
+    def metadata(self) -> dict[str, Any]:
+        """The current credentials with their expiry (renewed first when due), as
+        botocore's refreshable credentials take them; raises a classified DeliveryError."""
+        self.frozen()
+        return dict(self._fetched)  # one answer of STS: keys and expiry belong together
 
 
 def _principal_or_none() -> str | None:
@@ -300,6 +314,25 @@ def provider(role: AssumedRole, region: str) -> ObstoreProvider:
     return ObstoreProvider(role, region)
 
 
+@dataclass(frozen=True, slots=True)
+class RoleSource:
+    """A role's credentials for a botocore client (equal sources, one client)."""
+
+    role: AssumedRole
+    region: str
+
+    def botocore_credentials(self) -> Any:
+        """botocore refreshable credentials that renew when the cache does (same
+        advisory window) and take what it holds: one AssumeRole per renewal for obstore
+        and botocore together. Looked up on every refresh, so `configure` reaches them."""
+        advisory = _config.refresh_before_seconds
+        return _botocore().refreshable(
+            lambda: _role_credentials(self.role, self.region).metadata(),
+            advisory=advisory,
+            mandatory=advisory / 2,
+        )
+
+
 class ChainProvider:
     """obstore's `credential_provider` for s3dest's own identity (`s3dest put`): the
     chain's current credentials, asked for again every minute (botocore renews
@@ -313,12 +346,16 @@ class ChainProvider:
         with self._lock:
             return self._session.get_credentials() is not None
 
-    def __call__(self) -> S3Credential:
+    def credentials(self) -> Any:
+        """botocore's credentials of the chain (refreshable when they are temporary)."""
         with self._lock:
             found = self._session.get_credentials()
         if found is None:
             raise _botocore().exceptions.NoCredentialsError()
-        current = found.get_frozen_credentials()
+        return found
+
+    def __call__(self) -> S3Credential:
+        current = self.credentials().get_frozen_credentials()
         return {
             "access_key_id": current.access_key,
             "secret_access_key": current.secret_key,
@@ -330,6 +367,16 @@ class ChainProvider:
 @functools.lru_cache(maxsize=8)
 def chain_provider(profile: str | None) -> ChainProvider:
     return ChainProvider(profile)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSource:
+    """s3dest's own identity (a profile of the chain) for a botocore client."""
+
+    profile: str | None
+
+    def botocore_credentials(self) -> Any:
+        return chain_provider(self.profile).credentials()
 
 
 def identity() -> Identity | None:

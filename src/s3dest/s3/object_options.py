@@ -72,16 +72,19 @@ def obstore_headers(dest: Options) -> dict[str, str]:
     return {"x-amz-acl": dest.acl} if dest.acl is not None else {}
 
 
-def multipart_credentials(dest: Options) -> tuple[str, str, str | None]:
-    """(key id, secret, token) for the multipart client: a role's (or the chain's) current
-    ones, frozen; a renewal gives other values, and so another client."""
+def multipart_credentials(dest: Options) -> dict[str, Any]:
+    """The multipart client's credentials (boto_client.ClientSpec's fields): a role's or
+    the chain's as a source botocore asks before every request, which renews them (an
+    upload may outlive a session); static keys as they are."""
     if dest.role is not None:
-        frozen = credentials.frozen(dest.role, dest.region)
-        return frozen.access_key, frozen.secret_key, frozen.token
+        return {"renewing": credentials.RoleSource(dest.role, dest.region)}
     if dest.use_chain:
-        current = credentials.chain_provider(dest.profile)()
-        return current["access_key_id"], current["secret_access_key"], current.get("token")
-    return dest.access_key_id, dest.secret_access_key, dest.session_token
+        return {"renewing": credentials.ChainSource(dest.profile)}
+    return {
+        "access_key_id": dest.access_key_id,
+        "secret_access_key": dest.secret_access_key,
+        "session_token": dest.session_token,
+    }
 
 
 def multipart_extras(dest: Options) -> dict[str, Any]:

@@ -373,13 +373,10 @@ def multipart_client_spec(
 ) -> boto_client.ClientSpec:
     """How the multipart client of `dest` is built: the same credentials, endpoint and
     route as its obstore client."""
-    key_id, secret, token = object_options.multipart_credentials(dest)
     return boto_client.ClientSpec(
         region=dest.region,
         endpoint_url=dest.endpoint_url.rstrip("/") if dest.endpoint_url else None,
-        access_key_id=key_id,
-        secret_access_key=secret,
-        session_token=token,
+        **object_options.multipart_credentials(dest),
         timeout_s=dest.request_timeout_s,
         path_style=bool(dest.endpoint_url) or not partitions.virtual_hosted(dest.bucket),
         proxy_id=proxy_id,
