@@ -63,6 +63,12 @@ def configure_egress(settings: Settings) -> None:
     in S3DEST_ALLOWED_ENDPOINT_HOSTS stops the process here, naming it."""
     egress.configure(egress.EgressPolicy.from_setting(settings.allowed_endpoint_hosts))
     # STS for role destinations: also operator-only settings, installed with the policy.
+    configure_sts(settings)
+
+
+def configure_sts(settings: Settings) -> None:
+    """The operator's STS settings (endpoint, session length, renewal) for role
+    credentials."""
     credentials.configure(
         credentials.StsConfig(
             endpoint_url=settings.sts_endpoint_url,

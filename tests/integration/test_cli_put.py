@@ -15,9 +15,13 @@ from typing import Any
 import orjson
 from tests.support.aws_errors_server import AwsErrorsServer
 from tests.support.moto_server import Credentials, S3Server
+from tests.support.roles import create_role, identity_user
+from tests.support.sts_recorder import StsRecorder
 
+from s3dest.devtools.moto import ACCOUNT_ID
 from s3dest.keys.samples import READ_EXAMPLE, SUBSCRIBE_EXAMPLE
 from s3dest.messages import parse_rfc3339_ns
+from s3dest.s3.policy import PolicyInputs, trust_policy, write_policy
 from s3dest.s3.writer import MULTIPART_THRESHOLD
 
 UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
@@ -386,3 +390,50 @@ def test_put_large_message_streams_through_multipart(
     assert head["Metadata"]["installationid"] == "085353b1-07f1-4209-b471-7e028c0a68c8"
     stored = admin.get_object(Bucket=bucket, Key=out["key"])["Body"].read()
     assert stored == compact
+
+
+def test_put_as_a_role_assumed_from_a_profile(
+    s3_server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    """`s3dest put --role-arn`: the identity of --profile (allowed sts:AssumeRole only)
+    assumes the role with --external-id, as the workers do; the role writes."""
+    me, my_arn = identity_user(s3_server)
+    files = tmp_path / "aws"
+    files.mkdir()
+    (files / "credentials").write_text(
+        f"[operator]\naws_access_key_id = {me.access_key_id}\n"
+        f"aws_secret_access_key = {me.secret_access_key}\n"
+    )
+    role = f"s3dest-put-{uuid.uuid4().hex[:8]}"
+    role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{role}"
+    create_role(
+        s3_server, role, trust_policy(my_arn, "ext-123"), write_policy(PolicyInputs(bucket))
+    )
+    recorder = StsRecorder(s3_server.endpoint).start()
+    try:
+        env = {
+            "AWS_SHARED_CREDENTIALS_FILE": str(files / "credentials"),
+            "S3DEST_STS_ENDPOINT_URL": recorder.url,
+        }
+        path = message_file(tmp_path, READ_EXAMPLE)
+        as_role = ("--profile", "operator", "--role-arn", role_arn)
+        result = run_cli(
+            *put_args(s3_server, bucket, path, *as_role, "--external-id", "ext-123"),
+            extra_env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        s3_server.client().head_object(Bucket=bucket, Key=printed(result.stdout)["key"])
+        [call] = recorder.assume_role_calls(role_arn)
+        assert (call["ExternalId"], call["RoleSessionName"]) == ("ext-123", "s3dest-put")
+
+        # Another external id than the trust policy's: refused, with the policy that fixes
+        # it. (moto lets an AssumeRole without ExternalId through such a policy; AWS does
+        # not: that diagnosis is in tests/unit/test_role_diagnosis.py.)
+        wrong = ("--external-id", "ext-999")
+        refused = run_cli(*put_args(s3_server, bucket, path, *as_role, *wrong), extra_env=env)
+        assert refused.returncode == 1
+        assert f"The role {role_arn} does not let s3dest assume it" in refused.stderr
+        assert '"sts:ExternalId": "ext-999"' in refused.stderr and my_arn in refused.stderr
+        assert me.secret_access_key not in refused.stderr + refused.stdout
+    finally:
+        recorder.stop()

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.moto_server import S3Server
+from tests.support.moto_server import Credentials, S3Server
 
-__all__ = ["NO_CHAIN", "create_role", "identity_env"]
+__all__ = ["NO_CHAIN", "create_role", "identity_env", "identity_user"]
 
 NO_CHAIN = {
     "AWS_CONFIG_FILE": "/nonexistent/s3dest-test-config",
@@ -25,9 +25,8 @@ NO_CHAIN = {
 }
 
 
-def identity_env(s3: S3Server, sts_url: str, *, fresh_seconds: int) -> tuple[dict[str, str], str]:
-    """(environment, identity ARN) of a new s3dest identity: STS at `sts_url`, sessions
-    of 900 s (STS's minimum) renewed `fresh_seconds` after they begin."""
+def identity_user(s3: S3Server) -> tuple[Credentials, str]:
+    """(keys, ARN) of a new IAM user allowed sts:AssumeRole and nothing else."""
     me = s3.user_with_policy(
         {
             "Version": "2012-10-17",
@@ -35,6 +34,13 @@ def identity_env(s3: S3Server, sts_url: str, *, fresh_seconds: int) -> tuple[dic
         }
     )
     arn: str = s3.client("sts", credentials=me).get_caller_identity()["Arn"]
+    return me, arn
+
+
+def identity_env(s3: S3Server, sts_url: str, *, fresh_seconds: int) -> tuple[dict[str, str], str]:
+    """(environment, identity ARN) of a new s3dest identity: STS at `sts_url`, sessions
+    of 900 s (STS's minimum) renewed `fresh_seconds` after they begin."""
+    me, arn = identity_user(s3)
     env = {
         **NO_CHAIN,
         "AWS_ACCESS_KEY_ID": me.access_key_id,

@@ -55,6 +55,19 @@ def test_trust_refusal_shows_the_trust_policy_with_the_external_id() -> None:
     assert '"sts:ExternalId": "s3dest-e1"' in found.diagnosis
 
 
+def test_put_without_an_external_id_is_told_to_give_one() -> None:
+    # `s3dest put --role-arn` without --external-id, refused by the role's trust policy.
+    found = role_diagnosis.assume_role_failed(
+        code="AccessDenied", message="", role_arn=ROLE, external_id=None, principal_arn=ME
+    )
+    assert found.diagnosis == (
+        f"The role {ROLE} does not let {ME} assume it without an external id: either its "
+        "trust policy does not name this principal, or it requires sts:ExternalId (give it "
+        "with --external-id); AWS gives the same answer for both, and for a role that does "
+        "not exist."
+    )
+
+
 def test_missing_sts_permission_on_s3dests_side() -> None:
     found = _refused("AccessDenied", "because no identity-based policy allows the sts:AssumeRole")
     assert found.diagnosis is not None

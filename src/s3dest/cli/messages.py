@@ -62,6 +62,8 @@ def send(file: Path, url: str, api_key: str, batch_size: int, as_json: bool) -> 
 @click.option("--endpoint-url", default=None, envvar="AWS_ENDPOINT_URL")
 @click.option("--create-only", is_flag=True, help="never overwrite (If-None-Match: *)")
 @click.option("--profile", default=None, help="a profile of the shared AWS config files")
+@click.option("--role-arn", default=None, help="assume this role (sts:AssumeRole) and write as it")
+@click.option("--external-id", default=None, help="the ExternalId the role's trust policy asks")
 @common.json_option
 @common.reports_errors(diagnosis=True)
 def put(
@@ -73,11 +75,23 @@ def put(
     endpoint_url: str | None,
     create_only: bool,
     profile: str | None,
+    role_arn: str | None,
+    external_id: str | None,
     as_json: bool,
 ) -> None:
     """Write one message ({"data": {...}}) to a bucket, signed with the standard AWS
-    credential chain (AWS_* variables, AWS_PROFILE/--profile, web identity, metadata)."""
+    credential chain (AWS_* variables, AWS_PROFILE/--profile, web identity, metadata), or
+    with --role-arn as a role that identity assumes, as the workers do
+    (S3DEST_STS_ENDPOINT_URL and S3DEST_ROLE_SESSION_SECONDS apply)."""
     from s3dest.ingest.put import put_message_file
+
+    if external_id is not None and role_arn is None:
+        raise click.UsageError("--external-id goes with --role-arn")
+    if role_arn is not None:
+        from s3dest.runtime import configure_sts
+        from s3dest.settings import Settings
+
+        configure_sts(Settings.from_env())
 
     result = put_message_file(
         message_file,
@@ -88,6 +102,8 @@ def put(
         endpoint_url=endpoint_url,
         create_only=create_only,
         profile=profile,
+        role_arn=role_arn,
+        external_id=external_id,
     )
     if as_json:
         common.print_json({"bucket": result.bucket, "key": result.key, "etag": result.etag})

@@ -65,14 +65,26 @@ def put_message_file(
     endpoint_url: str | None = None,
     create_only: bool = False,
     profile: str | None = None,
+    role_arn: str | None = None,
+    external_id: str | None = None,
 ) -> PutResult:
     # The same chain as s3dest's own identity (botocore's): environment, profiles, web
-    # identity, container and instance metadata.
+    # identity, container and instance metadata. With `role_arn`, that identity assumes
+    # the role (the worker's path: s3.credentials), and the role writes.
     _chain(profile)
+    role = None
+    if role_arn is not None:
+        role = credentials.AssumedRole(
+            role_arn=role_arn,
+            external_id=external_id,
+            session_name=credentials.session_name("put"),
+            source_profile=profile,
+        )
     dest = S3Destination(
         bucket=bucket,
         region=region,
-        use_chain=True,
+        role=role,
+        use_chain=role is None,
         profile=profile,
         endpoint_url=endpoint_url,
         storage_class=canonical_storage_class(storage_class),

@@ -110,8 +110,11 @@ class AssumedRole:
     s3dest sets it (one per destination), so a tenant cannot borrow another's role."""
 
     role_arn: str
-    external_id: str
+    external_id: str | None  # always set for destinations; `s3dest put` may omit it
     session_name: str
+    # The profile of the chain to assume it from (`s3dest put --profile`); None: the
+    # process's own identity, as workers do.
+    source_profile: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +166,11 @@ def _botocore_session() -> botocore.session.Session:
 _source_lock = threading.Lock()
 
 
-def _source_credentials() -> Any:
+def _source_credentials(profile: str | None = None) -> Any:
     """s3dest's own credentials from the chain (resolved once per process; botocore
-    renews temporary ones itself), or None."""
+    renews temporary ones itself), or those of a profile of it; or None."""
+    if profile is not None:
+        return chain_provider(profile).found()
     session = _botocore_session()
     with _source_lock:  # the first resolution walks the chain: once, not per thread
         return session.get_credentials()
@@ -196,18 +201,20 @@ class _RoleCredentials:
         self._fetched: dict[str, Any] = {}
 
     def _build(self) -> Any:
-        source = _source_credentials()
+        source = _source_credentials(self.role.source_profile)
         if source is None:
             raise role_diagnosis.no_identity(self.role.role_arn)
+        extra_args: dict[str, Any] = {
+            "RoleSessionName": self.role.session_name,
+            "DurationSeconds": self._config.session_seconds,
+        }
+        if self.role.external_id is not None:
+            extra_args["ExternalId"] = self.role.external_id
         fetcher = _botocore().credentials.AssumeRoleCredentialFetcher(
             client_creator=functools.partial(_sts_client, self._region),
             source_credentials=source,
             role_arn=self.role.role_arn,
-            extra_args={
-                "ExternalId": self.role.external_id,
-                "RoleSessionName": self.role.session_name,
-                "DurationSeconds": self._config.session_seconds,
-            },
+            extra_args=extra_args,
             expiry_window_seconds=int(self._config.refresh_before_seconds),
         )
 
@@ -240,7 +247,7 @@ class _RoleCredentials:
                 message=str(error.get("Message", "")),
                 role_arn=self.role.role_arn,
                 external_id=self.role.external_id,
-                principal_arn=_principal_or_none(),
+                principal_arn=_principal_or_none(self.role.source_profile),
             ) from None
         except errors.BotoCoreError as exc:  # connection errors included
             raise TransientDeliveryError(
@@ -256,9 +263,9 @@ class _RoleCredentials:
         return dict(self._fetched)  # one answer of STS: keys and expiry belong together
 
 
-def _principal_or_none() -> str | None:
+def _principal_or_none(profile: str | None) -> str | None:
     try:
-        found = identity()
+        found = identity(profile)
     except DeliveryError:
         return None
     return found.principal_arn if found else None
@@ -343,13 +350,16 @@ class ChainProvider:
         self._lock = threading.Lock()
 
     def has_identity(self) -> bool:
+        return self.found() is not None
+
+    def found(self) -> Any:
+        """botocore's credentials of the chain (refreshable when they are temporary), or
+        None."""
         with self._lock:
-            return self._session.get_credentials() is not None
+            return self._session.get_credentials()
 
     def credentials(self) -> Any:
-        """botocore's credentials of the chain (refreshable when they are temporary)."""
-        with self._lock:
-            found = self._session.get_credentials()
+        found = self.found()
         if found is None:
             raise _botocore().exceptions.NoCredentialsError()
         return found
@@ -379,23 +389,31 @@ class ChainSource:
         return chain_provider(self.profile).credentials()
 
 
-def identity() -> Identity | None:
+def identity(profile: str | None = None) -> Identity | None:
     """s3dest's own principal (None: it has none), cached for a few minutes; raises a
-    TransientDeliveryError when STS cannot be asked."""
+    TransientDeliveryError when STS cannot be asked. With `profile`, that profile's
+    principal (`s3dest put`: asked once, not cached)."""
     global _identity
     now = time.monotonic()
     with _lock:
         cached = _identity
-    if cached is not None and now < cached[0]:
+    if profile is None and cached is not None and now < cached[0]:
         return cached[1]
     session = _botocore_session()
     errors = _botocore().exceptions
-    if _source_credentials() is None:
+    source = _source_credentials(profile)
+    if source is None:
         found = None
     else:
         region = session.get_config_variable("region") or "us-east-1"
+        frozen = source.get_frozen_credentials()
+        keys = {
+            "aws_access_key_id": frozen.access_key,
+            "aws_secret_access_key": frozen.secret_key,
+            "aws_session_token": frozen.token,
+        }
         try:
-            reply = _sts_client(region).get_caller_identity()
+            reply = _sts_client(region, **keys).get_caller_identity()
         except errors.NoCredentialsError:
             reply = None
         except errors.ClientError as exc:
@@ -406,6 +424,8 @@ def identity() -> Identity | None:
                 f"could not reach STS ({type(exc).__name__})", s3_code=None, status=None
             ) from None
         found = Identity(arn=reply["Arn"], account=reply["Account"]) if reply else None
+    if profile is not None:
+        return found
     ttl = _IDENTITY_TTL_S if found else _NO_IDENTITY_TTL_S
     with _lock:
         _identity = (now + ttl, found)

@@ -78,10 +78,11 @@ def assume_role_failed(
     code: str | None,
     message: str,
     role_arn: str,
-    external_id: str,
+    external_id: str | None,
     principal_arn: str | None,
 ) -> DeliveryError:
-    """Translate STS's refusal of AssumeRole."""
+    """Translate STS's refusal of AssumeRole (`external_id` None: `s3dest put` without
+    --external-id)."""
     code = reply_text.s3_code(code)
     said = reply_text.message(message)
     if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken"):
@@ -109,7 +110,9 @@ def assume_role_failed(
             status=403,
             diagnosis=diagnosis,
         )
-    if code == "AccessDenied":
+    if code == "AccessDenied" and external_id is None:
+        return _refused_without_external_id(role_arn, principal_arn)
+    if code == "AccessDenied" and external_id is not None:
         principal = principal_arn or "<s3dest's principal>"
         diagnosis = (
             f"The role {role_arn} does not let s3dest assume it with this destination's "
@@ -134,6 +137,21 @@ def assume_role_failed(
         return DestinationError(diagnosis, s3_code=code, status=400, diagnosis=diagnosis)
     diagnosis = f"STS refused to let s3dest assume {role_arn}: {code or 'error'}: {said}"
     return DestinationError(diagnosis, s3_code=code, status=None, diagnosis=diagnosis)
+
+
+def _refused_without_external_id(role_arn: str, principal_arn: str | None) -> DestinationError:
+    diagnosis = (
+        f"The role {role_arn} does not let {principal_arn or 'this identity'} assume it "
+        "without an external id: either its trust policy does not name this principal, "
+        "or it requires sts:ExternalId (give it with --external-id); AWS gives the same "
+        "answer for both, and for a role that does not exist."
+    )
+    return DestinationError(
+        f"AccessDenied: the role {role_arn} refused s3dest",
+        s3_code="AccessDenied",
+        status=403,
+        diagnosis=diagnosis,
+    )
 
 
 def write_denied(
