@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.builders import destination_fields, message
+from tests.support.builders import destination_fields, manifest_routing, message
 from tests.support.dashboard import post_form, sign_in
 from tests.support.moto_server import S3Server
 from tests.support.polling import wait_for_state
@@ -17,16 +17,7 @@ from tests.support.s3dest_server import S3destEnv, S3destProcess
 
 SESSION_TOKEN = "FwoGZXIvYXdzEXAMPLEsessionTOKENmadeUpForTests0123456789"  # made up
 NEW_SECRET = "newSecretMadeUpForTheAuditTest/0123456789abcdefXYZ"  # made up
-MANIFEST = """\
-specVersion: 1.0.0
-integrations:
-  - name: crmToS3
-    provider: salesforce
-    read:
-      objects:
-        - objectName: account
-          destination: audited
-"""
+MANIFEST = manifest_routing("audited")
 
 
 def _entries(api: httpx.Client, limit: int = 100) -> list[dict[str, Any]]:

@@ -81,6 +81,20 @@ def create_destination(
     return created
 
 
+def manifest_routing(destination: str) -> str:
+    """An amp.yaml whose one integration reads Salesforce accounts into `destination`."""
+    return f"""\
+specVersion: 1.0.0
+integrations:
+  - name: crmToS3
+    provider: salesforce
+    read:
+      objects:
+        - objectName: account
+          destination: {destination}
+"""
+
+
 def message(
     n: int = 0, destination: str = "d", *, pad: int = 200, **overrides: Any
 ) -> dict[str, Any]:

@@ -1,28 +1,26 @@
 """The audit log: every change of a project's configuration, with who made it.
 
 The services that change configuration (destinations, manifest, delivery replays, API
-keys) call `record` after the change is stored; the edges only say who is acting (`Actor`).
-An entry's `changes` names fields and shows non-secret values; secrets are always `MASK`.
+keys, webhooks) store the change and `record` its entry inside one
+`s3dest.store.engine.atomic` block; the edges only say who is acting (`Actor`). An
+entry's `changes` names fields and shows non-secret values; secrets are always `MASK`.
 
-The entry is written in its own transaction right after the change: if that write fails
-the change stands (it is already committed, and a client retrying it would make a
-duplicate), and the failure is logged as an error with the action and target.
+The entry commits with its change or not at all: written in a transaction of its own, a
+crash or a failed audit write between the two left a change nobody could trace, or an
+entry for a change that was rolled back. A failed audit write now fails the change (a 503
+saying nothing was stored, which the client may retry).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
-from s3dest.errors import S3destError
 from s3dest.store import audit as store
 from s3dest.store.audit import AuditRow
-
-log = logging.getLogger("s3dest.audit")
 
 MASK = "***"
 
@@ -56,26 +54,16 @@ def record(
     target: str,
     changes: Mapping[str, Any] | None = None,
 ) -> None:
-    try:
-        store.insert_entry(
-            engine,
-            project_id=project_id,
-            actor=actor.name,
-            key_prefix=actor.key_prefix,
-            action=action,
-            target=target,
-            changes=dict(changes or {}),
-        )
-    except S3destError as exc:
-        log.error(
-            "audit entry not written",
-            extra={
-                "action": action,
-                "target": target,
-                "projectId": project_id,
-                "error": exc.message,
-            },
-        )
+    """Write the entry: inside the change's `atomic` block, in its transaction."""
+    store.insert_entry(
+        engine,
+        project_id=project_id,
+        actor=actor.name,
+        key_prefix=actor.key_prefix,
+        action=action,
+        target=target,
+        changes=dict(changes or {}),
+    )
 
 
 def diff(

@@ -36,7 +36,7 @@ from s3dest.dashboard.session import (
     Session,
     Signer,
 )
-from s3dest.errors import Conflict, InvalidInput, NotFound, S3destError
+from s3dest.errors import Conflict, InvalidInput, NotFound, S3destError, StorageUnavailable
 from s3dest.runtime import AppState
 
 log = logging.getLogger("s3dest.dashboard")
@@ -408,6 +408,8 @@ class PageRoute(APIRoute):
                 return _error_page(request, 409, "Conflict", exc.message)
             except InvalidInput as exc:
                 return _error_page(request, 422, "Invalid input", exc.message)
+            except StorageUnavailable as exc:  # as the API says it: nothing was stored
+                return _error_page(request, 503, "Database unavailable", exc.message)
             except S3destError as exc:
                 return _error_page(request, 400, "Request failed", exc.message)
             except RequestValidationError:

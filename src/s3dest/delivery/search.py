@@ -25,6 +25,7 @@ from s3dest.delivery.service import public_record
 from s3dest.errors import Conflict, InvalidInput, NotFound
 from s3dest.store import queue
 from s3dest.store.destinations import get_destination
+from s3dest.store.engine import atomic
 from s3dest.store.queue import DeliveryFilter, DeliveryRecord, MessageState, Redelivery
 
 MAX_LIMIT = 1000  # records per page
@@ -212,18 +213,19 @@ def _csv_cell(value: object) -> object:
 
 def redeliver_message(engine: Engine, *, project_id: str, event_id: str, actor: Actor) -> None:
     """Deliver one delivered message again (the same key and body, a new attempt)."""
-    done = queue.redeliver(engine, project_id, event_ids=[event_id])
-    if done.not_found:
-        raise NotFound(f"no message {event_id!r} in this project")
-    if done.not_delivered:
-        state = queue.get_record(engine, project_id, event_id).state
-        raise Conflict(
-            f"message {event_id} is {state}, not delivered; only delivered messages are "
-            "re-delivered (a parked one is replayed, the others are on their way)"
-        )
-    if done.not_retained:
-        raise Conflict(_NOT_RETAINED.format(event_id))
-    _audit(engine, actor, project_id, f"message:{event_id}", done, {})
+    with atomic(engine):  # the re-delivery and its audit entry commit together
+        done = queue.redeliver(engine, project_id, event_ids=[event_id])
+        if done.not_found:
+            raise NotFound(f"no message {event_id!r} in this project")
+        if done.not_delivered:
+            state = queue.get_record(engine, project_id, event_id).state
+            raise Conflict(
+                f"message {event_id} is {state}, not delivered; only delivered messages are "
+                "re-delivered (a parked one is replayed, the others are on their way)"
+            )
+        if done.not_retained:
+            raise Conflict(_NOT_RETAINED.format(event_id))
+        _audit(engine, actor, project_id, f"message:{event_id}", done, {})
 
 
 _NOT_RETAINED = (
@@ -249,33 +251,34 @@ def redeliver_selection(
             {"eventIds": "give eventIds, or a time range (since, and until if not now)"},
         )
     changes: dict[str, object] = {}
-    if event_ids is not None:
-        if not 1 <= len(event_ids) <= MAX_SELECTION:
-            raise InvalidInput(
-                f"eventIds must hold 1 to {MAX_SELECTION} event ids",
-                {"eventIds": f"give from 1 to {MAX_SELECTION} event ids"},
-            )
-        done = queue.redeliver(engine, project_id, event_ids=event_ids)
-        target = "deliveries:selection"
-    else:
-        assert f is not None
-        if f.since_ns is None:
-            raise InvalidInput(
-                "a re-delivery by filter needs a time range",
-                {"since": f"give the range's start ({_TIME_HINT})"},
-            )
-        done = queue.redeliver(engine, project_id, f=f, limit=MAX_REDELIVER)
-        if done.too_many:
-            raise InvalidInput(
-                f"more than {MAX_REDELIVER} delivered messages are in that range",
-                {"since": f"narrow since/until to at most {MAX_REDELIVER} delivered messages"},
-            )
-        target = f"destination:{f.destination_id}" if f.destination_id else "deliveries:range"
-        changes = {
-            "since": _rfc3339(f.since_ns),
-            "until": _rfc3339(f.until_ns) if f.until_ns is not None else None,
-        }
-    _audit(engine, actor, project_id, target, done, changes)
+    with atomic(engine):  # the re-delivery and its audit entry commit together
+        if event_ids is not None:
+            if not 1 <= len(event_ids) <= MAX_SELECTION:
+                raise InvalidInput(
+                    f"eventIds must hold 1 to {MAX_SELECTION} event ids",
+                    {"eventIds": f"give from 1 to {MAX_SELECTION} event ids"},
+                )
+            done = queue.redeliver(engine, project_id, event_ids=event_ids)
+            target = "deliveries:selection"
+        else:
+            assert f is not None
+            if f.since_ns is None:
+                raise InvalidInput(
+                    "a re-delivery by filter needs a time range",
+                    {"since": f"give the range's start ({_TIME_HINT})"},
+                )
+            done = queue.redeliver(engine, project_id, f=f, limit=MAX_REDELIVER)
+            if done.too_many:
+                raise InvalidInput(
+                    f"more than {MAX_REDELIVER} delivered messages are in that range",
+                    {"since": f"narrow since/until to at most {MAX_REDELIVER} delivered messages"},
+                )
+            target = f"destination:{f.destination_id}" if f.destination_id else "deliveries:range"
+            changes = {
+                "since": _rfc3339(f.since_ns),
+                "until": _rfc3339(f.until_ns) if f.until_ns is not None else None,
+            }
+        _audit(engine, actor, project_id, target, done, changes)
     return done
 
 

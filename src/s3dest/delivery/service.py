@@ -19,6 +19,7 @@ from s3dest.access.audit import Actor
 from s3dest.keys import time_namespace
 from s3dest.store import queue
 from s3dest.store.destinations import get_destination
+from s3dest.store.engine import atomic
 from s3dest.store.queue import CLAIMABLE, STATES, WAITING, Attempt, DeliveryRecord, MessageState
 
 __all__ = [
@@ -60,28 +61,30 @@ def list(  # the service's verb, as in `deliveries.list(...)`; `builtins.list` b
 
 def replay_message(engine: Engine, *, project_id: str, event_id: str, actor: Actor) -> None:
     """Queue a parked message again (Conflict if it is not parked, NotFound if unknown)."""
-    queue.replay_message(engine, project_id, event_id)
-    audit.record(
-        engine,
-        actor,
-        project_id=project_id,
-        action="message.replayed",
-        target=f"message:{event_id}",
-    )
+    with atomic(engine):
+        queue.replay_message(engine, project_id, event_id)
+        audit.record(
+            engine,
+            actor,
+            project_id=project_id,
+            action="message.replayed",
+            target=f"message:{event_id}",
+        )
 
 
 def replay_destination(engine: Engine, *, project_id: str, destination: str, actor: Actor) -> int:
     """Queue every parked message of a destination (id or name) again; returns how many."""
     row = get_destination(engine, project_id, destination)
-    count = queue.replay_destination(engine, row.id)
-    audit.record(
-        engine,
-        actor,
-        project_id=project_id,
-        action="destination.replayed",
-        target=f"destination:{row.id}",
-        changes={"replayed": count},
-    )
+    with atomic(engine):
+        count = queue.replay_destination(engine, row.id)
+        audit.record(
+            engine,
+            actor,
+            project_id=project_id,
+            action="destination.replayed",
+            target=f"destination:{row.id}",
+            changes={"replayed": count},
+        )
     return count
 
 

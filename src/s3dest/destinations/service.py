@@ -41,6 +41,7 @@ from s3dest.s3.writer import ObjectRequest, put_object
 from s3dest.store import destinations as store
 from s3dest.store import queue
 from s3dest.store.destinations import DestinationFields, DestinationRow
+from s3dest.store.engine import atomic
 
 TEST_KEY_PREFIX = "s3dest-connection-test/"
 #: The connection test's object: s3dest-connection-test/<event-id>.json.
@@ -112,21 +113,20 @@ def create(
         body.to_fields(), check_key_template=lint_key_template, check_endpoint=check_endpoint
     )
     destination_id = uuid7()
-    row = store.insert_destination(
-        engine,
-        destination_id=destination_id,
-        project_id=project_id,
-        fields=stored_fields(checked, box, destination_id, new_external_id()),
-    )
+    fields = stored_fields(checked, box, destination_id, new_external_id())
     given = [name for name in SECRET_FIELDS if getattr(body, name) is not None]
-    audit.record(
-        engine,
-        actor,
-        project_id=project_id,
-        action="destination.created",
-        target=_target(row),
-        changes=audit.diff(None, _audited(row), secrets_set=given),
-    )
+    with atomic(engine):
+        row = store.insert_destination(
+            engine, destination_id=destination_id, project_id=project_id, fields=fields
+        )
+        audit.record(
+            engine,
+            actor,
+            project_id=project_id,
+            action="destination.created",
+            target=_target(row),
+            changes=audit.diff(None, _audited(row), secrets_set=given),
+        )
     return Saved(row=row, warnings=checked.warnings)
 
 
@@ -174,37 +174,43 @@ def update(
         renamed.extend(routes)
         return rewritten
 
-    saved = store.update_destination(
-        engine,
-        project_id=project_id,
-        destination_id=row.id,
-        # Kept for the destination's life; rows from before revision 0005 get one now.
-        fields=stored_fields(checked, box, row.id, row.external_id or new_external_id()),
-        # amp.yaml follows a rename, in the same transaction (README "Renaming").
-        rename_in_manifest=rename,
-    )
-    if not saved.enabled:
-        queue.hold_pending(engine, saved.id)
+    # Kept for the destination's life; rows from before revision 0005 get one now.
+    fields = stored_fields(checked, box, row.id, row.external_id or new_external_id())
     given = [name for name in SECRET_FIELDS if name in body.model_fields_set]
-    audit.record(
-        engine,
-        actor,
-        project_id=project_id,
-        action="destination.updated",
-        target=_target(saved),
-        changes=audit.diff(_audited(row), _audited(saved), secrets_set=given),
-    )
-    notes = list(checked.warnings)
-    if renamed:
-        labels = [route.label for route in renamed]
+    with atomic(engine):
+        saved = store.update_destination(
+            engine,
+            project_id=project_id,
+            destination_id=row.id,
+            fields=fields,
+            # amp.yaml follows a rename, in the same transaction (README "Renaming").
+            rename_in_manifest=rename,
+        )
+        if not saved.enabled:
+            queue.hold_pending(engine, saved.id)
         audit.record(
             engine,
             actor,
             project_id=project_id,
-            action="manifest.applied",
-            target="manifest",
-            changes={"renamedDestination": {"from": row.name, "to": saved.name}, "routes": labels},
+            action="destination.updated",
+            target=_target(saved),
+            changes=audit.diff(_audited(row), _audited(saved), secrets_set=given),
         )
+        labels = [route.label for route in renamed]
+        if labels:
+            audit.record(
+                engine,
+                actor,
+                project_id=project_id,
+                action="manifest.applied",
+                target="manifest",
+                changes={
+                    "renamedDestination": {"from": row.name, "to": saved.name},
+                    "routes": labels,
+                },
+            )
+    notes = list(checked.warnings)
+    if labels:
         notes.append(
             f"amp.yaml now routes {', '.join(labels)} to {saved.name!r} (was {row.name!r}); "
             "update your copy of amp.yaml to match"
@@ -227,15 +233,16 @@ def labels(engine: Engine, *, project_id: str | None) -> dict[str, tuple[str, st
 
 def delete(engine: Engine, *, project_id: str, ref: str, force: bool, actor: Actor) -> None:
     row = store.get_destination(engine, project_id, ref)
-    store.delete_destination(engine, project_id, row.id, force=force)
-    audit.record(
-        engine,
-        actor,
-        project_id=project_id,
-        action="destination.deleted",
-        target=_target(row),
-        changes={"name": row.name, "force": force},
-    )
+    with atomic(engine):
+        store.delete_destination(engine, project_id, row.id, force=force)
+        audit.record(
+            engine,
+            actor,
+            project_id=project_id,
+            action="destination.deleted",
+            target=_target(row),
+            changes={"name": row.name, "force": force},
+        )
 
 
 @dataclass(frozen=True)
@@ -273,23 +280,25 @@ def connection_test(
     destination healthy. A transient error
     (a timeout, a 5xx) says nothing about the configuration and changes nothing."""
     row = store.get_destination(engine, project_id, ref)
+    # The write is outside the transaction: it may take `timeout_s`.
     result, error = write_test_object(row, box, timeout_s=timeout_s)
-    if error is not None and error.kind == "destination" and row.enabled:
-        queue.hold_destination(
-            engine,
-            row.id,
-            diagnosis=error.diagnosis,
-            code=error.s3_code,
-            probe_delay=probe_delay,
-            version=row.version,
-        )
-    elif result.ok and row.failing_since is not None:
-        # A successful write proves the destination works: resume anything held.
-        queue.mark_healthy(engine, row.id)
-    elif result.ok and row.verified_at is None:
-        # The first evidence that it works: untested becomes healthy.
-        queue.mark_verified(engine, row.id)
-    _tested(engine, actor, row, ok=result.ok)
+    with atomic(engine):
+        if error is not None and error.kind == "destination" and row.enabled:
+            queue.hold_destination(
+                engine,
+                row.id,
+                diagnosis=error.diagnosis,
+                code=error.s3_code,
+                probe_delay=probe_delay,
+                version=row.version,
+            )
+        elif result.ok and row.failing_since is not None:
+            # A successful write proves the destination works: resume anything held.
+            queue.mark_healthy(engine, row.id)
+        elif result.ok and row.verified_at is None:
+            # The first evidence that it works: untested becomes healthy.
+            queue.mark_verified(engine, row.id)
+        _tested(engine, actor, row, ok=result.ok)
     return result
 
 

@@ -16,6 +16,7 @@ from s3dest.manifest.references import validate_destinations
 from s3dest.manifest.rename import Route, routes_to
 from s3dest.manifest.source import source_text
 from s3dest.store.destinations import destination_names
+from s3dest.store.engine import atomic
 from s3dest.store.manifests import load_source, save_source
 
 
@@ -32,20 +33,21 @@ def apply_manifest(
 ) -> dict[str, Any]:
     text = source_text(source)
     manifest = check_manifest(engine, project_id, text)
-    before = load_source(engine, project_id)
-    save_source(engine, project_id, text)
-    audit.record(
-        engine,
-        actor,
-        project_id=project_id,
-        action="manifest.applied",
-        target="manifest",
-        changes={
-            "bytes": len(text.encode()),
-            "sha256": _sha256(text),
-            "previousSha256": None if before is None else _sha256(before),
-        },
-    )
+    with atomic(engine):
+        before = load_source(engine, project_id)
+        save_source(engine, project_id, text)
+        audit.record(
+            engine,
+            actor,
+            project_id=project_id,
+            action="manifest.applied",
+            target="manifest",
+            changes={
+                "bytes": len(text.encode()),
+                "sha256": _sha256(text),
+                "previousSha256": None if before is None else _sha256(before),
+            },
+        )
     return manifest.to_dict()
 
 

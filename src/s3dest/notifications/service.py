@@ -19,6 +19,7 @@ from s3dest.notifications import sender, signing
 from s3dest.s3 import egress
 from s3dest.store import outbox
 from s3dest.store import webhooks as store
+from s3dest.store.engine import atomic
 from s3dest.store.webhooks import DeliveryRow, WebhookRow
 
 EVENT_TYPES = outbox.EVENT_TYPES
@@ -107,23 +108,25 @@ def create(
         raise Conflict(f"a project has at most {store.MAX_PER_PROJECT} webhooks; delete one first")
     webhook_id = uuid7()
     secret = signing.new_secret()
-    row = store.insert_webhook(
-        engine,
-        webhook_id=webhook_id,
-        project_id=project_id,
-        url=checked_url,
-        events=checked_events,
-        description=text.strip(),
-        secret_enc=box.encrypt(secret, aad=signing.aad(webhook_id)),
-    )
-    record(
-        engine,
-        actor,
-        project_id=project_id,
-        action="webhook.created",
-        target=f"webhook:{webhook_id}",
-        changes={"url": checked_url, "events": list(checked_events), "secret": {"to": "***"}},
-    )
+    secret_enc = box.encrypt(secret, aad=signing.aad(webhook_id))
+    with atomic(engine):
+        row = store.insert_webhook(
+            engine,
+            webhook_id=webhook_id,
+            project_id=project_id,
+            url=checked_url,
+            events=checked_events,
+            description=text.strip(),
+            secret_enc=secret_enc,
+        )
+        record(
+            engine,
+            actor,
+            project_id=project_id,
+            action="webhook.created",
+            target=f"webhook:{webhook_id}",
+            changes={"url": checked_url, "events": list(checked_events), "secret": {"to": "***"}},
+        )
     return Created(row, secret)
 
 
@@ -143,15 +146,16 @@ def deliveries(
 
 
 def delete(engine: Engine, *, project_id: str, webhook_id: str, actor: Actor) -> WebhookRow:
-    row = store.delete_webhook(engine, project_id, webhook_id)
-    record(
-        engine,
-        actor,
-        project_id=project_id,
-        action="webhook.deleted",
-        target=f"webhook:{row.id}",
-        changes={"url": row.url},
-    )
+    with atomic(engine):
+        row = store.delete_webhook(engine, project_id, webhook_id)
+        record(
+            engine,
+            actor,
+            project_id=project_id,
+            action="webhook.deleted",
+            target=f"webhook:{row.id}",
+            changes={"url": row.url},
+        )
     return row
 
 

@@ -10,6 +10,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -172,9 +173,55 @@ def _alembic_upgrade(engine: Engine) -> None:
         raise StorageUnavailable(f"cannot prepare the database: {exc.orig}") from None
 
 
+#: The transaction an `atomic` block of this thread (context) holds, with its engine.
+_ATOMIC: ContextVar[tuple[Engine, Connection] | None] = ContextVar("s3dest_atomic", default=None)
+
+
+@contextmanager
+def atomic(engine: Engine) -> Iterator[None]:
+    """One transaction for the whole block: every `transaction` and `reading` of `engine`
+    opened inside it (in this thread) joins it as a savepoint, and all of it commits at the
+    end or none of it does. A configuration change and its audit entry are written so
+    (s3dest.access.audit): in two transactions, a crash or a failed audit write between
+    them left a change with no entry, or an entry for a change that did not commit.
+    Nothing slow belongs inside: on SQLite the block holds the write lock."""
+    held = _ATOMIC.get()
+    if held is not None and held[0] is engine:
+        yield
+        return
+    with transaction(engine) as conn:
+        token = _ATOMIC.set((engine, conn))
+        try:
+            yield
+        finally:
+            _ATOMIC.reset(token)
+
+
+@contextmanager
+def _joined(engine: Engine) -> Iterator[Connection | None]:
+    """The enclosing `atomic` block's connection in a savepoint (so that an error caught
+    inside, as a Conflict from an IntegrityError, undoes only its own statements), or
+    None outside one."""
+    held = _ATOMIC.get()
+    if held is None or held[0] is not engine:
+        yield None
+        return
+    conn = held[1]
+    try:
+        with conn.begin_nested():
+            yield conn
+    except (OperationalError, InterfaceError) as exc:
+        raise StorageUnavailable(_storage_message(exc)) from None
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction; database failures become StorageUnavailable (a 503, not a 500)."""
+    """One transaction; database failures become StorageUnavailable (a 503, not a 500).
+    Inside an `atomic` block of the same engine, a part of its transaction."""
+    with _joined(engine) as joined:
+        if joined is not None:
+            yield joined
+            return
     try:
         with engine.begin() as conn:
             yield conn
@@ -191,7 +238,12 @@ def reading(engine: Engine) -> Iterator[Connection]:
     used to (BEGIN IMMEDIATE), so each authenticated request and each GET of one project
     waited behind another project's batch commit (~1 s for 8 MiB under load, issue 13).
     Elsewhere the same as `transaction`. Writing in it is a mistake (SQLite may refuse
-    the upgrade at once rather than wait)."""
+    the upgrade at once rather than wait). Inside an `atomic` block, a part of its
+    transaction (it then sees the block's writes)."""
+    with _joined(engine) as joined:
+        if joined is not None:
+            yield joined
+            return
     try:
         with engine.connect() as conn:
             conn.execution_options(**{_READ_ONLY: True})
