@@ -607,7 +607,7 @@ def test_the_first_enqueue_of_a_column_set_in_a_process_builds_its_statement(
     """SQLite's INSERT is built once per column set and cached for the process. Under
     `make mutate` every test's column set was already cached (by the run that measured the
     tests), so a broken builder survived: here the cache starts empty."""
-    monkeypatch.setattr(operations, "_SQLITE_ENQUEUE", {})
+    monkeypatch.setattr(operations, "_SQLITE_INSERTS", {})
     rows = [_row(1, topic="t-1"), _row(2, topic="t-2")]
     _enqueue(sqlite_engine, rows)
     claimed = sorted(queue.claim(sqlite_engine, "w", 10, 60), key=lambda c: c.event_id)

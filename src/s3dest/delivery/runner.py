@@ -11,18 +11,23 @@ from types import FrameType
 
 from sqlalchemy import Engine
 
+from s3dest.background import Periodic
 from s3dest.delivery.coordinator import Worker
 from s3dest.delivery.osthread import name_os_thread
 from s3dest.destinations.secrets import SecretBox
 from s3dest.notifications.dispatch import Dispatcher
 from s3dest.retention import Pruner
 from s3dest.settings import Settings
+from s3dest.store import staging
 from s3dest.store.broker import StoreBroker
 
 log = logging.getLogger("s3dest.delivery")
 
 # A crashed loop (a bug: queue errors are handled inside it) is restarted after this long.
 RESTART_DELAY_SECONDS = 1.0
+# How often a process finishes batches whose writer died (store.staging): at start, then
+# this often.
+STAGING_RECOVERY_SECONDS = 60.0
 
 
 class WorkerThread:
@@ -37,6 +42,9 @@ class WorkerThread:
         self._stopped = threading.Event()
         self._pruner = Pruner(engine, settings)
         self._webhooks = Dispatcher(engine, settings, box)
+        self._staging = Periodic(
+            "s3dest-staging", STAGING_RECOVERY_SECONDS, lambda: staging.recover(engine)
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="s3dest-worker", daemon=True)
@@ -44,6 +52,8 @@ class WorkerThread:
         self._ready.wait(timeout=10)
         self._pruner.start()
         self._webhooks.start()
+        self._staging.start()
+        self._staging.wake()  # at once: a batch committed before a crash is due now
 
     def _new_worker(self) -> Worker | None:
         with self._lock:
@@ -80,6 +90,7 @@ class WorkerThread:
             worker.stop()
         self._pruner.stop()
         self._webhooks.stop()
+        self._staging.stop()
         if self._thread is not None:
             self._thread.join(timeout=timeout or self._settings.request_timeout_seconds + 10)
 

@@ -11,8 +11,8 @@ So a body of at least ``S3DEST_INGEST_PROCESS_BYTES`` is handed to one of
 ``S3DEST_INGEST_PROCESSES`` worker processes (as many as ingest threads by default, so
 a thread never waits for a process; 0: none, all on the threads): the bytes of an inline
 body, or the spooled file itself (its descriptor passed over a Unix socket, nothing
-copied). The worker checks and stores it exactly as the server would — one transaction,
-committed before it answers — and writes the 202's body to a file the server passed it
+copied). The worker checks and stores it exactly as the server would — committed before
+it answers — and writes the 202's body to a file the server passed it
 (for tiny messages it is ~80% of the request's size); the serving process only sends that
 file, counts the metrics and wakes its delivery worker. Small bodies (one message, a few
 hundred) stay on the ingest thread: a worker round trip would cost more than their check.
@@ -32,7 +32,7 @@ import socket
 import sys
 import tempfile
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import reduction
 from typing import IO, Any
@@ -45,6 +45,9 @@ from s3dest.store.engine import make_engine
 
 log = logging.getLogger("s3dest.ingest")
 
+# How much lower than the server's the worker processes' CPU priority is (nice(2)).
+WORKER_NICENESS = 10
+
 # The worker's own ingestor and settings (set by `_start`, in the worker process only).
 _worker: tuple[Ingestor, Settings] | None = None
 
@@ -54,7 +57,21 @@ def _start(settings: Settings, lifeline: socket.socket) -> None:
     # Ctrl-C reaches the whole process group: the server shuts its workers down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch, args=(lifeline,), name="s3dest-lifeline", daemon=True).start()
-    _worker = (Ingestor(make_engine(settings), announce=False), settings)
+    writer = ThreadPoolExecutor(1, thread_name_prefix="s3dest-ingest-write")
+    writer.submit(int).result()  # its thread exists now, at the process's priority
+    # Checking big bodies is throughput work; the serving process answers everyone's small
+    # requests. Below it in the scheduler, a tenant's batches use idle CPU without starving
+    # other tenants' requests (issue 13: B's GET p99 while A posts 8 MiB batches from 4
+    # threads, RELIABILITY.md "Many tenants"). Only this thread is lowered (Linux's nice is
+    # per thread): the writes, which hold SQLite's one write lock, run on `writer` at
+    # normal priority, so a starved check never keeps other projects' writes waiting.
+    os.nice(WORKER_NICENESS)
+    _worker = (
+        Ingestor(
+            make_engine(settings), announce=False, write=lambda job: writer.submit(job).result()
+        ),
+        settings,
+    )
     # As the server does (s3dest.app): what is loaded lives as long as the process; the
     # collector's full passes need not walk it again and again as a batch's objects churn.
     gc.freeze()

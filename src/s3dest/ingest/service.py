@@ -2,8 +2,9 @@
 
 A batch is all-or-nothing: every message is checked first and the errors of all of them
 are returned together (`MessageInvalid.fields`, keyed ``messages[i].field``; the first
-thousand); only a batch without errors is written, in one transaction, and only after
-that commit does the caller answer 202. A batch may arrive as a stream
+thousand); only a batch without errors is written, all or none (one transaction, or on
+SQLite for a big batch one short transaction after another: `s3dest.store.staging`), and
+only after its commit does the caller answer 202. A batch may arrive as a stream
 (`s3dest.ingest.stream`): its messages are checked one at a time and its rows spilled to
 disk until the commit, so memory does not grow with the number of messages.
 """
@@ -103,10 +104,14 @@ class Ingestor:
         *,
         on_accept: Callable[[], None] | None = None,
         announce: bool = True,
+        write: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.on_accept = on_accept
         self._announce = announce
+        # Runs the store's writes (an ingest worker process runs them on a thread of
+        # normal priority, its checks on a lower one: s3dest.ingest.processes).
+        self._write = write or _call
         bodies.limit_malloc_arenas()  # large bodies in bounded memory, see there
 
     def announce(self, accepted: Accepted) -> None:
@@ -159,7 +164,7 @@ class Ingestor:
                 raise MessageInvalid(summary(errors), errors)
             if not accepted.count:
                 raise InvalidInput("no messages", {"messages": "send at least one message"})
-            store.enqueue_chunks(self.engine, spill.chunks(rows))
+            store.enqueue_chunks(self.engine, project_id, spill.chunks(rows), count=accepted.count)
         if self._announce:
             self.announce(accepted)
         return accepted
@@ -181,7 +186,11 @@ class Ingestor:
         view = load_project_view(self.engine, project_id)
         prepared = prepare_large(project_id, source, view, spool_dir=spool_dir)
         try:
-            store.enqueue_chunked(self.engine, prepared.row, _read_chunks(prepared.body))
+            self._write(
+                lambda: store.enqueue_chunked(
+                    self.engine, prepared.row, _read_chunks(prepared.body)
+                )
+            )
         finally:
             prepared.body.close()
         accepted = Accepted(sink)
@@ -224,6 +233,10 @@ class _Spill:
                 yield chunk
         if last:
             yield last
+
+
+def _call(write: Callable[[], None]) -> None:
+    write()
 
 
 def _read_chunks(source: IO[bytes]) -> Iterator[bytes]:

@@ -25,7 +25,7 @@ from s3dest.settings import Settings
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision (tests/unit/test_migrations.py keeps it equal to Alembic's
 # head). A database already there skips Alembic, which costs ~0.5 s of start-up per process.
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 # SQLite's WAL is truncated back to this after each checkpoint.
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 _PG_MIGRATION_LOCK = 7_305_115  # advisory lock id: one migrator at a time across nodes
@@ -225,6 +225,32 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.begin() as conn:
             yield conn
+    except (OperationalError, InterfaceError) as exc:
+        raise StorageUnavailable(_storage_message(exc)) from None
+
+
+@contextmanager
+def unsynced_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction whose commit does not wait for the disk on SQLite (synchronous=NORMAL:
+    the WAL is not flushed at its commit; a power cut may undo it, never half of it). Only
+    for steps that a later flushed commit makes durable, or that are redone after a crash
+    (store.staging: each short transaction's flush cost more than its writes). Elsewhere
+    the same as `transaction`."""
+    if engine.dialect.name != "sqlite":
+        with transaction(engine) as conn:
+            yield conn
+        return
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            # Before BEGIN: the setting is the connection's, read at each commit.
+            raw.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                raw.execute("PRAGMA synchronous=FULL")
     except (OperationalError, InterfaceError) as exc:
         raise StorageUnavailable(_storage_message(exc)) from None
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from s3dest.store import queue
+from s3dest.store import queue, staging
 from s3dest.store.engine import reading, transaction
+from s3dest.store.staging import OnCommit
 from s3dest.store.tables import destinations, manifests
 
 
@@ -50,16 +51,43 @@ def enqueue(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
         queue.enqueue(conn, rows)
 
 
-def enqueue_chunks(engine: Engine, chunks: Iterable[Sequence[dict[str, Any]]]) -> None:
-    """Make a batch durable, all or none, in one transaction, inserted chunk by chunk (a
-    chunk is read, e.g. from a spill file, only once the one before it is inserted)."""
+def enqueue_chunks(
+    engine: Engine,
+    project_id: str,
+    chunks: Iterable[Sequence[dict[str, Any]]],
+    *,
+    count: int,
+    on_commit: OnCommit | None = None,
+) -> None:
+    """Make a batch of `count` messages durable, all or none, inserted chunk by chunk (a
+    chunk is read, e.g. from a spill file, only once the one before it is inserted). On
+    SQLite a batch larger than one short transaction is staged (store.staging), so that
+    no other project's write waits long for it; elsewhere it is one transaction.
+    `on_commit` runs in the transaction that accepts the batch."""
+    if count > staging.ROWS_PER_TRANSACTION and staging.staged(engine):
+        staging.enqueue_staged(engine, project_id, chunks, on_commit=on_commit)
+        return
     with transaction(engine) as conn:
         for rows in chunks:
             queue.enqueue(conn, rows)
+        if on_commit is not None:
+            on_commit(conn)
 
 
-def enqueue_chunked(engine: Engine, row: dict[str, Any], chunks: Iterable[bytes]) -> None:
-    """One large message: its body into ``message_chunks`` and its row, in one transaction."""
+def enqueue_chunked(
+    engine: Engine,
+    row: dict[str, Any],
+    chunks: Iterable[bytes],
+    *,
+    on_commit: OnCommit | None = None,
+) -> None:
+    """One large message: its body into ``message_chunks`` and its row, all or none (on
+    SQLite the chunks a few per transaction, then the row: store.staging)."""
+    if staging.staged(engine):
+        staging.enqueue_large_staged(engine, row, chunks, on_commit=on_commit)
+        return
     with transaction(engine) as conn:
         queue.write_chunks(conn, row["event_id"], chunks)
         queue.enqueue(conn, [row])
+        if on_commit is not None:
+            on_commit(conn)

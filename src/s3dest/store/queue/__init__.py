@@ -31,11 +31,14 @@ from s3dest.store.queue.operations import (
     Outcome,
     claim,
     enqueue,
+    enqueue_columns,
     extend_leases,
     finish,
     read_chunks,
     reap_expired_leases,
     release,
+    row_values,
+    sqlite_insert_statement,
     write_chunks,
 )
 from s3dest.store.queue.records import (
@@ -77,6 +80,7 @@ __all__ = [
     "count_by_state",
     "counts_by_state",
     "enqueue",
+    "enqueue_columns",
     "extend_leases",
     "finish",
     "get_record",
@@ -95,7 +99,9 @@ __all__ = [
     "release_probes",
     "replay_destination",
     "replay_message",
+    "row_values",
     "search_records",
+    "sqlite_insert_statement",
     "stored_body",
     "write_chunks",
 ]

@@ -74,7 +74,7 @@ def enqueue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        names = _enqueue_columns(rows[0])
+        names = enqueue_columns(rows[0])
         defaults = [_MESSAGE_DEFAULTS.get(name) for name in names]
         params = {
             f"m_{name}": [row.get(name, default) for row in rows]
@@ -84,16 +84,20 @@ def enqueue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     else:
         # One executemany of plain tuples: SQLAlchemy's insert() spent ~40% of a batch's
         # write in its per-row parameter processing, all of it with SQLite's write lock
-        # held (every other project's ingest waits for that lock). The values are plain
-        # str/int/float/bytes/bool/None, as sqlite3 binds them; missing keys get the
-        # column defaults insert() would fill in.
-        names = _enqueue_columns(rows[0])
-        defaults = [_MESSAGE_DEFAULTS.get(name) for name in names]
-        pairs = tuple(zip(names, defaults, strict=True))
+        # held (every other project's ingest waits for that lock).
+        names = enqueue_columns(rows[0])
         conn.exec_driver_sql(
-            _sqlite_enqueue_statement(names),
-            [tuple(row.get(name, default) for name, default in pairs) for row in rows],
+            sqlite_insert_statement("messages", names), list(row_values(rows, names))
         )
+
+
+def row_values(rows: Sequence[dict[str, Any]], names: tuple[str, ...]) -> Iterator[tuple[Any, ...]]:
+    """`rows` as tuples of `names`' values, as sqlite3 binds them (plain str/int/float/
+    bytes/bool/None); a missing key gets the column default insert() would fill in."""
+    defaults = [_MESSAGE_DEFAULTS.get(name) for name in names]
+    pairs = tuple(zip(names, defaults, strict=True))
+    for row in rows:
+        yield tuple(row.get(name, default) for name, default in pairs)
 
 
 # Scalar Python-side defaults of `messages` (what insert() fills in for a missing key).
@@ -104,18 +108,20 @@ _MESSAGE_DEFAULTS: dict[str, Any] = {
 }
 
 
-_SQLITE_ENQUEUE: dict[tuple[str, ...], str] = {}
+_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
-def _sqlite_enqueue_statement(names: tuple[str, ...]) -> str:
-    stmt = _SQLITE_ENQUEUE.get(names)
+def sqlite_insert_statement(table: str, names: tuple[str, ...]) -> str:
+    """``INSERT INTO table (names) VALUES (?, …)``, made once per column set."""
+    stmt = _SQLITE_INSERTS.get((table, names))
     if stmt is None:
-        stmt = f"INSERT INTO messages ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-        _SQLITE_ENQUEUE[names] = stmt
+        stmt = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        _SQLITE_INSERTS[(table, names)] = stmt
     return stmt
 
 
-def _enqueue_columns(row: dict[str, Any]) -> tuple[str, ...]:
+def enqueue_columns(row: dict[str, Any]) -> tuple[str, ...]:
+    """The `messages` columns a batch like `row` sets: its keys and the defaulted ones."""
     present = set(row) | set(_MESSAGE_DEFAULTS)
     return tuple(c.name for c in messages.columns if c.name in present)
 
