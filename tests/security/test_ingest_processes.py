@@ -8,10 +8,12 @@ refused batch stored), and the workers never outlive their server, even a killed
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from tests.support.builders import example_destination_fields, message
 from tests.support.load import process_tree
@@ -93,3 +95,36 @@ def test_a_large_batch_is_stored_by_a_worker_process_with_the_same_answers(
     while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
         time.sleep(0.1)
     assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the server"
+
+
+# Where a body is checked does not depend on the database.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_flood_of_bodies_just_under_the_threshold_does_not_stay_on_the_servers_threads(
+    s3dest_env: S3destEnv, tmp_path: Path
+) -> None:
+    """Issue 13: bodies just under S3DEST_INGEST_PROCESS_BYTES were all checked on the
+    server's own threads, so a tenant could hold its GIL from several threads at once by
+    posting many of them in parallel. One small body per project is checked on a thread at
+    a time; the others go to the worker processes. Before: 16 parallel bodies of 7.5 KiB
+    (threshold 8 KiB) started no worker process."""
+    server, client = _serve(s3dest_env, tmp_path)
+    assert server.proc is not None
+    try:
+        raw = orjson.dumps({"messages": [message(i, "held") for i in range(12)]})
+        raw = raw[:-2] + b" " * (_PROCESS_BYTES - 512 - len(raw)) + raw[-2:]
+        assert _PROCESS_BYTES - 1024 < len(raw) < _PROCESS_BYTES
+        assert client.post("/v1/messages", content=raw, headers=JSON).status_code == 202
+        assert not _descendants(server.proc.pid)  # one at a time stays in the server
+
+        def post(_: int) -> int:
+            return client.post("/v1/messages", content=raw, headers=JSON).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(post, range(32)))
+        assert answers == [202] * 32
+        assert _descendants(server.proc.pid), "every body of the flood stayed on the threads"
+        listed = client.get("/v1/deliveries", params={"limit": 1000}).json()["deliveries"]
+        assert len(listed) == 33 * 12
+    finally:
+        client.close()
+        server.kill()

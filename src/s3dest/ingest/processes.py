@@ -15,7 +15,9 @@ copied). The worker checks and stores it exactly as the server would — committ
 it answers — and writes the 202's body to a file the server passed it
 (for tiny messages it is ~80% of the request's size); the serving process only sends that
 file, counts the metrics and wakes its delivery worker. Small bodies (one message, a few
-hundred) stay on the ingest thread: a worker round trip would cost more than their check.
+hundred) stay on the ingest thread, one at a time per project: a worker round trip would
+cost more than their check, but a project's second small body in flight goes to a worker
+too, so a flood of bodies just under the threshold is no way around it.
 
 A worker that dies (killed, out of memory) fails only the requests it had, with a 503 and
 nothing stored (its transaction never committed); the next request starts new workers.
@@ -124,12 +126,19 @@ class IngestProcesses:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._lifeline: tuple[socket.socket, socket.socket] | None = None
+        # Projects with a small body being checked on an ingest thread (see ingest).
+        self._on_threads: set[str] = set()
 
     def ingest(self, project_id: str, body: bytes | IO[bytes]) -> Accepted:
         """Check and store one request body (blocking: call it on an ingest thread)."""
         size = len(body) if isinstance(body, bytes) else os.fstat(body.fileno()).st_size
-        if not self._processes or size < self.settings.ingest_process_bytes:
+        if not self._processes:
             return ingest_body(self.ingestor, self.settings, project_id, body)
+        if size < self.settings.ingest_process_bytes and self._take_thread_turn(project_id):
+            try:
+                return ingest_body(self.ingestor, self.settings, project_id, body)
+            finally:
+                self._end_thread_turn(project_id)
         try:
             answer = tempfile.TemporaryFile(dir=spool_dir(self.settings))  # noqa: SIM115
         except OSError:
@@ -156,6 +165,21 @@ class IngestProcesses:
         accepted.body_file = answer  # the route sends it, and closes it
         self.ingestor.announce(accepted)
         return accepted
+
+    def _take_thread_turn(self, project_id: str) -> bool:
+        """Whether a small body of `project_id` may be checked on this thread: one at a
+        time per project. A flood of requests just under the process threshold would
+        otherwise hold the server's GIL from several threads at once; the others go to
+        the worker processes, whatever their size."""
+        with self._lock:
+            if project_id in self._on_threads:
+                return False
+            self._on_threads.add(project_id)
+            return True
+
+    def _end_thread_turn(self, project_id: str) -> None:
+        with self._lock:
+            self._on_threads.discard(project_id)
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
