@@ -8,6 +8,7 @@ took over. On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED``; on SQLite the wr
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -214,9 +215,18 @@ def _claim_sqlite(
 ) -> list[Claimed]:
     with transaction(engine) as conn:
         if exclude_projects:
-            excluded = orjson.dumps(list(exclude_projects)).decode()
+            passed_over = set(exclude_projects)
+            due: list[tuple[float, str]] = []
+            for (project_id,) in conn.exec_driver_sql(_sqlite.DUE_PROJECTS).all():
+                if project_id not in passed_over:
+                    due += conn.exec_driver_sql(
+                        _sqlite.DUE_OF_PROJECT, (project_id, now, limit)
+                    ).all()
+            oldest = [event_id for _, event_id in heapq.nsmallest(limit, due)]
+            if not oldest:
+                return []
             rows = conn.exec_driver_sql(
-                _sqlite.CLAIM_EXCLUDING, (owner, expires, now, now, excluded, limit)
+                _sqlite.CLAIM_IDS, (owner, expires, now, orjson.dumps(oldest).decode())
             ).all()
         else:
             rows = conn.exec_driver_sql(_sqlite.CLAIM, (owner, expires, now, now, limit)).all()
