@@ -2,7 +2,7 @@
 `s3dest serve` and moto: page through delivered messages, search by event id and
 installation, see the counts follow the filter, re-deliver a message whose object the
 customer deleted, watch new deliveries arrive without reloading the page, and read the
-activity charts (item 9).
+activity charts (item 9), also on a 375 px phone in light and dark.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Shots
-from tests.browser.helpers import sign_in
-from tests.support.builders import create_destination, message
+from tests.browser.conftest import TIMEOUT_MS, Shots
+from tests.browser.helpers import OVERFLOW, chart_problems, sign_in
+from tests.support.builders import EXAMPLE_SECRET, create_destination, message
 from tests.support.moto_server import S3Server
-from tests.support.polling import wait_delivered, wait_until
+from tests.support.polling import wait_delivered, wait_for_state, wait_until
 from tests.support.s3dest_server import S3destProcess
 
 pytestmark = pytest.mark.browser
@@ -29,6 +29,7 @@ def test_page_search_redeliver_and_live_counts(
     s3dest_server: S3destProcess,
     project: tuple[str, str],
     page: Page,
+    browser: Browser,
     shot: Shots,
 ) -> None:
     _, api_key = project
@@ -85,6 +86,10 @@ def test_page_search_redeliver_and_live_counts(
         expect(page.locator(f"#filtered-table tr[data-event-id='{ids[4]}']")).to_contain_text(
             records[4]["key"]
         )
+        # The results fit a desktop's window: Re-deliver was cut off behind a sideways scroll
+        # (an empty Last error kept 14rem, sizes wrapped "432 / B").
+        hidden = "t => t.parentElement.scrollWidth - t.parentElement.clientWidth"
+        assert page.locator("#filtered-table").evaluate(hidden) <= 0
         shot(page, "deliveries-search")
 
         # The customer deleted two objects; tick them and re-deliver.
@@ -136,3 +141,32 @@ def test_page_search_redeliver_and_live_counts(
         expect(page.locator("#chart-delivered")).to_have_attribute(
             "aria-label", re.compile(r"^Delivered per 15 minutes, last day: 9 in all")
         )
+
+        # The charts on a 375 px phone, light and dark, with a failed attempt drawn too:
+        # nothing wider than the screen, the charts full width, every label legible (big
+        # enough, inside its chart, apart from the others) and every colour readable on
+        # the card (computed contrast), each series colour included.
+        broken = create_destination(
+            api, s3_server, bucket, "broken", secretAccessKey=EXAMPLE_SECRET
+        )
+        held = api.post("/v1/messages", json=message(101, "broken")).json()["accepted"][0]
+        wait_for_state(api, held["eventId"], "held")
+        for scheme in ("light", "dark"):
+            context = browser.new_context(
+                viewport={"width": 375, "height": 812}, color_scheme=scheme, locale="en-US"
+            )
+            context.set_default_timeout(TIMEOUT_MS)
+            phone = context.new_page()
+            try:
+                sign_in(phone, base, api_key)
+                phone.goto(f"{base}/deliveries")
+                expect(phone.locator("#chart-errors")).to_have_attribute(
+                    "aria-label", re.compile(r"last hour: [1-9]\d* in all")
+                )
+                expect(phone.locator(".legend")).to_contain_text(broken["name"])
+                assert phone.evaluate(OVERFLOW) <= 0, (scheme, phone.evaluate(OVERFLOW))
+                assert chart_problems(phone) == [], scheme
+                phone.locator("#activity").scroll_into_view_if_needed()
+                shot(phone, f"mobile-charts-{scheme}", full_page=False)
+            finally:
+                context.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import Engine
 
 from s3dest.client import Client
@@ -23,12 +23,13 @@ from s3dest.runtime import open_engine
 from s3dest.settings import Settings
 from s3dest.store.projects import create_project
 from tests.browser.conftest import TIMEOUT_MS, Shots
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import OVERFLOW, sign_in
 from tests.support.builders import EXAMPLE_SECRET, contact_message, destination_fields
 from tests.support.moto_server import S3Server
-from tests.support.polling import wait_for_state
+from tests.support.polling import wait_for_state, wait_until
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 from tests.support.samples import DESTINATION, PAGE_AMP_YAML
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.browser
 
@@ -164,6 +165,8 @@ def test_a_new_destination_is_untested_until_a_connection_test_passes(
     expect(badge).to_have_text("Untested")
     expect(badge).to_have_attribute("data-status", "untested")
     expect(card).to_contain_text("Not tested yet: run Test connection")
+    # The card's stripe says it too (it was healthy's green beside the Untested badge).
+    assert _stripe_and_badge(card) == ("rgb(138, 90, 0)",) * 2
     shot(page, "19-untested-destination")
 
     card.get_by_role("button", name="Test connection").click()
@@ -172,11 +175,19 @@ def test_a_new_destination_is_untested_until_a_connection_test_passes(
     expect(card).not_to_contain_text("Not tested yet")
     page.reload()
     expect(page.locator(f"#dest-{created['id']} .badge")).to_have_text("Healthy")
+    assert _stripe_and_badge(card) == ("rgb(29, 122, 70)",) * 2
     assert client.destination("fresh")["status"] == "healthy"
 
 
+def _stripe_and_badge(card: Locator) -> tuple[str, str]:
+    """The computed colours of a destination card's left stripe and of its badge's text."""
+    stripe: str = card.evaluate("el => getComputedStyle(el).borderLeftColor")
+    badge: str = card.locator(".badge").evaluate("el => getComputedStyle(el).color")
+    return stripe, badge
+
+
 def test_status_follows_a_failed_and_a_passing_connection_test(
-    site: Site, s3_server: S3Server, page: Page, shot: Shots
+    site: Site, s3_server: S3Server, page: Page, shot: Shots, request: pytest.FixtureRequest
 ) -> None:
     """Was: a red test result beside a green HEALTHY badge."""
     api_key, client = site.project("status")
@@ -185,6 +196,15 @@ def test_status_follows_a_failed_and_a_passing_connection_test(
     created = client.create_destination(
         **destination_fields(s3_server, missing, "lake", creds=creds)
     )
+    receiver = WebhookReceiver()  # told of failing and recovered (issue 15)
+    request.addfinalizer(lambda: receiver.__exit__(None, None, None))
+    hooked = httpx.post(
+        f"{site.server.url}/v1/webhooks",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={"url": receiver.url, "description": "the on-call pager"},
+    )
+    assert hooked.status_code == 201, hooked.text
+    receiver.secret = hooked.json()["secret"]
     sign_in(page, site.server.url, api_key)
     card = page.locator(f"#dest-{created['id']}")
     card.get_by_role("button", name="Test connection").click()
@@ -217,6 +237,15 @@ def test_status_follows_a_failed_and_a_passing_connection_test(
     expect(card.locator(".badge")).to_have_text("Healthy")
     for accepted in held:
         wait_for_state(client, accepted["eventId"], "delivered")
+
+    # The Webhooks page shows both announcements delivered to the endpoint.
+    announced = ["destination.failing", "destination.recovered"]
+    wait_until(lambda: [e["type"] for e in receiver.events()] == announced, 60, "both events")
+    page.goto(f"{site.server.url}/webhooks")
+    hook = page.locator(f"#webhook-{hooked.json()['id']}")
+    for event in announced:
+        expect(hook.locator(".delivery-delivered", has_text=event)).to_be_visible()
+    shot(page, "21-webhooks")
 
 
 def test_test_before_saving_uses_the_forms_values(
@@ -251,6 +280,8 @@ def test_test_before_saving_uses_the_forms_values(
 
     # Editing: a blank secret is the saved one; a typed one is tested, not saved.
     page.goto(f"{site.server.url}/destinations/drafted/edit")
+    expect(page.get_by_role("heading", name="Set up on AWS")).to_be_visible()
+    shot(page, "22-destination-edit")
     page.get_by_role("button", name="Test these settings").click()
     expect(result).to_contain_text("Connection OK with these settings")
     page.get_by_label("AWS Secret Access Key").fill(EXAMPLE_SECRET)
@@ -262,11 +293,20 @@ def test_test_before_saving_uses_the_forms_values(
 
 # -- item 10 ---------------------------------------------------------------------------------
 
-_OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
 # What sticks out, for the failure message.
 _WIDE = """() => Array.from(document.querySelectorAll('body *'))
   .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5)
   .slice(0, 8).map(el => el.tagName + '.' + el.className)"""
+# Text fields without the dashboard's field style (the browser's bare box: Add a key's Name
+# and a webhook's Description had no type, which app.css did not style).
+_UNSTYLED = """() => Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter(el => el.offsetParent !== null && !['hidden', 'checkbox', 'radio', 'file']
+    .includes(el.type))
+  .filter(el => getComputedStyle(el).borderTopLeftRadius !== '6px').map(el => el.id)"""
+# A destination's state counts scrolled sideways, "delivered" out of view.
+_CLIPPED_COUNTS = """() => Array.from(document.querySelectorAll('table.counts'))
+  .filter(t => t.offsetParent !== null && t.scrollWidth > t.clientWidth + 1)
+  .map(t => t.closest('[id]').id)"""
 # Keys squeezed to one character a line: a key box narrower than a few characters.
 _SQUEEZED = """() => Array.from(document.querySelectorAll('code.key, td.key'))
   .filter(el => el.offsetParent !== null && el.textContent.trim().length > 8)
@@ -313,14 +353,17 @@ def test_every_page_fits_a_375_px_phone_in_local_time_and_dark(
                 "/deliveries",
                 f"/messages/{event_id}",
                 "/manifest",
+                "/webhooks",
                 "/keys",
-                "/audit",
+                "/audit",  # last: its times are checked below
             )
             # Dark changes colours only: its layout is checked on the widest page.
             for path in pages if scheme == "light" else pages[:1]:
                 phone.goto(site.server.url + path)
-                assert phone.evaluate(_OVERFLOW) <= 0, (scheme, path, phone.evaluate(_WIDE))
+                assert phone.evaluate(OVERFLOW) <= 0, (scheme, path, phone.evaluate(_WIDE))
                 assert phone.evaluate(_SQUEEZED) == [], (scheme, path)
+                assert phone.evaluate(_UNSTYLED) == [], (scheme, path)
+                assert phone.evaluate(_CLIPPED_COUNTS) == [], (scheme, path)
                 if scheme == "light" and path in ("/destinations", f"/messages/{event_id}"):
                     name = "destinations" if path == "/destinations" else "message"
                     shot(phone, f"19-mobile-{name}")
