@@ -20,7 +20,7 @@ install = ( $(BIN)/python -m pip install --quiet --disable-pip-version-check uv 
 	    && $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[$(1)]' ) \
 	|| $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(1)]'
 
-.PHONY: run test lint typecheck setup clean mutate
+.PHONY: run test lint typecheck setup clean mutate screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ typecheck: $(DEV_STAMP)
 test: $(DEV_STAMP) lint typecheck
 	$(call compile,tests bench)
 	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
+
+# The README's screenshots: the browser tests take every page (test-output/screenshots/),
+# then tests/browser/screenshots.py copies the README's to docs/screenshots/ (~5 min).
+screenshots: $(DEV_STAMP)
+	$(call compile,tests)
+	$(BIN)/pytest -q -n 2 tests/browser
+	$(BIN)/python -m tests.browser.screenshots
 
 # Mutation testing of the modules that carry the promise ([tool.mutmut] in pyproject.toml)
 # against tests/unit; ~1,900 mutants: several hours on 2 cores (one module:
