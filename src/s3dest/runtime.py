@@ -18,7 +18,7 @@ from s3dest.access.throttle import AuthThrottle
 from s3dest.datadir import private_data_dir
 from s3dest.destinations.secrets import SecretBox
 from s3dest.fairshare import FairShare
-from s3dest.s3 import credentials, egress
+from s3dest.s3 import credentials, egress, lookups
 from s3dest.settings import Settings
 from s3dest.store.engine import make_engine, upgrade
 
@@ -62,6 +62,7 @@ def configure_egress(settings: Settings) -> None:
     """Install the endpoint policy (SPEC §7) with the operator's allow-list; a bad entry
     in S3DEST_ALLOWED_ENDPOINT_HOSTS stops the process here, naming it."""
     egress.configure(egress.EgressPolicy.from_setting(settings.allowed_endpoint_hosts))
+    lookups.configure(settings)  # save-time DNS lookups: their threads, bounds and timeout
     # STS for role destinations: also operator-only settings, installed with the policy.
     configure_sts(settings)
 

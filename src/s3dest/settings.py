@@ -106,6 +106,10 @@ class Settings:
     ingest_process_bytes: int = 256 * 1024
     project_connection_tests: int = 2  # concurrent connection tests per project
     connection_tests: int = 8  # concurrent connection tests, all projects
+    # Save-time DNS lookups of endpoint hosts (s3dest.s3.lookups), on threads of their own.
+    project_dns_lookups: int = 2  # concurrent lookups per project
+    dns_lookups: int = 8  # concurrent lookups, all projects
+    dns_timeout_seconds: float = 5.0  # a save gives up on a lookup after this (422)
     # Endpoint policy (SPEC §7): hosts, `.domain` suffixes, addresses and CIDRs that tenants'
     # endpointUrl may point at although they are not public (loopback, private, link-local).
     allowed_endpoint_hosts: str = ""
@@ -181,6 +185,9 @@ class Settings:
                 "S3DEST_PROJECT_CONNECTION_TESTS", cls.project_connection_tests
             ),
             connection_tests=_int("S3DEST_CONNECTION_TESTS", cls.connection_tests),
+            project_dns_lookups=_int("S3DEST_PROJECT_DNS_LOOKUPS", cls.project_dns_lookups),
+            dns_lookups=_int("S3DEST_DNS_LOOKUPS", cls.dns_lookups),
+            dns_timeout_seconds=_float("S3DEST_DNS_TIMEOUT_SECONDS", cls.dns_timeout_seconds),
             allowed_endpoint_hosts=os.environ.get(
                 "S3DEST_ALLOWED_ENDPOINT_HOSTS", cls.allowed_endpoint_hosts
             ),

@@ -49,7 +49,9 @@ def draft_row(
         fields = body.to_fields()
         destination_id, external_id, version = uuid7(), None, 0
     checked = validate_destination(
-        fields, check_key_template=lint_key_template, check_endpoint=service.check_endpoint
+        fields,
+        check_key_template=lint_key_template,
+        check_endpoint=service.endpoint_check(project_id),
     )
     stored = service.stored_fields(checked, box, destination_id, external_id)
     now = time.time()

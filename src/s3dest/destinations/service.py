@@ -21,6 +21,7 @@ from s3dest.access import audit
 from s3dest.access.audit import Actor
 from s3dest.destinations import key_checks
 from s3dest.destinations.rules import ValidatedDestination, validate_destination
+from s3dest.destinations.rules.endpoint import EndpointChecker
 from s3dest.destinations.runtime import decrypt_secrets, s3_destination, secret_aad
 from s3dest.destinations.schemas import (
     DESTINATION_FIELDS,
@@ -35,7 +36,7 @@ from s3dest.errors import DeliveryError
 from s3dest.keys import KeyTemplate, lint_key_template
 from s3dest.manifest.rename import Route, rename_destination
 from s3dest.messages import new_stamp, uuid7
-from s3dest.s3 import egress
+from s3dest.s3 import lookups
 from s3dest.s3.request import StoredMessage, build_request
 from s3dest.s3.writer import ObjectRequest, put_object
 from s3dest.store import destinations as store
@@ -50,9 +51,11 @@ _TEST_KEY = KeyTemplate(f"join('', ['{TEST_KEY_PREFIX}', metadata.\"event-id\", 
 _TEST_DATA = {"objectName": "s3dest-connection-test"}
 
 
-def check_endpoint(host: str, port: int) -> None:
-    """The endpoint policy installed now (the operator's allow-list included)."""
-    egress.current().check_endpoint(host, port)
+def endpoint_check(project_id: str) -> EndpointChecker:
+    """The endpoint policy installed now (the operator's allow-list included), a name's
+    DNS lookup made on threads of its own within the project's bounds (s3dest.s3.lookups:
+    a tenant whose DNS hangs must not hold the threads that serve other tenants)."""
+    return lookups.current().checker(project_id)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,9 @@ def create(
     engine: Engine, box: SecretBox, *, project_id: str, body: DestinationCreate, actor: Actor
 ) -> Saved:
     checked = validate_destination(
-        body.to_fields(), check_key_template=lint_key_template, check_endpoint=check_endpoint
+        body.to_fields(),
+        check_key_template=lint_key_template,
+        check_endpoint=endpoint_check(project_id),
     )
     destination_id = uuid7()
     fields = stored_fields(checked, box, destination_id, new_external_id())
@@ -165,7 +170,7 @@ def update(
         check_key_template=key_checks.lint_for(
             engine, project_id=project_id, destination_id=row.id
         ),
-        check_endpoint=check_endpoint,
+        check_endpoint=endpoint_check(project_id),
     )
     renamed: list[Route] = []
 

@@ -16,7 +16,7 @@ from s3dest.destinations.secrets import SecretBox
 from s3dest.errors import Conflict, InvalidInput
 from s3dest.messages import uuid7
 from s3dest.notifications import sender, signing
-from s3dest.s3 import egress
+from s3dest.s3 import egress, lookups
 from s3dest.store import outbox
 from s3dest.store import webhooks as store
 from s3dest.store.engine import atomic
@@ -44,9 +44,9 @@ def _bad(field: str, why: str) -> InvalidInput:
     return InvalidInput(f"invalid webhook: {why}", {field: why})
 
 
-def check_url(value: Any) -> str:
-    """An http(s) URL whose host the endpoint policy admits (resolved now, and again before
-    every delivery)."""
+def check_url(value: Any, project_id: str) -> str:
+    """An http(s) URL whose host the endpoint policy admits (resolved now, on the lookups'
+    own threads within the project's bounds, and again before every delivery)."""
     example = "e.g. 'https://hooks.example.com/s3dest'"
     if not isinstance(value, str) or not value.strip():
         raise _bad("url", f"give the endpoint's URL, {example}")
@@ -67,7 +67,10 @@ def check_url(value: Any) -> str:
     if not parts.hostname:
         raise _bad("url", f"must name a host, {example}")
     try:
-        egress.current().check_endpoint(parts.hostname, port)
+        lookups.current().check_endpoint(project_id, parts.hostname, port)
+    except egress.EndpointUnresolvable as unresolvable:
+        reason = unresolvable.reason
+        raise _bad("url", f"cannot be checked: {reason}; check the host name") from None
     except egress.EndpointRefused as refused:
         raise _bad(
             "url",
@@ -99,7 +102,7 @@ def create(
     description: Any = "",
     actor: Actor,
 ) -> Created:
-    checked_url = check_url(url)
+    checked_url = check_url(url, project_id)
     checked_events = check_events(events)
     text = "" if description is None else description
     if not isinstance(text, str) or len(text) > MAX_DESCRIPTION_CHARS:

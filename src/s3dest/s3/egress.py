@@ -372,6 +372,14 @@ class EgressPolicy:
             return None
         return self.resolve(host, port)[0]
 
+    def needs_lookup(self, host: str) -> bool:
+        """Whether `check_endpoint` asks the resolver about `host` (s3dest.s3.lookups runs
+        those checks on threads of their own)."""
+        host = normalise_host(host)
+        if is_aws_host(host) or self.allowed.admits_name(host) or host in METADATA_NAMES:
+            return False
+        return parse_address(host) is None
+
     def check_endpoint(self, host: str, port: int) -> None:
         """Save time: may an endpoint on `host` be stored? Resolves names (raises)."""
         host = normalise_host(host)
