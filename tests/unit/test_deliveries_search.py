@@ -301,6 +301,25 @@ def test_idempotency_keys_are_claimed_once_per_project(engine: Engine) -> None:
     assert claim(engine, OTHER, "k", "sha-d", **{**args, "now": now + 900}).first
 
 
+def test_latency_percentiles_stay_within_the_latencies_seen(engine: Engine) -> None:
+    """Was: p50 and p99 interpolated across the whole bucket, so one message delivered
+    11.5 s after acceptance showed as p50 20 s and p99 29.8 s (the 10-30 s bucket): the
+    chart said 29.7 s beside a table whose slowest delivery took 11.5 s."""
+    from s3dest.dashboard import charts
+
+    now = time.time()
+    r = charts.RANGES["hour"]
+    _rows(engine, 1, accepted_at=now - 11.5, delivered_at=now, updated_at=now)
+    seen = queue.activity(engine, P, since=charts.window(r, now), step=r.step, intervals=60)
+    assert seen.p50[-1] == pytest.approx(11.5, abs=0.01)
+    assert seen.p99[-1] == pytest.approx(11.5, abs=0.01)
+    # Two in one bucket: the quantiles lie between them, never beyond the slowest.
+    _rows(engine, 1, accepted_at=now - 14.0, delivered_at=now, updated_at=now)
+    seen = queue.activity(engine, P, since=charts.window(r, now), step=r.step, intervals=60)
+    p50, p99 = seen.p50[-1], seen.p99[-1]
+    assert p50 is not None and p99 is not None and 11.5 <= p50 <= p99 <= 14.0 + 0.01
+
+
 def test_activity_counts_deliveries_latency_and_failed_attempts(engine: Engine) -> None:
     """Issue 15 item 9: the charts' figures, aggregated in SQL per interval."""
     from s3dest.dashboard import charts
