@@ -201,14 +201,14 @@ Index(
     postgresql_where=text(PENDING_SQL),
 )
 Index("ix_messages_project_updated", messages.c.project_id, messages.c.updated_at)
-# SQLite's claim when projects at their bound are passed over (store/queue/_sqlite.py): the
-# projects with due messages, and each one's oldest. On SQLite only (migration 0011):
-# PostgreSQL's claim does not use it, and each index costs every enqueue a write.
+# The claim when projects at their bound are passed over (store/queue/_sqlite.py and
+# _postgres.py, migrations 0011 and 0012): the projects with due messages, and each one's oldest.
 Index(
     "ix_messages_due_project",
     messages.c.project_id,
     messages.c.next_attempt_at,
     sqlite_where=text(DUE_STATES_SQL),
+    postgresql_where=text(DUE_STATES_SQL),
 )
 # Retention (migration 0008): delivered messages in delivery order, so each pruning batch
 # reads only the rows it deletes (held and parked messages are not in it, however old).

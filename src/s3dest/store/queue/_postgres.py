@@ -42,16 +42,45 @@ def _claim_statement(excluding: bool = False) -> Any:
     # The destinations' versions come with the claim (a CTE) instead of from a second query.
     columns = ", ".join(c.name for c in CLAIM_COLUMNS)
     due = ", ".join(f"'{state}'" for state in CLAIMABLE)
+    if excluding:
+        # Projects at their in-flight bound in this worker are passed over (fair share).
+        # Filtering them out of the due-order walk read every due row of theirs first (a
+        # lone busy project at its bound: its whole backlog, on every claim). Instead, as on
+        # SQLite: the projects with due messages by a skip scan of ix_messages_due_project
+        # (one index probe each), then each other project's oldest, locked per project.
+        due_projects = (
+            "WITH RECURSIVE due(id) AS ("
+            f"(SELECT project_id FROM messages WHERE {DUE_STATES_SQL} "
+            "ORDER BY project_id LIMIT 1) UNION ALL "
+            f"SELECT (SELECT project_id FROM messages WHERE {DUE_STATES_SQL} "
+            "AND project_id > due.id ORDER BY project_id LIMIT 1) FROM due "
+            "WHERE due.id IS NOT NULL), "
+        )
+        candidates = (
+            "SELECT c.event_id FROM due CROSS JOIN LATERAL ("
+            f"SELECT event_id, next_attempt_at FROM messages WHERE {DUE_STATES_SQL} "
+            # "Due by now", spelt as a row comparison over ix_messages_due_project's columns
+            # and ordered by both: with `next_attempt_at <= :c_now` the planner walked
+            # ix_messages_due in due order instead, filtering out every other project's row
+            # (the cost this statement exists to avoid); this form only the composite
+            # index can answer.
+            "AND project_id = due.id AND (project_id, next_attempt_at) <= (due.id, :c_now) "
+            "ORDER BY project_id, next_attempt_at LIMIT :c_limit FOR UPDATE SKIP LOCKED) c "
+            "WHERE due.id IS NOT NULL AND NOT (due.id = ANY(:c_exclude)) "
+            "ORDER BY c.next_attempt_at LIMIT :c_limit"
+        )
+    else:
+        due_projects = "WITH "
+        # The predicate as literals, so the planner sees it matches ix_messages_due's.
+        candidates = (
+            f"SELECT event_id FROM messages WHERE {DUE_STATES_SQL} AND next_attempt_at <= :c_now "
+            "ORDER BY next_attempt_at LIMIT :c_limit FOR UPDATE SKIP LOCKED"
+        )
     stmt: TextClause = text(
-        "WITH claimed AS ("
+        due_projects + "claimed AS ("
         "UPDATE messages SET state = 'delivering', lease_owner = :c_owner, "
         "lease_expires_at = :c_expires, updated_at = :c_now "
-        "WHERE event_id = ANY(ARRAY("
-        # The predicate as literals, so the planner sees it matches ix_messages_due's.
-        f"SELECT event_id FROM messages WHERE {DUE_STATES_SQL} AND next_attempt_at <= :c_now "
-        # Projects at their in-flight bound in this worker are passed over (fair share).
-        + ("AND NOT (project_id = ANY(:c_exclude)) " if excluding else "")
-        + "ORDER BY next_attempt_at LIMIT :c_limit FOR UPDATE SKIP LOCKED)) "
+        f"WHERE event_id = ANY(ARRAY({candidates})) "
         # The state check again: a fence should the subquery ever see a stale row. On
         # `state || ''`, an expression no partial index's predicate mentions: on `state`
         # itself, the planner (with stale statistics) proved the fence implies the predicate
