@@ -663,7 +663,8 @@ def test_postgresqls_claim_passing_over_a_busy_project_does_not_read_its_backlog
     """As on SQLite, on PostgreSQL: the claim that passes over a project at its bound read
     every due row of that project first (a lone busy project at its bound: its whole
     backlog, on every claim). Its buffer reads must not grow with that backlog (EXPLAIN
-    ANALYZE, rolled back). Before: 64 -> 431 buffers for 1,000 -> 20,000 passed over; after: 50 -> 59."""
+    ANALYZE, rolled back). Before: 64 -> 431 buffers for 1,000 -> 20,000 passed over;
+    after: 50 -> 59."""
     engine = _queue_engine(pg_database_url, tmp_path)
     try:
         now = time.time()
