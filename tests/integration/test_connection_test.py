@@ -6,6 +6,7 @@ diagnosis when it cannot be written. Real moto S3 with IAM enforced; SQLite and 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -402,3 +403,93 @@ def test_tests_before_saving_share_the_connection_tests_bound(
     assert "S3DEST_PROJECT_CONNECTION_TESTS" in busy.json()["error"]["fields"], busy.json()
     assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
     assert all(a.json()["ok"] is False for a in answers)
+
+
+# -- issue 15: a change to what a write depends on needs new evidence ------------------------
+
+
+def _badge(project: Project, name: str) -> str:
+    """The status the Destinations page's badge shows for destination `name`."""
+    from tests.support.dashboard import sign_in
+
+    key = project.api.headers["Authorization"].removeprefix("Bearer ")
+    page = sign_in(project.installation.server.url, key)
+    try:
+        html = page.get("/destinations").text
+    finally:
+        page.close()
+    card = html[html.index(f">{name}<") :]
+    found = re.search(r'data-status="([a-z]+)"', card)
+    assert found, card[:500]
+    return found.group(1)
+
+
+def _cli_status(project: Project, name: str) -> tuple[str, Any]:
+    """The status and verifiedAt `s3dest destinations list --json` prints."""
+    listed = json.loads(
+        project.installation.env.cli(
+            "destinations", "list", "--project", project.id, "--json"
+        ).stdout
+    )
+    (row,) = [d for d in listed["destinations"] if d["name"] == name]
+    return row["status"], row["verifiedAt"]
+
+
+def test_an_update_of_what_a_write_depends_on_makes_a_healthy_destination_untested(
+    project: Project, s3_server: S3Server, bucket: str
+) -> None:
+    """Was: a destination that had delivered kept saying healthy (with its old verifiedAt)
+    after its keys were replaced by wrong ones, until a write failed. Now a change to a
+    field a PutObject depends on needs new evidence; a rename or a new key template does
+    not. The API, the dashboard's badge and the CLI say the same."""
+    creds = s3_server.putonly_user(bucket)
+    create(project, s3_server, bucket, creds, name="crm")
+    sent = project.api.post("/v1/messages", json=message(1, destination="crm"))
+    assert sent.status_code == 202, sent.text
+    wait_for_state(project.api, sent.json()["accepted"][0]["eventId"], "delivered")
+    status, verified_at = _status(project, "crm")
+    assert status == "healthy" and verified_at is not None
+
+    # Not what a write depends on: the evidence still holds.
+    for change in ({"name": "crm2"}, {"keyTemplate": "join('/', ['crm', metadata.\"event-id\"])"}):
+        project.api.patch(
+            "/v1/destinations/crm" if "name" in change else "/v1/destinations/crm2", json=change
+        ).raise_for_status()
+    assert _status(project, "crm2") == ("healthy", verified_at)
+    # The same secret again is no change either.
+    project.api.patch(
+        "/v1/destinations/crm2", json={"secretAccessKey": creds.secret_access_key}
+    ).raise_for_status()
+    assert _status(project, "crm2") == ("healthy", verified_at)
+
+    wrong = creds.secret_access_key[:-4] + (
+        "AAAA" if not creds.secret_access_key.endswith("AAAA") else "BBBB"
+    )
+    patched = project.api.patch("/v1/destinations/crm2", json={"secretAccessKey": wrong})
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["status"], patched.json()["verifiedAt"]) == ("untested", None)
+    assert _status(project, "crm2") == ("untested", None)
+    assert _cli_status(project, "crm2") == ("untested", None)
+    assert _badge(project, "crm2") == "untested"
+
+    # Evidence again: the right secret and a passing test.
+    project.api.patch(
+        "/v1/destinations/crm2", json={"secretAccessKey": creds.secret_access_key}
+    ).raise_for_status()
+    assert _status(project, "crm2") == ("untested", None)
+    assert api_test(project, "crm2")["ok"] is True
+    status, again = _status(project, "crm2")
+    assert status == "healthy" and again is not None and again > verified_at
+    assert _cli_status(project, "crm2") == ("healthy", again)
+    assert _badge(project, "crm2") == "healthy"
+
+    # Other fields a write depends on (each field of the rule: tests/unit).
+    for change in ({"storageClass": "STANDARD_IA"}, {"writeMode": "create-only"}):
+        patched = project.api.patch("/v1/destinations/crm2", json=change)
+        assert patched.status_code == 200, patched.text
+        assert _status(project, "crm2") == ("untested", None), change
+        assert api_test(project, "crm2")["ok"] is True
+        assert _status(project, "crm2")[0] == "healthy"
+    tagged = project.api.patch("/v1/destinations/crm2", json={"tags": {"team": "crm"}})
+    assert tagged.status_code == 200, tagged.text
+    assert _status(project, "crm2") == ("untested", None)

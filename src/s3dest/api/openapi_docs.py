@@ -51,7 +51,11 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "Update a destination",
         "Change some fields; the destination is validated again as a whole. A field left "
         "out keeps its value; null clears sessionToken, keyTemplate and endpointUrl. "
-        "Updating a failing destination resumes its held messages.",
+        "Updating a failing destination resumes its held messages. A change to what a "
+        "write depends on (bucket, region, keys, session token, roleArn, endpointUrl, "
+        "storageClass, writeMode, encryption, acl, tags) makes it untested again, "
+        "verifiedAt null, until a write or a connection test succeeds with the new "
+        "settings; a rename, enabled or a new keyTemplate keeps its status.",
     ),
     ("delete", "/v1/destinations/{ref}"): (
         "Delete a destination",
@@ -399,9 +403,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "endpointUrl": "an S3-compatible endpoint, or null for AWS",
         "writeMode": "overwrite or create-only",
         "enabled": "false: messages wait without being delivered",
-        "status": "untested (no connection test has passed and nothing was delivered yet: "
-        "run Test connection), healthy (a write succeeded), failing (see diagnosis) or "
-        "disabled",
+        "status": "untested (no connection test has passed and nothing was delivered "
+        "with the current write settings yet: run Test connection), healthy (a write "
+        "succeeded), failing (see diagnosis) or disabled",
         "kmsKeyId": "the KMS key for aws:kms",
         "bucketKeyEnabled": "whether an S3 Bucket Key is used",
     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from s3dest.destinations.rules import ValidatedDestination
 from s3dest.destinations.secrets import SecretBox
 from s3dest.keys import KeyTemplate
 from s3dest.s3.credentials import AssumedRole, session_name
@@ -78,3 +79,45 @@ def runtime_for(
         s3=s3_destination(row, box, request_timeout_s=request_timeout_s),
         template=KeyTemplate(row.key_template),
     )
+
+
+#: What a PutObject depends on (`s3_destination` builds the writer from these): a change to
+#: any of them makes a destination's past writes no evidence that the next will succeed, so it
+#: is `untested` again until a write or a connection test succeeds. Not the name or `enabled`
+#: (they change nothing that is sent), nor the key template: the connection test writes under
+#: its own prefix, so no test could prove a template, and a key a bucket policy refuses is
+#: found by the first delivery (failing, with the diagnosis). The external ID never changes.
+WRITE_SETTINGS: tuple[str, ...] = (
+    "bucket",
+    "region",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "role_arn",
+    "endpoint_url",
+    "storage_class",
+    "write_mode",
+    "server_side_encryption",
+    "kms_key_id",
+    "bucket_key_enabled",
+    "acl",
+    "tags",
+)
+
+
+def write_settings_changed(
+    row: DestinationRow, box: SecretBox, updated: ValidatedDestination
+) -> list[str]:
+    """The `WRITE_SETTINGS` in which `updated` (secrets in plain text) differs from the
+    stored `row`."""
+    secret, token = decrypt_secrets(row, box)
+    plain = {"secret_access_key": secret, "session_token": token, "tags": row.tags}
+    stored = {name: plain[name] if name in plain else getattr(row, name) for name in WRITE_SETTINGS}
+    return [
+        name for name in WRITE_SETTINGS if _given(getattr(updated, name)) != _given(stored[name])
+    ]
+
+
+def _given(value: object) -> object:
+    # Blank and missing are the same setting (no session token, no tags); False is not.
+    return None if value == "" or value == {} else value

@@ -325,8 +325,9 @@ class DestinationPublic(BaseModel):
     diagnosis: str | None = Field(description="why the destination is failing, if it is")
     failingSince: float | None = Field(description="Unix seconds")
     verifiedAt: float | None = Field(
-        description="Unix seconds: when a write first succeeded (a passing connection test "
-        "or a delivery); null while untested"
+        description="Unix seconds: when a write with the current write settings first "
+        "succeeded (a passing connection test or a delivery); null while untested, and "
+        "again after an update of the keys, bucket, region or another write setting"
     )
     warnings: list[str] = Field(
         description="advice about the configuration just saved (only on create and update)"

@@ -22,7 +22,12 @@ from s3dest.access.audit import Actor
 from s3dest.destinations import key_checks
 from s3dest.destinations.rules import ValidatedDestination, validate_destination
 from s3dest.destinations.rules.endpoint import EndpointChecker
-from s3dest.destinations.runtime import decrypt_secrets, s3_destination, secret_aad
+from s3dest.destinations.runtime import (
+    decrypt_secrets,
+    s3_destination,
+    secret_aad,
+    write_settings_changed,
+)
 from s3dest.destinations.schemas import (
     DESTINATION_FIELDS,
     SECRET_FIELDS,
@@ -181,6 +186,9 @@ def update(
 
     # Kept for the destination's life; rows from before revision 0005 get one now.
     fields = stored_fields(checked, box, row.id, row.external_id or new_external_id())
+    # New keys, bucket, region…: past writes prove nothing about the next (README
+    # "Status from evidence").
+    unverify = bool(write_settings_changed(row, box, checked))
     given = [name for name in SECRET_FIELDS if name in body.model_fields_set]
     with atomic(engine):
         saved = store.update_destination(
@@ -190,6 +198,7 @@ def update(
             fields=fields,
             # amp.yaml follows a rename, in the same transaction (README "Renaming").
             rename_in_manifest=rename,
+            unverify=unverify,
         )
         if not saved.enabled:
             queue.hold_pending(engine, saved.id)
@@ -302,7 +311,7 @@ def connection_test(
             queue.mark_healthy(engine, row.id)
         elif result.ok and row.verified_at is None:
             # The first evidence that it works: untested becomes healthy.
-            queue.mark_verified(engine, row.id)
+            queue.mark_verified(engine, row.id, version=row.version)
         _tested(engine, actor, row, ok=result.ok)
     return result
 

@@ -203,8 +203,11 @@ def update_destination(
     destination_id: str,
     fields: DestinationFields,
     rename_in_manifest: Callable[[str, str, str], str] | None = None,
+    unverify: bool = False,
 ) -> DestinationRow:
-    """Apply an update; the destination counts as healthy again and held messages resume.
+    """Apply an update; the destination is no longer failing and held messages resume.
+    With `unverify` (what a write depends on changed) it is untested again, its
+    `verified_at` cleared until a write succeeds with the new settings.
 
     A rename with `rename_in_manifest` (source, old name, new name → source) rewrites the
     project's amp.yaml in the same transaction, so that no message routed to the
@@ -227,6 +230,7 @@ def update_destination(
                     last_error_code=None,
                     probe_attempts=0,
                     next_probe_at=None,
+                    **({"verified_at": None} if unverify else {}),
                 )
             )
             # Resume at once: held messages become due now.

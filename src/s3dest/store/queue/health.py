@@ -31,8 +31,18 @@ _HEALTHY = (
     .values(**_NOT_FAILING)
 )
 # The first successful write makes an untested destination healthy (one indexed update
-# that matches nothing once it is verified).
+# that matches nothing once it is verified): only with the settings it was written with, so
+# that a write in flight during an update does not vouch for the new keys.
 _VERIFIED = (
+    update(destinations)
+    .where(
+        destinations.c.id == bindparam("v_id"),
+        destinations.c.verified_at.is_(None),
+        destinations.c.version == bindparam("v_version"),
+    )
+    .values(verified_at=bindparam("v_at"))
+)
+_VERIFIED_ANY = (
     update(destinations)
     .where(destinations.c.id == bindparam("v_id"), destinations.c.verified_at.is_(None))
     .values(verified_at=bindparam("v_at"))
@@ -97,16 +107,22 @@ def mark_healthy(engine: Engine, destination_id: str) -> None:
         healthy(conn, destination_id, time.time())
 
 
-def mark_verified(engine: Engine, destination_id: str) -> None:
-    """A connection test passed on a destination that is not failing: it is no longer
-    untested (its messages, held or not, are left as they are)."""
+def mark_verified(engine: Engine, destination_id: str, *, version: int) -> None:
+    """A connection test of `version` passed on a destination that is not failing: it is
+    no longer untested (its messages, held or not, are left as they are)."""
     with transaction(engine) as conn:
-        verified(conn, destination_id, time.time())
+        verified(conn, destination_id, time.time(), version=version)
 
 
-def verified(conn: Connection, destination_id: str, now: float) -> None:
-    """Record the destination's first successful write, if it had none."""
-    conn.execute(_VERIFIED, {"v_id": destination_id, "v_at": now})
+def verified(
+    conn: Connection, destination_id: str, now: float, *, version: int | None = None
+) -> None:
+    """Record the destination's first successful write (with `version`: made with that
+    version's settings), if it had none."""
+    if version is None:
+        conn.execute(_VERIFIED_ANY, {"v_id": destination_id, "v_at": now})
+    else:
+        conn.execute(_VERIFIED, {"v_id": destination_id, "v_at": now, "v_version": version})
 
 
 def healthy(
@@ -126,7 +142,7 @@ def healthy(
             .where(destinations.c.id == destination_id, destinations.c.failing_since.is_not(None))
             .values(**_NOT_FAILING)
         ).rowcount
-    verified(conn, destination_id, now)
+    verified(conn, destination_id, now, version=version)
     if cleared or version is None:
         resume_held(conn, destination_id, now)
     # A write succeeded: destination.recovered if its outage was announced (whatever the
