@@ -85,6 +85,16 @@ def test_a_large_batch_is_stored_by_a_worker_process_with_the_same_answers(
                 assert record.status_code == 200 and record.json()["state"] == "held"
         deliveries = client.get("/v1/deliveries", params={"limit": 1000}).json()
         assert len(deliveries["deliveries"]) == 40 + 400
+        # With an Idempotency-Key the worker saves the answer with the messages: an answer
+        # above the 64 KiB the worker writes in pieces, replayed byte for byte.
+        raw = orjson.dumps({"messages": good * 20})
+        keyed = {**JSON, "Idempotency-Key": "file-1"}
+        first = client.post("/v1/messages", content=raw, headers=keyed)
+        assert first.status_code == 202, first.text[:300]
+        assert len(first.content) > 64 * 1024 and len(first.json()["accepted"]) == 800
+        again = client.post("/v1/messages", content=raw, headers=keyed)
+        assert again.headers.get("Idempotent-Replayed") == "true", again.text[:300]
+        assert again.content == first.content
         workers = _descendants(server.proc.pid)
     finally:
         client.close()

@@ -283,11 +283,15 @@ def test_idempotency_keys_are_claimed_once_per_project(engine: Engine) -> None:
     now = time.time()
     claim = idempotency.claim
     args: dict[str, Any] = {"now": now, "window": 3600, "abandon_after": 600}
-    assert claim(engine, P, "k", "sha-a", **args).first
+    mine = claim(engine, P, "k", "sha-a", **args)
+    assert mine.first
     pending = claim(engine, P, "k", "sha-a", **args)
     assert not pending.first and pending.response is None  # still being stored
     assert claim(engine, OTHER, "k", "sha-b", **args).first  # keys are per project
-    idempotency.complete(engine, P, "k", b'{"accepted":[]}')
+    with transaction(engine) as conn:  # (with the messages, in the ingest's transaction)
+        idempotency.save_answer(
+            conn, idempotency.KeyClaim(P, "k", mine.created_at), b'{"accepted":[]}'
+        )
     again = claim(engine, P, "k", "sha-a", **args)
     assert (again.first, again.request_sha256, again.response) == (
         False,
@@ -296,8 +300,9 @@ def test_idempotency_keys_are_claimed_once_per_project(engine: Engine) -> None:
     )
     # Past the window the key is forgotten; a claim abandoned by a dead process is taken.
     assert claim(engine, P, "k", "sha-c", **{**args, "now": now + 7200}).first
-    assert claim(engine, OTHER, "k", "sha-b", **{**args, "now": now + 900}).first
-    idempotency.release(engine, OTHER, "k")
+    taken = claim(engine, OTHER, "k", "sha-b", **{**args, "now": now + 900})
+    assert taken.first
+    idempotency.release(engine, idempotency.KeyClaim(OTHER, "k", taken.created_at))
     assert claim(engine, OTHER, "k", "sha-d", **{**args, "now": now + 900}).first
 
 

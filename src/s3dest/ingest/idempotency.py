@@ -8,6 +8,12 @@ since it is a client's mistake to reuse a key for new messages. While the first 
 is still being stored a repeat gets 409 (retry it). A request that was refused or failed
 stored nothing, and its key is free again.
 
+The answer is saved in the transaction that stores the messages, so a server killed at
+any moment leaves the messages with their answer, or neither: a claim without an answer
+stored nothing. A repeat is told 409 while such a claim is younger than ten minutes (its
+request may still be running); after that the claim is taken over and the repeat stores
+the messages, once.
+
 The key is the request's, not a message's: it covers "the same file sent twice", the case
 a retry after a timeout makes, without a lookup per message on the hot path.
 """
@@ -53,9 +59,9 @@ def digest(body: bytes | IO[bytes]) -> str:
 
 def begin(
     engine: Engine, *, project_id: str, key: str, body_sha256: str, window: float
-) -> bytes | None:
-    """Claim the key for this request (None: go ahead and store it), or the 202's body
-    of the first request with that key and body."""
+) -> bytes | store.KeyClaim:
+    """Claim the key for this request (go ahead and store it with this claim), or the
+    202's body of the first request with that key and body."""
     now = time.time()
     got = store.claim(
         engine,
@@ -67,7 +73,7 @@ def begin(
         abandon_after=ABANDONED_SECONDS,
     )
     if got.first:
-        return None
+        return store.KeyClaim(project_id, key, got.created_at)
     if got.request_sha256 != body_sha256:
         raise InvalidInput(
             f"this {HEADER} was used for a request with a different body",
@@ -84,9 +90,5 @@ def begin(
     return got.response
 
 
-def complete(engine: Engine, *, project_id: str, key: str, response: bytes) -> None:
-    store.complete(engine, project_id, key, response)
-
-
-def release(engine: Engine, *, project_id: str, key: str) -> None:
-    store.release(engine, project_id, key)
+def release(engine: Engine, claim: store.KeyClaim) -> None:
+    store.release(engine, claim)

@@ -44,6 +44,7 @@ from s3dest.ingest.reader import ingest_body, ingest_spooled, spool_dir
 from s3dest.ingest.service import Accepted, Ingestor
 from s3dest.settings import Settings
 from s3dest.store.engine import make_engine
+from s3dest.store.idempotency import KeyClaim
 
 log = logging.getLogger("s3dest.ingest")
 
@@ -89,18 +90,20 @@ def _watch(lifeline: socket.socket) -> None:
         os._exit(0)
 
 
-def _ingest(project_id: str, body: bytes | Any, answer: Any) -> Accepted:
+def _ingest(project_id: str, body: bytes | Any, answer: Any, claim: KeyClaim | None) -> Accepted:
     """In a worker: check and store one request body (bytes, or a passed descriptor);
     the 202's JSON goes to the file `answer` (a passed descriptor)."""
     assert _worker is not None, "not an ingest worker process"
     ingestor, settings = _worker
     with os.fdopen(answer.detach(), "wb") as sink:
         if isinstance(body, bytes):
-            accepted = ingest_body(ingestor, settings, project_id, body, sink=sink)
+            accepted = ingest_body(ingestor, settings, project_id, body, sink=sink, claim=claim)
         else:
             with os.fdopen(body.detach(), "rb") as spool:
                 spool.seek(0)
-                accepted = ingest_spooled(ingestor, settings, project_id, spool, sink=sink)
+                accepted = ingest_spooled(
+                    ingestor, settings, project_id, spool, sink=sink, claim=claim
+                )
         accepted.finish()
     return accepted
 
@@ -129,14 +132,17 @@ class IngestProcesses:
         # Projects with a small body being checked on an ingest thread (see ingest).
         self._on_threads: set[str] = set()
 
-    def ingest(self, project_id: str, body: bytes | IO[bytes]) -> Accepted:
-        """Check and store one request body (blocking: call it on an ingest thread)."""
+    def ingest(
+        self, project_id: str, body: bytes | IO[bytes], *, claim: KeyClaim | None = None
+    ) -> Accepted:
+        """Check and store one request body (blocking: call it on an ingest thread); with
+        an idempotency key's `claim`, its answer is saved in the messages' transaction."""
         size = len(body) if isinstance(body, bytes) else os.fstat(body.fileno()).st_size
         if not self._processes:
-            return ingest_body(self.ingestor, self.settings, project_id, body)
+            return ingest_body(self.ingestor, self.settings, project_id, body, claim=claim)
         if size < self.settings.ingest_process_bytes and self._take_thread_turn(project_id):
             try:
-                return ingest_body(self.ingestor, self.settings, project_id, body)
+                return ingest_body(self.ingestor, self.settings, project_id, body, claim=claim)
             finally:
                 self._end_thread_turn(project_id)
         try:
@@ -144,12 +150,14 @@ class IngestProcesses:
         except OSError:
             # No room for the answer (a read-only or full data directory): on this thread,
             # which reports what the database says of it.
-            return ingest_body(self.ingestor, self.settings, project_id, body)
+            return ingest_body(self.ingestor, self.settings, project_id, body, claim=claim)
         sent: bytes | Any = body if isinstance(body, bytes) else reduction.DupFd(body.fileno())
         try:
             pool = self._executor()
             try:
-                job = pool.submit(_ingest, project_id, sent, reduction.DupFd(answer.fileno()))
+                job = pool.submit(
+                    _ingest, project_id, sent, reduction.DupFd(answer.fileno()), claim
+                )
                 accepted: Accepted = job.result()
             except BrokenProcessPool:
                 self._discard(pool)

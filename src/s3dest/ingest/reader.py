@@ -24,6 +24,7 @@ from s3dest.errors import InvalidInput, MessageInvalid, PayloadTooLarge
 from s3dest.ingest import bodies, stream
 from s3dest.ingest.service import Accepted, Ingestor
 from s3dest.settings import Settings
+from s3dest.store.idempotency import KeyClaim
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -103,17 +104,21 @@ def ingest_body(
     body: bytes | IO[bytes],
     *,
     sink: IO[bytes] | None = None,
+    claim: KeyClaim | None = None,
 ) -> Accepted:
     """Check and store the body of ``POST /v1/messages`` (blocking: run on a thread); with
-    a `sink`, the 202's JSON is written there (see `Accepted`)."""
+    a `sink`, the 202's JSON is written there (see `Accepted`); with an idempotency key's
+    `claim`, its answer is saved with the messages."""
     if not isinstance(body, bytes):
-        return ingest_spooled(ingestor, settings, project_id, body, sink=sink)
+        return ingest_spooled(ingestor, settings, project_id, body, sink=sink, claim=claim)
     spool = str(spool_dir(settings))
     if _BATCH_START.match(body):
         messages = stream.batch_messages(io.BytesIO(body))
-        return ingestor.ingest(project_id, messages, batch=True, spool_dir=spool, sink=sink)
+        return ingestor.ingest(
+            project_id, messages, batch=True, spool_dir=spool, sink=sink, claim=claim
+        )
     items, batch = parse_ingest_body(body)
-    return ingestor.ingest(project_id, items, batch=batch, sink=sink)
+    return ingestor.ingest(project_id, items, batch=batch, sink=sink, claim=claim)
 
 
 def ingest_spooled(
@@ -123,6 +128,7 @@ def ingest_spooled(
     spool: IO[bytes],
     *,
     sink: IO[bytes] | None = None,
+    claim: KeyClaim | None = None,
 ) -> Accepted:
     """A spooled body: one large message or a batch (within limits), streamed."""
     kind, first = bodies.first_key(spool)
@@ -139,14 +145,21 @@ def ingest_spooled(
             )
         messages = stream.batch_messages(spool)
         return ingestor.ingest(
-            project_id, messages, batch=True, spool_dir=str(spool_dir(settings)), sink=sink
+            project_id,
+            messages,
+            batch=True,
+            spool_dir=str(spool_dir(settings)),
+            sink=sink,
+            claim=claim,
         )
     if kind != "object":
         raise MessageInvalid(
             "a message must be a JSON object",
             {"message": 'send one message object, or a batch {"messages": [...]}'},
         )
-    return ingestor.ingest_large(project_id, spool, spool_dir=str(spool_dir(settings)), sink=sink)
+    return ingestor.ingest_large(
+        project_id, spool, spool_dir=str(spool_dir(settings)), sink=sink, claim=claim
+    )
 
 
 # orjson reads integers beyond 64 bits as floats: they would be written rounded. Such

@@ -26,6 +26,8 @@ from s3dest.ingest.envelope import load_project_view, summary
 from s3dest.ingest.large import prepare_large
 from s3dest.ingest.normalise import prepare
 from s3dest.store import ingest as store
+from s3dest.store.idempotency import KeyClaim, save_answer
+from s3dest.store.staging import OnCommit
 
 # Rows of a batch are kept in memory up to this many body bytes (or rows); beyond that
 # they are spilled, pickled, to a temporary file until the whole batch has been checked,
@@ -43,13 +45,15 @@ class Accepted:
     are checked (~95 bytes each), rather than as an object per message. With a `sink`
     (an ingest worker process, `s3dest.ingest.processes`) the JSON goes to that file as it
     grows, and only the counts travel back: for tiny messages the answer is ~80% of the
-    request's size, and each copy of it between the processes counted."""
+    request's size, and each copy of it between the processes counted. With `whole` the
+    JSON stays in memory until `finish` (an idempotency key keeps it, see `answer`)."""
 
-    def __init__(self, sink: IO[bytes] | None = None) -> None:
+    def __init__(self, sink: IO[bytes] | None = None, *, whole: bool = False) -> None:
         self.count = 0
         self.per_destination: Counter[str] = Counter()
         self._json = bytearray(b'{"accepted":[')
         self._sink = sink
+        self._whole = whole
         #: in the serving process: the file the worker wrote the JSON to (see `finish`)
         self.body_file: IO[bytes] | None = None
 
@@ -63,7 +67,7 @@ class Accepted:
         )
         self.count += 1
         self.per_destination[destination_id] += 1
-        if self._sink is not None and len(self._json) >= _SINK_BYTES:
+        if self._sink is not None and not self._whole and len(self._json) >= _SINK_BYTES:
             self._sink.write(self._json)
             self._json.clear()
 
@@ -73,6 +77,12 @@ class Accepted:
         self._sink.write(self._json + b"]}")
         self._sink.flush()
         self._json.clear()
+
+    def answer(self) -> bytes:
+        """The whole 202 body as it will be sent (made with `whole`), for an idempotency
+        key to keep; the JSON is still sent by `finish` or `response_body`."""
+        assert self._whole, "the JSON may be partly in the sink"
+        return bytes(self._json) + b"]}"
 
     def response_body(self) -> bytes:
         """``{"accepted": [{eventId, destinationId}, ...]}``, compact, in message order."""
@@ -129,13 +139,15 @@ class Ingestor:
         batch: bool,
         spool_dir: str | None = None,
         sink: IO[bytes] | None = None,
+        claim: KeyClaim | None = None,
     ) -> Accepted:
         """Check every message of `items` (a list, or a stream from `s3dest.ingest.stream`),
-        then store them all in one transaction, or none and report every problem."""
+        then store them all in one transaction, or none and report every problem. With an
+        idempotency key's `claim`, the answer is saved for it in that transaction."""
         view = load_project_view(self.engine, project_id)
         errors: dict[str, str] = {}
         refused = 0  # messages with problems beyond those reported
-        accepted = Accepted(sink)
+        accepted = Accepted(sink, whole=claim is not None)
         rows: list[dict[str, Any]] = []
         held = 0  # body bytes in `rows`
         with _Spill(spool_dir) as spill:
@@ -164,7 +176,13 @@ class Ingestor:
                 raise MessageInvalid(summary(errors), errors)
             if not accepted.count:
                 raise InvalidInput("no messages", {"messages": "send at least one message"})
-            store.enqueue_chunks(self.engine, project_id, spill.chunks(rows), count=accepted.count)
+            store.enqueue_chunks(
+                self.engine,
+                project_id,
+                spill.chunks(rows),
+                count=accepted.count,
+                on_commit=_keeping(claim, accepted),
+            )
         if self._announce:
             self.announce(accepted)
         return accepted
@@ -176,28 +194,42 @@ class Ingestor:
         *,
         spool_dir: str | None = None,
         sink: IO[bytes] | None = None,
+        claim: KeyClaim | None = None,
     ) -> Accepted:
         """One message streamed from a file (a spooled request body), in bounded memory.
 
         The message is checked and compacted first (nothing is written if it is invalid);
-        then its body goes into ``message_chunks`` and its row into ``messages`` in one
-        transaction, so it is durable, whole, before the caller answers 202.
+        then its body goes into ``message_chunks`` and its row into ``messages``, all or none
+        (with `claim`, the key's answer in the transaction that writes the row), so it is
+        durable, whole, before the caller answers 202.
         """
         view = load_project_view(self.engine, project_id)
         prepared = prepare_large(project_id, source, view, spool_dir=spool_dir)
+        accepted = Accepted(sink, whole=claim is not None)
+        accepted.add(prepared.row["event_id"], prepared.destination_id)
         try:
             self._write(
                 lambda: store.enqueue_chunked(
-                    self.engine, prepared.row, _read_chunks(prepared.body)
+                    self.engine,
+                    prepared.row,
+                    _read_chunks(prepared.body),
+                    on_commit=_keeping(claim, accepted),
                 )
             )
         finally:
             prepared.body.close()
-        accepted = Accepted(sink)
-        accepted.add(prepared.row["event_id"], prepared.destination_id)
         if self._announce:
             self.announce(accepted)
         return accepted
+
+
+def _keeping(claim: KeyClaim | None, accepted: Accepted) -> OnCommit | None:
+    """With an idempotency key's claim: what keeps the 202's body for it, in the
+    transaction that accepts the messages (store.idempotency)."""
+    if claim is None:
+        return None
+    answer = accepted.answer()
+    return lambda conn: save_answer(conn, claim, answer)
 
 
 class _Spill:

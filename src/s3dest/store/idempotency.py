@@ -1,25 +1,38 @@
 """Idempotency keys of ingest requests: one row per (project, key) within the window.
 
 A request with a key first *claims* it (a row without a response, in its own
-transaction: the primary key lets one of two concurrent requests win); once its
-messages are stored the row gets the 202's body (`complete`), or it is removed when
-nothing was stored (`release`), so that a retry may go ahead.
+transaction: the primary key lets one of two concurrent requests win). The 202's body is
+saved into the row by `save_answer`, in the transaction that stores the messages
+(`s3dest.store.ingest`): a claim has an answer exactly when its messages are stored, so a
+process that dies at any moment leaves either both or neither. A claim whose request stored
+nothing is removed (`release`), so that a retry may go ahead; one left by a dead process is
+taken over later (`claim`), which is safe, since such a claim never stored anything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from s3dest.errors import StorageUnavailable
+from s3dest.errors import Conflict, StorageUnavailable
 from s3dest.store.engine import transaction
 from s3dest.store.tables import idempotency_keys
 
 # Expired keys are removed a few at a time by the claims that pass, never in one
 # statement that would hold the write lock for long.
 _PRUNE_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A key this request holds: its row is the one claimed at `claimed_at` (a claim taken
+    over by another request has another time)."""
+
+    project_id: str
+    key: str
+    claimed_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +61,7 @@ def claim(
 
     A key older than `window` is forgotten; a claim without a response older than
     `abandon_after` belonged to a process that died before it answered, and is taken over
-    (its request may or may not have been stored: at-least-once, as a retry always is)."""
+    (its request stored nothing: the answer and the messages commit together)."""
     t = idempotency_keys
     for _ in range(3):
         with transaction(engine) as conn:
@@ -68,7 +81,17 @@ def claim(
                 )
             ).first()
             if row is not None and row.response is None and row.created_at < now - abandon_after:
-                conn.execute(delete(t).where(t.c.project_id == project_id, t.c.key == key))
+                taken = conn.execute(
+                    delete(t).where(
+                        t.c.project_id == project_id,
+                        t.c.key == key,
+                        # Not if its request has just stored its messages and answer.
+                        t.c.response.is_(None),
+                        t.c.created_at == row.created_at,
+                    )
+                ).rowcount
+                if not taken:
+                    continue  # answered meanwhile: read the answer
                 row = None
             if row is not None:
                 return Claimed(
@@ -84,24 +107,45 @@ def claim(
                         project_id=project_id, key=key, request_sha256=digest, created_at=now
                     )
                 )
-            return Claimed(first=True)
+            return Claimed(first=True, request_sha256=digest, created_at=now)
         except IntegrityError:
             continue  # another request claimed it between the two: read what it holds
     raise StorageUnavailable("the idempotency key is being claimed and released; send again")
 
 
-def complete(engine: Engine, project_id: str, key: str, response: bytes) -> None:
+def save_answer(conn: Connection, claim: KeyClaim, response: bytes) -> None:
+    """Keep the 202's body for the key, in the caller's transaction (the one that stores
+    the messages). Raises `Conflict`, which rolls that transaction back, when the claim is
+    no longer this request's: it was taken over as abandoned (a request that took longer
+    than `abandon_after`), and the request that holds it now stores these messages."""
     t = idempotency_keys
-    with transaction(engine) as conn:
-        conn.execute(
-            update(t).where(t.c.project_id == project_id, t.c.key == key).values(response=response)
+    saved = conn.execute(
+        update(t)
+        .where(
+            t.c.project_id == claim.project_id,
+            t.c.key == claim.key,
+            t.c.created_at == claim.claimed_at,
+            t.c.response.is_(None),
+        )
+        .values(response=response)
+    ).rowcount
+    if saved != 1:
+        raise Conflict(
+            "another request with this Idempotency-Key is storing these messages (this one "
+            "took too long and its key was taken over); nothing was stored by this one"
         )
 
 
-def release(engine: Engine, project_id: str, key: str) -> None:
-    """Forget a claim whose request stored nothing (refused, or failed)."""
+def release(engine: Engine, claim: KeyClaim) -> None:
+    """Forget a claim whose request stored nothing (refused, or failed); not one that has
+    an answer (its messages are stored), nor another request's."""
     t = idempotency_keys
     with transaction(engine) as conn:
         conn.execute(
-            delete(t).where(t.c.project_id == project_id, t.c.key == key, t.c.response.is_(None))
+            delete(t).where(
+                t.c.project_id == claim.project_id,
+                t.c.key == claim.key,
+                t.c.created_at == claim.claimed_at,
+                t.c.response.is_(None),
+            )
         )

@@ -155,9 +155,9 @@ def _ingest_once(
     state: AppState, project_id: str, key: str, body: bytes | IO[bytes]
 ) -> tuple[Accepted | bytes, bool]:
     """Ingest under an idempotency key: the earlier answer's bytes for a repeat (True),
-    else the new answer (whose 202 body is kept for the repeats)."""
+    else the new answer, which was kept for the repeats in the messages' transaction."""
     engine = state.engine
-    replayed = idempotency.begin(
+    claimed = idempotency.begin(
         engine,
         project_id=project_id,
         key=key,
@@ -165,25 +165,14 @@ def _ingest_once(
         # As long as delivered records are kept: a repeat within the retention window.
         window=state.settings.retain_delivered,
     )
-    if replayed is not None:
-        return replayed, True
+    if isinstance(claimed, bytes):
+        return claimed, True
     try:
-        accepted = state.ingest_processes.ingest(project_id, body)
+        return state.ingest_processes.ingest(project_id, body, claim=claimed), False
     except BaseException:
-        idempotency.release(engine, project_id=project_id, key=key)
+        # Not stored (or stored with its answer, which the release leaves alone).
+        idempotency.release(engine, claimed)
         raise
-    if accepted.body_file is not None:
-        answer = accepted.body_file.read()
-        accepted.body_file.seek(0)
-    else:
-        answer = accepted.response_body()
-    # Stored: from here a repeat gets this answer (a failure to note it is a 503 to this
-    # request, whose messages are stored; its retry then finds the claim and waits for
-    # it to be abandoned — see s3dest.ingest.idempotency).
-    idempotency.complete(engine, project_id=project_id, key=key, response=answer)
-    if accepted.body_file is None:
-        return answer, False  # response_body() may be taken once: send these bytes
-    return accepted, False
 
 
 def _file_response(body: IO[bytes]) -> Response:
