@@ -546,3 +546,34 @@ def test_renaming_a_routed_destination_rewrites_amp_yaml_in_the_same_change(
     assert routed.json()["accepted"][0]["destinationId"] == created.json()["id"]
     audit = api.get("/v1/audit").json()["entries"]
     assert any(e["action"] == "manifest.applied" for e in audit)
+
+
+TAGS_TEMPLATE = "join('/', [join('-', data.result[0].fields.tags[*]), metadata.\"event-id\"])"
+
+
+def test_a_list_template_over_a_missing_list_is_saved_with_the_fix_and_parks_such_messages(
+    api: httpx.Client, s3_server: S3Server, bucket: str, creds: Credentials
+) -> None:
+    """Was: `data.….tags[*]`, which JMESPath makes null when the samples lack the list, was
+    refused at save ("does not render for a sample read message"). Now a missing list is a
+    missing field: saved with the warning and its list fallback; at delivery a message with
+    the list gets its key, one without is parked naming the field, as for a scalar."""
+    from tests.support.polling import wait_for_state
+
+    response = api.post(
+        "/v1/destinations", json=moto_body(s3_server, bucket, creds, keyTemplate=TAGS_TEMPLATE)
+    )
+    assert response.status_code == 201, response.text
+    (warning,) = [w for w in response.json()["warnings"] if "fields.tags" in w]
+    assert "(data.result[0].fields.tags || ['unknown'])" in warning, warning
+
+    tagged = _with_region("emea")
+    tagged["result"][0]["fields"]["tags"] = ["vip", "emea"]
+    ok = api.post("/v1/messages", json={"destination": DESTINATION, **tagged})
+    untagged = api.post("/v1/messages", json={"destination": DESTINATION, **_with_region("emea")})
+    assert ok.status_code == untagged.status_code == 202, (ok.text, untagged.text)
+    ok_id = ok.json()["accepted"][0]["eventId"]
+    delivered = wait_for_state(api, ok_id, "delivered")
+    assert delivered["key"] == f"vip-emea/{ok_id}"
+    parked = wait_for_state(api, untagged.json()["accepted"][0]["eventId"], "parked")
+    assert "data.result[0].fields.tags is missing" in parked["lastError"], parked

@@ -114,3 +114,69 @@ def test_preview_takes_the_message_as_send_does() -> None:
     template += 'metadata."event-id"])'
     result = preview_key(template, sent, project_id=PROJECT)
     assert result["key"].startswith("contacts/7/")
+
+
+# -- a missing list is a missing field -------------------------------------------------------
+
+TAGS = "join('/', [join('-', data.result[0].fields.tags[*]), metadata.\"event-id\"])"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        TAGS,
+        "join('/', [join('-', data.result[0].fields.tags), metadata.\"event-id\"])",
+        "join('/', [join('-', data.result[0].fields.tags[].name), metadata.\"event-id\"])",
+        "join('/', [join('-', data.result[0].fields.tags[?kind=='crm'].name), "
+        'metadata."event-id"])',
+    ],
+    ids=["projection", "join-argument", "flatten", "filter"],
+)
+def test_a_list_the_samples_lack_is_a_warning_with_a_list_fallback(template: str) -> None:
+    """Failed before: refused, 'does not render for a sample read message: join() was
+    given null' (JMESPath projects a missing field to null). Now the warning of a missing
+    scalar field, with a fallback that is a list."""
+    (warning,) = [w for w in lint_key_template(template) if "fields.tags" in w]
+    assert "sample read and subscribe messages" in warning
+    assert "would be parked" in warning
+    assert "(data.result[0].fields.tags || ['unknown'])" in warning
+
+
+def test_the_list_fallback_gives_a_key_to_a_message_without_the_list() -> None:
+    fixed = TAGS.replace(
+        "data.result[0].fields.tags[*]", "(data.result[0].fields.tags || ['unknown'])[*]"
+    )
+    assert not [w for w in lint_key_template(fixed) if "tags" in w]
+    sample = sample_read()
+    from s3dest.keys.context import key_context
+    from s3dest.keys.template import KeyTemplate
+
+    context = key_context(sample.metadata, sample.event_time_ns, READ_EXAMPLE["data"])
+    assert KeyTemplate(fixed).render(context) == f"unknown/{sample.metadata.event_id}"
+
+
+def test_a_missing_list_in_a_real_message_fails_as_a_missing_field_does() -> None:
+    """At delivery (and for the recent messages) the same words as a missing scalar."""
+    from s3dest.errors import KeyRenderError
+    from s3dest.keys.context import key_context
+    from s3dest.keys.template import KeyTemplate
+
+    sample = sample_read()
+    tagged = copy.deepcopy(READ_EXAMPLE)
+    tagged["data"]["result"][0]["fields"]["tags"] = ["vip", "emea"]
+    template = KeyTemplate(TAGS)
+    context = key_context(sample.metadata, sample.event_time_ns, tagged["data"])
+    assert template.render(context) == f"vip-emea/{sample.metadata.event_id}"
+    for data, words in (
+        (READ_EXAMPLE["data"], "data.result[0].fields.tags is missing"),
+        (_with_tags(None)["data"], "data.result[0].fields.tags is null in this message"),
+    ):
+        with pytest.raises(KeyRenderError) as info:
+            template.render(key_context(sample.metadata, sample.event_time_ns, data))
+        assert words in info.value.message
+
+
+def _with_tags(tags: object) -> dict[str, Any]:
+    message = copy.deepcopy(READ_EXAMPLE)
+    message["data"]["result"][0]["fields"]["tags"] = tags
+    return message

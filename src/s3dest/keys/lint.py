@@ -42,6 +42,7 @@ class Rendered:
     value: Any = None
     assumed: dict[str, str] = field(default_factory=dict)
     placeholders: frozenset[str] = frozenset()
+    lists: frozenset[str] = frozenset()  # the assumed paths read as lists
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def _render_sample(template: KeyTemplate, context: dict[str, Any]) -> Rendered:
         value=value,
         assumed=dict(interpreter.assumed),
         placeholders=interpreter.placeholders,
+        lists=frozenset(interpreter.lists),
     )
 
 
@@ -177,17 +179,20 @@ _METADATA_FIX = {name.lower(): name for name in METADATA_FIELDS} | {
 }
 
 
-def _fix(path: str) -> str:
+def _fix(path: str, *, as_list: bool = False) -> str:
     name = path.rsplit(".", 1)[-1].strip('"')
-    meta = _METADATA_FIX.get(name.lower()) if path.count(".") == 1 else None
+    meta = _METADATA_FIX.get(name.lower()) if path.count(".") == 1 and not as_list else None
     if meta is not None:
         quoted = f'"{meta}"' if "-" in meta else meta
         return f"use metadata.{quoted} instead (every message has it)"
+    if as_list:
+        return f"if some messages may lack it, add a fallback: ({path} || ['unknown'])"
     return f"if some messages may lack it, add a fallback: {path} || 'unknown'"
 
 
 def _missing_field_warnings(samples: dict[str, Rendered]) -> list[str]:
     lacking: dict[str, list[str]] = {}
+    lists = {path for rendered in samples.values() for path in rendered.lists}
     for name, rendered in samples.items():
         for path in rendered.assumed:
             lacking.setdefault(path, []).append(name)
@@ -196,14 +201,16 @@ def _missing_field_warnings(samples: dict[str, Rendered]) -> list[str]:
         if names == ["subscribe"] and samples["read"].key is not None:
             warnings.append(
                 f"uses {path}, a field absent in subscribe messages (the page's sample subscribe "
-                f"message has none): such messages would be parked; {_fix(path)}"
+                f"message has none): such messages would be parked; "
+                f"{_fix(path, as_list=path in lists)}"
             )
             continue
         which = " and ".join(names)
         warnings.append(
             f"uses {path}, which the sample {which} message{'s' if len(names) > 1 else ''} "
             f"{'do' if len(names) > 1 else 'does'} not have (the built-in samples cannot know "
-            f"your records' own fields): a message without it would be parked; {_fix(path)}"
+            f"your records' own fields): a message without it would be parked; "
+            f"{_fix(path, as_list=path in lists)}"
         )
     return warnings
 
