@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -125,6 +125,24 @@ class Client:
         since, until, cursor, limit); None leaves one out."""
         params = {k: v for k, v in filters.items() if v is not None}
         result: dict[str, Any] = self._call("GET", "/v1/deliveries", params=params)
+        return result
+
+    def export_deliveries(self, fmt: str = "jsonl", **filters: Any) -> Iterator[bytes]:
+        """GET /v1/deliveries/export: every matching record as JSON Lines or CSV (`fmt`),
+        in pieces as the server streams them. Filters as for `deliveries_page`."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        with self._http.stream(
+            "GET", "/v1/deliveries/export", params={**params, "format": fmt}
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                _raise_for(response)
+            yield from response.iter_bytes()
+
+    def redeliver_selection(self, **body: Any) -> dict[str, Any]:
+        """POST /v1/deliveries/redeliver: `eventIds`, or a time range (`since`, `until`)
+        with the filters of `deliveries_page`; returns what was queued and what was not."""
+        result: dict[str, Any] = self._call("POST", "/v1/deliveries/redeliver", json=body)
         return result
 
     def replay_destination(self, ref: str) -> int:

@@ -19,6 +19,9 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
+from tests.support.builders import create_destination, message
+from tests.support.moto_server import S3Server
+from tests.support.polling import wait_for_state, wait_until
 from tests.support.s3dest_server import S3DEST, S3destEnv, S3destProcess
 
 from s3dest.access import apikeys
@@ -69,6 +72,19 @@ def remote(s3dest_server: S3destProcess, project: tuple[str, str], tmp_path: Pat
             "S3DEST_PROJECT": None,
             "S3DEST_URL": s3dest_server.url,
             "S3DEST_API_KEY": project[1],
+        }
+    )
+
+
+def _local(env: S3destEnv, project_id: str | None = None) -> CliRunner:
+    """A runner in local mode on the server's own database."""
+    return CliRunner(
+        env={
+            "S3DEST_DATA_DIR": str(env.data_dir),
+            "S3DEST_DATABASE_URL": env.database_url,
+            "S3DEST_PROJECT": project_id,
+            "S3DEST_URL": None,
+            "S3DEST_API_KEY": None,
         }
     )
 
@@ -151,14 +167,7 @@ def test_management_commands_reach_a_remote_server(
     bad_time = cli("deliveries", "list", "--since", "yesterday")
     assert bad_time.exit_code == 2 and "  --since: " in bad_time.stderr, bad_time.stderr
     # Local mode on the server's database prints the same page.
-    local = CliRunner(
-        env={
-            "S3DEST_DATA_DIR": str(s3dest_env.data_dir),
-            "S3DEST_DATABASE_URL": s3dest_env.database_url,
-            "S3DEST_URL": None,
-            "S3DEST_API_KEY": None,
-        }
-    )
+    local = _local(s3dest_env)
     local_page = local.invoke(main, ["deliveries", "list", "--object", "contacts", "--json"])
     local_ids = [d["eventId"] for d in json.loads(ok(local_page))["deliveries"]]
     assert local_ids == [d["eventId"] for d in contacts["deliveries"]]  # the records live on
@@ -196,3 +205,73 @@ def test_the_first_command_prints_no_migration_lines(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "project id:" in result.stdout
     assert result.stderr == "", result.stderr
+
+
+def test_send_with_a_key_export_and_redeliver_locally_and_remotely(
+    remote: CliRunner,
+    s3dest_server: S3destProcess,
+    s3dest_env: S3destEnv,
+    project: tuple[str, str],
+    s3_server: S3Server,
+    bucket: str,
+    tmp_path: Path,
+) -> None:
+    """Were missing: `send --idempotency-key`, `deliveries export` and `deliveries
+    redeliver` (the API had them; the CLI did not)."""
+
+    def cli(*args: str, runner: CliRunner = remote) -> Result:
+        return runner.invoke(main, list(args))
+
+    local = _local(s3dest_env, project[0])
+    with s3dest_server.client(project[1]) as client:
+        create_destination(client, s3_server, bucket, "lake")
+        messages = tmp_path / "messages.jsonl"
+        messages.write_text(
+            "\n".join(json.dumps(message(i, "lake", objectName=f"obj{i % 2}")) for i in range(3))
+        )
+        # Two requests (KEY, KEY/2); the same command again stores nothing and says the same.
+        sent = [
+            json.loads(ok(cli("send", str(messages), "--idempotency-key", "file-1", *extra)))
+            for extra in (("--batch-size", "2", "--json"), ("--batch-size", "2", "--json"))
+        ]
+        assert sent[0] == sent[1] and len(sent[0]["accepted"]) == 3
+        ids = [a["eventId"] for a in sent[0]["accepted"]]
+        for event_id in ids:
+            wait_for_state(client, event_id, "delivered")
+        every = json.loads(ok(cli("deliveries", "list", "--json")))["deliveries"]
+        assert sorted(d["eventId"] for d in every) == sorted(ids)  # three, not six
+
+        # Export: the same records in each mode, with the list's filters.
+        lines = ok(cli("deliveries", "export", "--object", "obj0")).splitlines()
+        assert sorted(json.loads(line)["eventId"] for line in lines) == sorted([ids[0], ids[2]])
+        assert ok(cli("deliveries", "export", "--object", "obj0", runner=local)).splitlines() == (
+            lines
+        )
+        out = tmp_path / "deliveries.csv"
+        ok(cli("deliveries", "export", "--format", "csv", "-o", str(out)))
+        header, *rows = out.read_text().splitlines()
+        assert "eventId" in header.split(",") and len(rows) == 3
+        bad = cli("deliveries", "export", "--since", "yesterday")
+        assert bad.exit_code == 2 and "  --since: " in bad.stderr, bad.stderr
+
+        # Re-delivery: one by id (remote), then a time range (local).
+        again = json.loads(ok(cli("deliveries", "redeliver", ids[0], "--json")))
+        assert (again["redelivered"], again["eventIds"]) == (1, [ids[0]])
+        record = wait_until(
+            lambda: (
+                (r := client.message(ids[0]))["state"] == "delivered" and r["attempts"] > 1 and r
+            ),
+            timeout=60,
+        )
+        assert record["attempts"] == 2
+        ranged = cli("deliveries", "redeliver", "--since", "0", "--object", "obj1", runner=local)
+        assert ok(ranged).startswith("queued 1 message(s)"), ranged.stdout
+        nothing = cli("deliveries", "redeliver", "01962203-0000-7000-8000-000000000000")
+        assert nothing.exit_code == 1 and "no such message" in nothing.stderr, nothing.stderr
+        for args in ((), (ids[0], "--since", "0")):
+            usage = cli("deliveries", "redeliver", *args)
+            assert usage.exit_code == 2 and "Traceback" not in usage.output, usage.output
+        unbounded = cli("deliveries", "redeliver", "--object", "obj1")
+        assert unbounded.exit_code == 2 and "  --since: " in unbounded.stderr, unbounded.stderr
+        used = cli("send", str(messages), "--idempotency-key", "file-1")
+        assert used.exit_code == 2 and "Idempotency-Key" in used.stderr, used.stderr

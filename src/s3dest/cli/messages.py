@@ -34,8 +34,23 @@ def _read_messages(path: Path) -> list[Any]:
 @click.option("--url", envvar="S3DEST_URL", default="http://127.0.0.1:8080", show_default=True)
 @click.option("--api-key", envvar="S3DEST_API_KEY", required=True, help="or $S3DEST_API_KEY")
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, None))
+@click.option(
+    "--idempotency-key",
+    default=None,
+    metavar="KEY",
+    help="send the Idempotency-Key header: sending the same FILE again with the same KEY "
+    "stores nothing twice and prints the same event ids (the second and later requests "
+    "of a large FILE use KEY/2, KEY/3…)",
+)
 @common.json_option
-def send(file: Path, url: str, api_key: str, batch_size: int, as_json: bool) -> None:
+def send(
+    file: Path,
+    url: str,
+    api_key: str,
+    batch_size: int,
+    idempotency_key: str | None,
+    as_json: bool,
+) -> None:
     """Send FILE (a message, a list, {"messages": [...]}, or JSON Lines) to a server; prints
     each message's event id and destination once the server has stored it."""
     from s3dest.client import Client
@@ -43,8 +58,12 @@ def send(file: Path, url: str, api_key: str, batch_size: int, as_json: bool) -> 
     messages = _read_messages(file)
     accepted: list[dict[str, str]] = []
     with Client(url, api_key) as client:
-        for start in range(0, len(messages), batch_size):
-            batch = client.send_batch(messages[start : start + batch_size])
+        for number, start in enumerate(range(0, len(messages), batch_size), 1):
+            key = idempotency_key
+            if key is not None and number > 1:
+                # One key per request: a retry of the command replays each stored request.
+                key = f"{key}/{number}"
+            batch = client.send_batch(messages[start : start + batch_size], idempotency_key=key)
             accepted.extend(batch)
             if not as_json:
                 for item in batch:
