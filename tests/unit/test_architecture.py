@@ -135,10 +135,17 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             if len(component) > 1:
                 found.append(sorted(component))
 
-    sys.setrecursionlimit(max(10_000, sys.getrecursionlimit()))
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
+    # Restored after: the key templates' nesting guard is the interpreter's recursion
+    # limit, and a test run after this one in the same process saw 1,000-deep templates
+    # compile (test_properties and test_key_template_words failed in a serial run).
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(10_000, limit))
+    try:
+        for node in sorted(graph):
+            if node not in index:
+                visit(node)
+    finally:
+        sys.setrecursionlimit(limit)
     return sorted(found)
 
 

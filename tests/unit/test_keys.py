@@ -128,6 +128,20 @@ def test_time_is_utc_whatever_the_local_timezone(monkeypatch: pytest.MonkeyPatch
         time.tzset()
 
 
+def test_the_default_key_is_utc_whatever_the_local_timezone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The default template's fast path builds the timestamp without `time_namespace`
+    (mutation testing: `keys.context.rfc3339_nano` 9, 11, local time, survived)."""
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
+    time.tzset()
+    try:
+        assert render_read(None) == PAGE_DEFAULT_KEY
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(min_value=0, max_value=MAX_NS))
 def test_time_fields_agree_with_the_event_time(ns: int) -> None:
