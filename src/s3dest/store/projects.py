@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from s3dest.errors import Conflict, InvalidInput, NotFound
 from s3dest.messages import uuid7
-from s3dest.store.engine import reading, transaction
+from s3dest.store.engine import TRY_ONCE, reading, transaction
 from s3dest.store.tables import api_keys, dashboard_sessions, projects
 
 KEY_PREFIX = "s3d_"
@@ -299,6 +299,7 @@ def touch_key(engine: Engine, key_id: str, now: float) -> None:
             conn.execute(statement)
         return
     with engine.connect() as conn:
+        conn.execution_options(**{TRY_ONCE: True})
         driver = conn.connection.driver_connection
         assert driver is not None
         (waits,) = driver.execute("PRAGMA busy_timeout").fetchone()
