@@ -61,9 +61,12 @@ screenshots: $(DEV_STAMP)
 	$(BIN)/python -m tests.browser.screenshots
 
 # Mutation testing of the modules that carry the promise ([tool.mutmut] in pyproject.toml)
-# against tests/unit; ~1,900 mutants: several hours on 2 cores (one module:
-# `.venv/bin/mutmut run --max-children 2 "s3dest.s3.diagnosis*"`, ~1 h with the machine shared). The report, with every surviving mutant and why it
-# lives, is docs/mutation.md; `mutmut show <name>` shows one.
+# against tests/unit; ~1,960 mutants: a few hours on 2 shared cores (one module:
+# `nice -n 10 .venv/bin/mutmut run --max-children 1 "s3dest.keys.*"`, ~40 min shared).
+# Under mutmut (it sets MUTANT_UNDER_TEST) the property tests run 10 fixed examples each
+# (tests/unit/conftest.py): fast and repeatable, but a mutant only a rare generated example
+# would catch may survive here. The report, with every surviving mutant and why it lives,
+# is docs/mutation.md; `mutmut show <name>` shows one.
 mutate: $(DEV_STAMP)
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2 > /dev/null || true

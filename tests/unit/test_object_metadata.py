@@ -103,6 +103,9 @@ def test_check_metadata_refuses_what_s3_would_refuse_and_names_it() -> None:
             assert exc.kind == "message", name
             assert exc.message.startswith("metadata rejected: "), exc.message
             assert reason in exc.message and reason in (exc.diagnosis or ""), (name, exc.message)
+            # The diagnosis is the problem alone (check_metadata 7, 10 of session 10: the
+            # diagnosis left to default to the message, "metadata rejected: …").
+            assert exc.diagnosis == exc.message.removeprefix("metadata rejected: "), name
         else:
             raise AssertionError(f"{name}: check_metadata accepted {headers!r}")
     # Exactly at the budget is still accepted.
