@@ -184,3 +184,47 @@ def _dashboard_page(base_url: str, api_key: str, receiver: WebhookReceiver) -> N
         assert refused.status_code == 422 and "metadata" in refused.text
     finally:
         page.close()
+
+
+def test_an_announcement_pending_at_a_crash_is_delivered_after_the_restart(
+    s3dest_env: S3destEnv,
+    project: tuple[str, str],
+    tmp_path: Path,
+    s3_server: S3Server,
+    bucket: str,
+) -> None:
+    """Issue 16: the outbox was proven durable only at store level. Here the receiver
+    answers 503 while destination.failing is retried, the server is killed (-9) with the
+    announcement still pending, and after the restart the same announcement (the same
+    webhook-id) arrives, once."""
+    s3dest_env.extra.update(FAST)
+    server = serve(s3dest_env, tmp_path)
+    _, api_key = project
+    admin = s3_server.admin_credentials
+    try:
+        with WebhookReceiver() as receiver:
+            with server.client(api_key) as client:
+                hook = client._http.post("/v1/webhooks", json={"url": receiver.url}).json()
+                receiver.secret = hook["secret"]
+                receiver.fail_next(1_000_000, status=503)
+                create_destination(
+                    client,
+                    s3_server,
+                    bucket,
+                    creds=admin,
+                    secretAccessKey=admin.secret_access_key[:-4] + "AAAA",
+                )
+                held = client.send(message(1))["eventId"]
+                wait_for_state(client, held, "held", 60)
+                wait_until(lambda: len(receiver.requests) >= 2, 60, "retried announcement")
+            server.kill()
+            tried = {r.webhook_id for r in receiver.requests}
+            assert len(tried) == 1 and not receiver.events()  # pending: never answered 2xx
+            receiver.stop_failing()
+            server.restart()
+            wait_until(lambda: receiver.events("destination.failing"), 60, "after the restart")
+            delivered = [r for r in receiver.requests if r.answered < 300]
+            assert [r.webhook_id for r in delivered] == list(tried)
+            assert receiver.events("destination.failing")[0]["data"]["destination"]["name"] == "d"
+    finally:
+        server.kill()

@@ -125,19 +125,19 @@ def test_one_long_string_is_accepted_in_linear_time(
     with _http(server, api_key) as http:
         _held_destination(http)
         _warm(http)
-        for mib in (8, 32):
-            body = _long_string_message(mib * MiB)
-            best = float("inf")
-            for _ in range(2):
-                peak = TreePeak(server.proc.pid).start()
-                began = time.monotonic()
-                response = http.post("/v1/messages", content=body, headers=JSON)
-                best = min(best, time.monotonic() - began)
+        bodies = {mib: _long_string_message(mib * MiB) for mib in (8, 32)}
+        # Interleaved (8, 32, 8, 32), best of two each: a burst of other load on the
+        # machine then slows one of each size, not both of one.
+        for mib in (8, 32, 8, 32):
+            peak = TreePeak(server.proc.pid).start()
+            began = time.monotonic()
+            response = http.post("/v1/messages", content=bodies[mib], headers=JSON)
+            took[mib] = min(took.get(mib, float("inf")), time.monotonic() - began)
+            if mib == 32:
                 rises.append(peak.rise_mib())
-                assert response.status_code == 202, response.text[:300]
-            took[mib] = best
+            assert response.status_code == 202, response.text[:300]
     ratio = took[32] / took[8]
     print(f"\nlong string: 8 MiB {took[8]:.2f} s, 32 MiB {took[32]:.2f} s, ratio {ratio:.1f}")
     print(f"peak RSS rises (MiB): {[round(r) for r in rises]}")
     assert ratio < 8, f"4x the string took {ratio:.1f}x the time: {took}"
-    assert max(rises[2:]) <= 4 * 32, f"a 32 MiB string raised the peak RSS by {rises[2:]} MiB"
+    assert max(rises) <= 4 * 32, f"a 32 MiB string raised the peak RSS by {rises} MiB"

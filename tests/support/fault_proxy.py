@@ -827,13 +827,20 @@ class FaultScenario:
         return time.monotonic() - began
 
     def pending(self) -> dict[str, bool]:
-        """Which unsettled states still have messages (queued, delivering, retrying, held)."""
-        out = {}
-        for state in ("queued", "delivering", "retrying", "held"):
-            response = self.http.get("/v1/deliveries", params={"state": state, "limit": 1})
-            assert response.status_code == 200, response.text
-            out[state] = bool(response.json()["deliveries"])
-        return out
+        """Which unsettled states still have messages (queued, delivering, retrying, held),
+        from one read: the `s3dest_messages` gauges of /metrics, counted in one query. A
+        request per state read them at different moments, and a message claimed between
+        the "delivering" and the "retrying" reads (retrying → delivering) was in neither:
+        the wait saw nothing pending while a retry was in flight."""
+        response = self.http.get("/metrics")
+        assert response.status_code == 200, response.text
+        counts = dict.fromkeys(("queued", "delivering", "retrying", "held"), 0.0)
+        for line in response.text.splitlines():
+            if line.startswith("s3dest_messages{"):
+                state = line.partition('state="')[2].partition('"')[0]
+                if state in counts:
+                    counts[state] += float(line.rsplit(" ", 1)[1])
+        return {state: count > 0 for state, count in counts.items()}
 
     def wait(self, timeout: float) -> bool:
         """Wait until nothing is queued, delivering or retrying; False on timeout.

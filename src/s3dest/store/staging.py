@@ -47,7 +47,7 @@ ROWS_PER_TRANSACTION = 500
 CHUNKS_PER_TRANSACTION = 4
 # After each of its transactions a big write pauses this share of the transaction's time
 # (at least MIN_PAUSE_SECONDS), so that other writers get their turns (`_turn`).
-PAUSE_SHARE = 0.5
+PAUSE_SHARE = 0.2
 MIN_PAUSE_SECONDS = 0.002
 # An uncommitted batch untouched this long lost its writer (a live writer stages its rows
 # back to back, after the whole batch was checked).

@@ -39,8 +39,20 @@ class ManifestView(BaseModel):
 
 
 # GET answers YAML or JSON by the Accept header: both documented, the JSON one by its model.
+# The YAML answer is described as the document it is (an object), not as a string: a client
+# that parses YAML (schemathesis does) gets a mapping, and a string schema refused it.
 _GET_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": ManifestView, "content": {"application/yaml": {"schema": {"type": "string"}}}}
+    200: {
+        "model": ManifestView,
+        "content": {
+            "application/yaml": {
+                "schema": {
+                    "type": "object",
+                    "description": "amp.yaml as it was uploaded, comments included",
+                }
+            }
+        },
+    }
 }
 
 
