@@ -206,3 +206,44 @@ def test_only_our_keys_show_a_prefix() -> None:
     assert store.key_prefix("s3d_abcdefghij") == "s3d_abcd"
     assert store.key_prefix("hunter2-password") is None
     assert store.key_prefix("S3D_abcdefgh") is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a", "Acme Data", " Acme ", "x" * 200, "Zürich\u00a0GmbH"],
+    ids=["one", "space", "padded", "200", "non-ASCII"],
+)
+def test_a_project_name_of_1_to_200_characters_is_kept_stripped(name: str) -> None:
+    """Spaces inside a name and exactly 200 characters are allowed (mutation testing,
+    session 10: `check_project_name` 5, 9, 10 — 200 refused, a space refused — survived)."""
+    assert store.check_project_name(name) == name.strip()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "   ", "x" * 201, "a\x01b", "a\x1fb", "a\x7fb", "a\nb"],
+    ids=["empty", "blank", "201", "U+0001", "U+001F", "DEL", "newline"],
+)
+def test_a_project_name_empty_too_long_or_with_a_control_character_is_refused(
+    name: str,
+) -> None:
+    """`check_project_name` 2, 7, 13 (control characters let through) and 15 (the field)."""
+    with pytest.raises(InvalidInput) as info:
+        store.check_project_name(name)
+    assert info.value.message == "invalid project name"
+    assert info.value.fields == {"name": "1 to 200 characters, no control characters"}
+
+
+def test_a_project_name_is_unique_on_a_server_and_the_refusal_says_what_to_do(
+    engine: Engine,
+) -> None:
+    """`create_project` 10–12 (the words: no unit test created a name twice)."""
+    store.create_project(engine, "alpha")
+    for again in ("alpha", "  alpha "):  # stripped first: the same name
+        with pytest.raises(Conflict) as refused:
+            store.create_project(engine, again)
+        assert refused.value.message == (
+            "a project called 'alpha' exists already: project names are unique on a server. "
+            "Choose another name (`s3dest projects list` shows them)"
+        )
+    assert [p.name for p in store.list_projects(engine)] == ["alpha"]
