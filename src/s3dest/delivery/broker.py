@@ -14,7 +14,7 @@ from typing import Protocol
 from s3dest.errors import OrphanedUpload
 from s3dest.s3.writer import PreparedPut, PutOutcome
 from s3dest.store.destinations import DestinationRow
-from s3dest.store.queue import Claimed, Outcome
+from s3dest.store.queue import BatchLine, Claimed, Outcome
 
 
 class Broker(Protocol):
@@ -63,6 +63,14 @@ class Broker(Protocol):
 
     def read_chunks(self, event_id: str) -> Iterator[bytes]:
         """A large stored body, chunk by chunk, read as the upload needs it."""
+        ...
+
+    def batch_lines(self, leader_id: str) -> Sequence[BatchLine]:
+        """The sealed lines of the batch `leader_id` leads, in order (SPEC §9)."""
+        ...
+
+    def seal_batches(self) -> int:
+        """Seal the batching destinations' due batches; returns how many were sealed."""
         ...
 
     def destination(self, destination_id: str) -> DestinationRow | None:

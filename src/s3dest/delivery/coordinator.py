@@ -38,6 +38,10 @@ log = logging.getLogger("s3dest.delivery")
 IDLE_POLL_MAX_SECONDS = 0.5
 # After the queue could not be reached, the next claim waits this long.
 QUEUE_RETRY_SECONDS = 1.0
+# How often a worker seals batching destinations' due batches (SPEC §9) at most: a batch is
+# sealed this late after it filled or its `maxSeconds` passed (one read of an index of the
+# unsealed messages, empty unless a destination batches).
+SEAL_SECONDS = 0.1
 # While shutting down, how often to look whether the in-flight PUTs are done.
 _DRAIN_POLL_SECONDS = 0.02
 
@@ -74,7 +78,7 @@ class Worker:
             self.shared, sender or S3Sender(multipart), self.recorder, self.dispatcher.prepare
         )
         now = time.monotonic()
-        self._last_reap = self._last_probe = 0.0
+        self._last_reap = self._last_probe = self._last_seal = 0.0
         self._next_flush = now + FLUSH_SECONDS
         self._next_lease = now + self.leases.period
         self._queue_back_at = 0.0  # after a queue error, no claim before this (monotonic)
@@ -129,6 +133,9 @@ class Worker:
             if now - self._last_probe > 1.0:
                 self._last_probe = now
                 self.broker.release_probes()
+            if now - self._last_seal >= SEAL_SECONDS:
+                self._last_seal = now
+                self.broker.seal_batches()
             active = self.shared.active
             free = settings.worker_concurrency - active
             limit = min(free, settings.claim_batch)

@@ -11,13 +11,15 @@ import logging
 import time
 from collections.abc import Iterator
 
+from s3dest.batching import BatchSettings
 from s3dest.delivery.broker import Broker
 from s3dest.delivery.jobs import DestinationState, Job
 from s3dest.delivery.shared import Shared
 from s3dest.destinations.runtime import DestinationRuntime, runtime_for
 from s3dest.destinations.secrets import SecretBox
-from s3dest.errors import KeyTemplateInvalid, S3destError
-from s3dest.s3.request import StoredMessage, build_request
+from s3dest.errors import KeyTemplateInvalid, MessageDeliveryError, S3destError
+from s3dest.s3 import batch
+from s3dest.s3.request import BuiltRequest, StoredMessage, build_request
 from s3dest.s3.writer import ObjectRequest, prepare_put
 from s3dest.settings import Settings
 from s3dest.store.destinations import DestinationRow
@@ -107,16 +109,36 @@ class Dispatcher:
         )
         try:
             built = build_request(stored, runtime.template)
-            job.key = built.key
-            body = item.body if item.body is not None else self._chunks(job)
-            job.prepared = prepare_put(
-                runtime.s3,
-                ObjectRequest(
+            if item.leads_batch:
+                request = self._batch_request(item, runtime, built)
+            else:
+                body = item.body if item.body is not None else self._chunks(job)
+                request = ObjectRequest(
                     key=built.key, body=body, metadata=built.metadata, event_id=item.event_id
-                ),
-            )
+                )
+            job.key = request.key
+            job.prepared = prepare_put(runtime.s3, request)
         except Exception as exc:  # raised again by the sender, which classifies and records it
             job.problem = exc
+
+    def _batch_request(
+        self, item: Claimed, runtime: DestinationRuntime, built: BuiltRequest
+    ) -> ObjectRequest:
+        """The whole batch `item` leads (SPEC §9), from its sealed lines: the same object
+        on every attempt. (A destination that stopped batching after the seal still writes
+        its sealed batches, compressed as by default.)"""
+        compression = (runtime.row.batch or BatchSettings()).compression
+        lines = self.broker.batch_lines(item.event_id)
+        if not lines or lines[0].event_id != item.event_id:
+            raise MessageDeliveryError(f"the lines of batch {item.event_id} are not stored")
+        return ObjectRequest(
+            key=batch.batch_key(built.key, compression),
+            body=batch.batch_body(lines, compression),
+            metadata=batch.batch_metadata(built.metadata, lines),
+            event_id=item.event_id,
+            content_type=batch.CONTENT_TYPE,
+            content_encoding=batch.content_encoding(compression),
+        )
 
     def _chunks(self, job: Job) -> Iterator[bytes]:
         """A stored large body, read from the database as the upload needs it."""

@@ -79,6 +79,7 @@ class Recorder:
             error=reason,
             error_kind=kind,
             next_attempt_at=finished + decision.delay if isinstance(decision, Retry) else None,
+            batch=item.leads_batch,
         )
         line = logs.BatchEntry(
             logging.WARNING,
@@ -173,6 +174,7 @@ def delivery_records(delivered: list[Delivered]) -> tuple[list[Outcome], list[Re
                 version=d.put.version,
                 destination_id=item.destination_id,
                 destination_version=runtime.row.version,
+                batch=item.leads_batch,
             )
         )
         latency = max(0.0, finished - item.accepted_at)

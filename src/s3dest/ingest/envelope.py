@@ -18,6 +18,7 @@ from s3dest.manifest import Manifest, parse_manifest
 from s3dest.messages import EventMetadata, IncomingMessage, new_stamp
 from s3dest.s3.metadata import metadata_problems, object_metadata_unchecked
 from s3dest.store.ingest import RoutingTarget, load_routing
+from s3dest.store.queue.states import MessageState
 
 
 @dataclass
@@ -138,7 +139,7 @@ def queue_row(
         "event_id": stamp.event_id,
         "project_id": project_id,
         "destination_id": destination.id,
-        "state": "held" if destination.hold else "queued",
+        "state": _first_state(destination, chunked=body is None),
         "event_time_ns": stamp.event_time_ns,
         "accepted_at": now,
         "connection_id": message.connectionId or "",
@@ -153,6 +154,15 @@ def queue_row(
         "next_attempt_at": now,
         "updated_at": now,
     }
+
+
+def _first_state(destination: RoutingTarget, *, chunked: bool) -> str:
+    # A batching destination's message waits for its batch (sealed by the queue, which
+    # holds the batch if the destination is failing). A large body is stored in chunks and
+    # streamed as an object of its own, so it never joins a batch.
+    if destination.batching and not chunked:
+        return MessageState.BATCHING
+    return MessageState.HELD if destination.hold else MessageState.QUEUED
 
 
 _FIELD_OF_HEADER = {

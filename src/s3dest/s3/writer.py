@@ -123,6 +123,9 @@ class ObjectRequest:
     body: bytes | Path | Iterator[bytes]
     metadata: dict[str, str]
     event_id: str
+    # A batch (SPEC §9) is JSON Lines, maybe compressed (Content-Encoding).
+    content_type: str = CONTENT_TYPE
+    content_encoding: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +245,9 @@ egress.on_change(boto_client.clear)
 
 
 def _attributes(dest: S3Destination, request: ObjectRequest) -> dict[str, str]:
-    attributes = {"Content-Type": CONTENT_TYPE, "Storage-Class": dest.storage_class}
+    attributes = {"Content-Type": request.content_type, "Storage-Class": dest.storage_class}
+    if request.content_encoding:
+        attributes["Content-Encoding"] = request.content_encoding
     attributes.update(request.metadata)
     return attributes
 
@@ -388,7 +393,8 @@ def multipart_create_args(dest: S3Destination, request: ObjectRequest) -> dict[s
     """CreateMultipartUpload's arguments: what a small PUT sends as headers (content type,
     storage class, metadata, and SPEC §8's encryption, ACL and tags), in botocore's names."""
     return {
-        "ContentType": CONTENT_TYPE,
+        "ContentType": request.content_type,
+        **({"ContentEncoding": request.content_encoding} if request.content_encoding else {}),
         "StorageClass": dest.storage_class,
         "Metadata": dict(request.metadata),
         **object_options.multipart_extras(dest),

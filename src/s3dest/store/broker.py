@@ -55,6 +55,12 @@ class StoreBroker:
     def release_probes(self) -> int:
         return queue.release_probes(self.engine)
 
+    def batch_lines(self, leader_id: str) -> Sequence[queue.BatchLine]:
+        return queue.batch_lines(self.engine, leader_id)
+
+    def seal_batches(self) -> int:
+        return queue.seal_due(self.engine)
+
     def read_chunks(self, event_id: str) -> Iterator[bytes]:
         return queue.read_chunks(self.engine, event_id)
 

@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from s3dest.batching import BatchSettings
 from s3dest.errors import Conflict, NotFound
 from s3dest.store.engine import reading, transaction
+from s3dest.store.queue.batches import unbatch_waiting
 from s3dest.store.queue.health import resume_held
 from s3dest.store.queue.states import WAITING
 from s3dest.store.tables import destinations, manifests, messages
@@ -44,6 +46,7 @@ class DestinationFields:
     bucket_key_enabled: bool | None = None
     acl: str | None = None
     tags: str | None = None  # a JSON object
+    batch: str | None = None  # JSON of s3dest.batching.BatchSettings; None: no batching
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,12 @@ class DestinationRow:
     version: int
     created_at: float
     updated_at: float
+    batch_json: str | None = None
+
+    @property
+    def batch(self) -> BatchSettings | None:
+        """SPEC §9's settings, or None: one object per message."""
+        return BatchSettings.from_json(self.batch_json)
 
     @property
     def tags(self) -> dict[str, str] | None:
@@ -106,7 +115,7 @@ def _row(r: Any) -> DestinationRow:
 
 
 #: Row attribute -> its column, where the two differ.
-_COLUMN = {"tags_json": "tags"}
+_COLUMN = {"tags_json": "tags", "batch_json": "batch"}
 
 
 def _by_ref(project_id: str, ref: str) -> Any:
@@ -235,6 +244,10 @@ def update_destination(
             )
             # Resume at once: held messages become due now.
             resume_held(conn, current.id, now)
+            if fields.batch is None:
+                # Batching turned off: what waited for a batch is delivered one by one.
+                # (Sealed batches stay batches: their membership is fixed.)
+                unbatch_waiting(conn, current.id, now)
             return _get(conn, project_id, current.id)
     except IntegrityError:
         raise Conflict(

@@ -21,6 +21,8 @@ class RoutingTarget:
     id: str
     name: str
     hold: bool  # failing or disabled: new messages wait with the others
+    # SPEC §9: new messages wait for a batch (state `batching`) instead of being queued.
+    batching: bool = False
 
 
 def load_routing(engine: Engine, project_id: str) -> tuple[list[RoutingTarget], str | None]:
@@ -33,10 +35,16 @@ def load_routing(engine: Engine, project_id: str) -> tuple[list[RoutingTarget], 
                 destinations.c.name,
                 destinations.c.enabled,
                 destinations.c.failing_since,
+                destinations.c.batch,
             ).where(destinations.c.project_id == project_id)
         )
         targets = [
-            RoutingTarget(id=r.id, name=r.name, hold=(not r.enabled) or r.failing_since is not None)
+            RoutingTarget(
+                id=r.id,
+                name=r.name,
+                hold=(not r.enabled) or r.failing_since is not None,
+                batching=r.batch is not None,
+            )
             for r in rows
         ]
         source = conn.execute(

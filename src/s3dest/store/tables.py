@@ -119,6 +119,9 @@ destinations = Table(
     # Revision 0010: when a write first succeeded (a passing connection test or a delivery);
     # NULL while the destination is untested, so its status never claims "healthy" unproven.
     Column("verified_at", Float, nullable=True),
+    # Revision 0013 (SPEC §9): the batching settings as JSON (s3dest.batching.BatchSettings);
+    # NULL for one object per message.
+    Column("batch", Text, nullable=True),
     # Bumped on every update, so workers rebuild their client and held messages resume.
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", Float, nullable=False),
@@ -172,6 +175,10 @@ messages = Table(
     # Migration 0007: the message's installationId, for the deliveries search (NULL on rows
     # stored before it).
     Column("installation_id", String(256), nullable=True),
+    # Migration 0013 (SPEC §9): the batch a message is sealed into (its leader's event id;
+    # the leader's own) and its line in that object, from 0; NULL when not in a batch.
+    Column("batch_id", String(36), nullable=True),
+    Column("batch_line", Integer, nullable=True),
 )
 # On PostgreSQL the state indexes leave delivered messages out (migration 0003): every
 # claim and outcome changes `state`, so no update is HOT and each one writes to every index;
@@ -210,6 +217,25 @@ Index(
     sqlite_where=text(DUE_STATES_SQL),
     postgresql_where=text(DUE_STATES_SQL),
 )
+# Batching (migration 0013): each destination's unsealed messages in acceptance order (the
+# seal reads only them), and a batch's members in line order (building and finishing it).
+BATCHING_SQL = "state = 'batching'"
+Index(
+    "ix_messages_batching",
+    messages.c.destination_id,
+    messages.c.event_id,
+    sqlite_where=text(BATCHING_SQL),
+    postgresql_where=text(BATCHING_SQL),
+)
+IN_BATCH_SQL = "batch_id IS NOT NULL"
+Index(
+    "ix_messages_batch",
+    messages.c.batch_id,
+    messages.c.batch_line,
+    sqlite_where=text(IN_BATCH_SQL),
+    postgresql_where=text(IN_BATCH_SQL),
+)
+
 # Retention (migration 0008): delivered messages in delivery order, so each pruning batch
 # reads only the rows it deletes (held and parked messages are not in it, however old).
 DELIVERED_SQL = "state = 'delivered'"

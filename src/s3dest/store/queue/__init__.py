@@ -18,6 +18,7 @@ fixed or probed; delivering → parked (message error) → queued on replay.
 
 from __future__ import annotations
 
+from s3dest.store.queue.batches import BatchLine, batch_lines, seal_due
 from s3dest.store.queue.bodies import StoredBody, recent_bodies, stored_body
 from s3dest.store.queue.health import (
     hold_destination,
@@ -68,6 +69,7 @@ __all__ = [
     "WAITING",
     "Activity",
     "Attempt",
+    "BatchLine",
     "Claimed",
     "DeliveryFilter",
     "DeliveryRecord",
@@ -76,6 +78,7 @@ __all__ = [
     "Redelivery",
     "StoredBody",
     "activity",
+    "batch_lines",
     "claim",
     "count_by_state",
     "counts_by_state",
@@ -100,6 +103,7 @@ __all__ = [
     "replay_destination",
     "replay_message",
     "row_values",
+    "seal_due",
     "search_records",
     "sqlite_insert_statement",
     "stored_body",

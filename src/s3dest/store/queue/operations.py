@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from s3dest.store import outbox
 from s3dest.store.engine import transaction
 from s3dest.store.queue import _postgres, _sqlite
+from s3dest.store.queue.batches import follow_leaders
 from s3dest.store.queue.health import healthy
 from s3dest.store.queue.states import MessageState
 from s3dest.store.tables import message_chunks, messages
@@ -42,6 +43,13 @@ class Claimed:
     # The destination's configuration version at claim time (read in the claim's
     # transaction), so the worker knows without another query whether to rebuild its client.
     destination_version: int | None = None
+    # SPEC §9: the batch this message leads (its own event id), whose whole object its PUT
+    # writes; None for a message written alone.
+    batch_id: str | None = None
+
+    @property
+    def leads_batch(self) -> bool:
+        return self.batch_id is not None and self.batch_id == self.event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +72,8 @@ class Outcome:
     # still on that version) and lets its held messages go.
     destination_id: str | None = None
     destination_version: int | None = None
+    # The attempt wrote a whole batch (SPEC §9): its members follow this outcome.
+    batch: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -200,6 +210,7 @@ def claim(
             envelope=bytes(r.envelope) if r.envelope is not None else None,
             attempts=r.attempts,
             destination_version=r.destination_version,
+            batch_id=r.batch_id,
         )
         for r in rows
     ]
@@ -249,6 +260,7 @@ def _claim_sqlite(
             envelope,
             attempts,
             versions.get(destination_id),
+            batch_id,
         )
         for (
             event_id,
@@ -263,6 +275,7 @@ def _claim_sqlite(
             chunked,
             envelope,
             attempts,
+            batch_id,
         ) in rows
     ]
 
@@ -359,6 +372,14 @@ def finish(engine: Engine, owner: str, worker: str, outcomes: Sequence[Outcome])
         for destination_id, version in sorted(proven):
             assert destination_id is not None and version is not None
             healthy(conn, destination_id, now, version=version)
+        leaders = [o for o in updates if o.batch]
+        if leaders:  # SPEC §9: a batch's members follow their leader
+            follow_leaders(
+                conn,
+                [o.event_id for o in leaders if o.state == MessageState.DELIVERED],
+                [o.event_id for o in leaders if o.state == MessageState.PARKED],
+                now,
+            )
         parked = [o.event_id for o in updates if o.state == MessageState.PARKED]
         if parked:  # message.parked, in the transaction that parked them
             outbox.messages_parked(conn, parked, now)

@@ -3,6 +3,10 @@
 queued → delivering → delivered; delivering → retrying (transient) → delivering…;
 delivering → held (destination failing) → queued when it is fixed or probed;
 delivering → parked (message error) → queued on replay.
+
+Batching destinations (SPEC §9): batching → (sealed) the leader queued, the others
+batched; the batched follow their leader when it is delivered, and go back to batching
+(another batch) if the leader alone is parked.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from enum import StrEnum
 
 
 class MessageState(StrEnum):
+    # Waiting for its batch to be sealed, and sealed into a batch whose leader carries it.
+    BATCHING = "batching"
+    BATCHED = "batched"
     QUEUED = "queued"
     DELIVERING = "delivering"
     RETRYING = "retrying"
@@ -25,6 +32,8 @@ STATES: tuple[MessageState, ...] = tuple(MessageState)
 CLAIMABLE = (MessageState.QUEUED, MessageState.RETRYING)
 # Not delivered yet.
 PENDING = (
+    MessageState.BATCHING,
+    MessageState.BATCHED,
     MessageState.QUEUED,
     MessageState.DELIVERING,
     MessageState.RETRYING,
@@ -34,6 +43,8 @@ PENDING = (
 # Waiting to be delivered by themselves (pending but for parked: a parked message waits for
 # a replay): the queue's depth, and what deleting a destination would discard.
 WAITING = (
+    MessageState.BATCHING,
+    MessageState.BATCHED,
     MessageState.QUEUED,
     MessageState.DELIVERING,
     MessageState.RETRYING,

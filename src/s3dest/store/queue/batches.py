@@ -1,0 +1,303 @@
+"""Batches (SPEC §9): seal a batching destination's waiting messages into batches, read a
+batch's lines, and let a batch's members follow their leader.
+
+A message of a batching destination is stored in state `batching`. `seal_due` groups them,
+oldest first (event ids are UUIDv7, so acceptance order), into batches of at most
+`max_messages` messages and `max_bytes` of lines, once a batch is full or its oldest
+message has waited `max_seconds`. Sealing fixes the membership in one transaction: the first
+message becomes the batch's leader (`batch_id` its own event id, line 0, state queued, or
+held while the destination is failing, so its probe has something to try) and the others
+`batched`, with the leader's id and their line. The leader is claimed, leased, retried,
+held and reaped like any message; its PUT writes the whole batch, always the same lines to
+the same key. When the leader is recorded delivered, its members are too, in the same
+transaction (`follow_leaders`); when the leader alone is parked (its key or metadata cannot
+be written), the others go back to `batching`, into another batch.
+
+No message is in two batches and no batch is sealed twice, with any number of workers: on
+SQLite the write lock serialises sealers; on PostgreSQL a sealer takes a per-destination
+transaction-level advisory lock (a second one passes the destination by), and every update
+is fenced on `state = 'batching'`, the whole seal rolled back if any row was taken meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from s3dest.batching import BatchSettings
+from s3dest.store.engine import reading, transaction
+from s3dest.store.queue.states import MessageState
+from s3dest.store.tables import destinations, messages
+
+# One seal round seals at most this many batches (each in its own short transaction), so a
+# worker's poll stays short; the next round seals more.
+MAX_SEALS_PER_ROUND = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A batching destination's unsealed messages, as one seal round sees them."""
+
+    destination_id: str
+    count: int
+    size: int
+    oldest_accepted_at: float
+    settings: BatchSettings | None
+    failing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLine:
+    event_id: str
+    line: int
+    event_time_ns: int
+    body: bytes
+
+
+class _Raced(Exception):
+    """A row of the batch being sealed was taken meanwhile: the seal is rolled back."""
+
+
+def waiting(engine: Engine) -> list[Waiting]:
+    """Each destination with unsealed messages (one read of ix_messages_batching)."""
+    m, d = messages, destinations
+    query = (
+        select(
+            m.c.destination_id,
+            func.count(),
+            func.coalesce(func.sum(m.c.body_size), 0),
+            func.min(m.c.accepted_at),
+            d.c.batch,
+            d.c.failing_since,
+        )
+        .select_from(m.join(d, d.c.id == m.c.destination_id))
+        .where(m.c.state == MessageState.BATCHING)
+        .group_by(m.c.destination_id, d.c.batch, d.c.failing_since)
+    )
+    with reading(engine) as conn:
+        rows = conn.execute(query).all()
+    return [
+        Waiting(
+            destination_id=r[0],
+            count=int(r[1]),
+            size=int(r[2]),
+            oldest_accepted_at=float(r[3]),
+            settings=BatchSettings.from_json(r[4]),
+            failing=r[5] is not None,
+        )
+        for r in rows
+    ]
+
+
+def due(w: Waiting, settings: BatchSettings, now: float) -> bool:
+    """Whether `w` holds a batch to seal now: a full one, or one whose oldest has waited."""
+    return (
+        w.count >= settings.max_messages
+        or w.size + w.count >= settings.max_bytes
+        or now - w.oldest_accepted_at >= settings.max_seconds
+    )
+
+
+def seal_due(engine: Engine, now: float | None = None) -> int:
+    """Seal the batches that are due; returns how many were sealed."""
+    now = time.time() if now is None else now
+    sealed = 0
+    for w in waiting(engine):
+        if w.settings is None:
+            # Batching was turned off: what waited is delivered one message per object.
+            with transaction(engine) as conn:
+                unbatch_waiting(conn, w.destination_id, now)
+            continue
+        remaining = w
+        while sealed < MAX_SEALS_PER_ROUND and due(remaining, w.settings, now):
+            taken = _seal_one(engine, w.destination_id, w.settings, now, failing=w.failing)
+            if taken is None:
+                break
+            sealed += 1
+            count, size = taken
+            remaining = Waiting(
+                w.destination_id,
+                remaining.count - count,
+                remaining.size - size,
+                # Not known without a read; a partly sealed backlog's rest is sealed by age
+                # on a later round (its oldest is younger than the one just sealed).
+                now,
+                w.settings,
+                w.failing,
+            )
+    return sealed
+
+
+def _lock_destination(conn: Connection, destination_id: str) -> bool:
+    if conn.dialect.name != "postgresql":
+        return True  # BEGIN IMMEDIATE: the only writer
+    key = zlib.crc32(f"s3dest-batch:{destination_id}".encode()) - 2**31
+    return bool(conn.execute(select(func.pg_try_advisory_xact_lock(key))).scalar_one())
+
+
+def _seal_one(
+    engine: Engine, destination_id: str, settings: BatchSettings, now: float, *, failing: bool
+) -> tuple[int, int] | None:
+    """Seal the destination's oldest waiting messages into one batch, if they are due (read
+    again inside the transaction). Returns (messages, bytes) sealed, or None."""
+    m = messages
+    try:
+        with transaction(engine) as conn:
+            if not _lock_destination(conn, destination_id):
+                return None  # another worker is sealing this destination
+            rows = conn.execute(
+                select(m.c.event_id, m.c.body_size, m.c.accepted_at)
+                .where(m.c.destination_id == destination_id, m.c.state == MessageState.BATCHING)
+                .order_by(m.c.event_id)
+                .limit(settings.max_messages)
+            ).all()
+            members = _within_bytes(rows, settings.max_bytes)
+            full = len(members) < len(rows) or len(members) == settings.max_messages
+            if not members or not (
+                full or now - min(r.accepted_at for r in rows) >= settings.max_seconds
+            ):
+                return None
+            leader = members[0][0]
+            first = conn.execute(
+                update(m)
+                .where(m.c.event_id == leader, m.c.state == MessageState.BATCHING)
+                .values(
+                    state=MessageState.HELD if failing else MessageState.QUEUED,
+                    batch_id=leader,
+                    batch_line=0,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+            )
+            moved = first.rowcount or 0
+            if len(members) > 1:
+                rest = conn.exec_driver_sql(
+                    _SEAL_MEMBER[conn.dialect.name == "postgresql"],
+                    [
+                        (leader, line, now, event_id)
+                        for line, (event_id, _) in enumerate(members[1:], start=1)
+                    ],
+                )
+                moved += rest.rowcount or 0
+            if moved != len(members):
+                raise _Raced
+            return len(members), sum(size + 1 for _, size in members)
+    except _Raced:
+        return None
+
+
+# Parameters: leader, line, now, event id (PostgreSQL's driver takes %s).
+_SEAL_MEMBER = {
+    False: (
+        "UPDATE messages SET state = 'batched', batch_id = ?, batch_line = ?, updated_at = ? "
+        "WHERE event_id = ? AND state = 'batching'"
+    ),
+    True: (
+        "UPDATE messages SET state = 'batched', batch_id = %s, batch_line = %s, updated_at = %s "
+        "WHERE event_id = %s AND state = 'batching'"
+    ),
+}
+
+
+def _within_bytes(rows: Sequence[object], max_bytes: int) -> list[tuple[str, int]]:
+    """The longest prefix whose lines (body and newline) fit in `max_bytes`; at least one."""
+    taken: list[tuple[str, int]] = []
+    total = 0
+    for row in rows:
+        event_id, size = row[0], int(row[1])  # type: ignore[index]
+        if taken and total + size + 1 > max_bytes:
+            break
+        taken.append((event_id, size))
+        total += size + 1
+    return taken
+
+
+def batch_lines(engine: Engine, leader_id: str) -> list[BatchLine]:
+    """The batch's lines in order, the leader's first: always the same, so every attempt
+    writes the same object."""
+    m = messages
+    with reading(engine) as conn:
+        rows = conn.execute(
+            select(m.c.event_id, m.c.batch_line, m.c.event_time_ns, m.c.body)
+            .where(m.c.batch_id == leader_id)
+            .order_by(m.c.batch_line)
+        ).all()
+    return [
+        BatchLine(r.event_id, int(r.batch_line), int(r.event_time_ns), bytes(r.body or b""))
+        for r in rows
+    ]
+
+
+def follow_leaders(
+    conn: Connection, delivered: Sequence[str], parked: Sequence[str], now: float
+) -> None:
+    """In the transaction that recorded the leaders: members of a delivered leader get its
+    delivery record (bucket, key, ETag, version, time) with their own line; members of a
+    parked leader wait for another batch. Only where the leader's row says so, so an
+    outcome whose lease was lost (not recorded) moves nothing."""
+    m = messages
+    for leader_id in delivered:
+        record = conn.execute(
+            select(
+                m.c.bucket, m.c.object_key, m.c.etag, m.c.version_id, m.c.attempts, m.c.delivered_at
+            ).where(
+                m.c.event_id == leader_id,
+                m.c.state == MessageState.DELIVERED,
+                m.c.batch_id == leader_id,
+            )
+        ).first()
+        if record is None:
+            continue
+        conn.execute(
+            update(m)
+            .where(m.c.batch_id == leader_id, m.c.state == MessageState.BATCHED)
+            .values(
+                state=MessageState.DELIVERED,
+                bucket=record.bucket,
+                object_key=record.object_key,
+                etag=record.etag,
+                version_id=record.version_id,
+                attempts=record.attempts,
+                delivered_at=record.delivered_at,
+                last_error=None,
+                last_error_kind=None,
+                updated_at=now,
+            )
+        )
+    for leader_id in parked:
+        is_parked = conn.execute(
+            select(m.c.event_id).where(
+                m.c.event_id == leader_id,
+                m.c.state == MessageState.PARKED,
+                m.c.batch_id == leader_id,
+            )
+        ).first()
+        if is_parked is None:
+            continue
+        conn.execute(
+            update(m)
+            .where(m.c.batch_id == leader_id, m.c.state == MessageState.BATCHED)
+            .values(state=MessageState.BATCHING, batch_id=None, batch_line=None, updated_at=now)
+        )
+        # The parked leader is a message of its own again: a replay writes it alone.
+        conn.execute(
+            update(m)
+            .where(m.c.event_id == leader_id, m.c.state == MessageState.PARKED)
+            .values(batch_id=None, batch_line=None)
+        )
+
+
+def unbatch_waiting(conn: Connection, destination_id: str, now: float) -> None:
+    """A destination no longer batches: its unsealed messages are queued one by one."""
+    conn.execute(
+        update(messages)
+        .where(
+            messages.c.destination_id == destination_id,
+            messages.c.state == MessageState.BATCHING,
+        )
+        .values(state=MessageState.QUEUED, next_attempt_at=now, updated_at=now)
+    )
