@@ -176,8 +176,9 @@ messages = Table(
     # stored before it).
     Column("installation_id", String(256), nullable=True),
     # Migration 0013 (SPEC §9): the batch a message is sealed into (its leader's event id;
-    # the leader's own) and its line in that object, from 0; NULL when not in a batch.
-    Column("batch_id", String(36), nullable=True),
+    # the leader's own; not `batch_id`, which staged_messages has for its ingest batch) and its
+    # line in that object, from 0; NULL when not in a batch.
+    Column("batch_leader", String(36), nullable=True),
     Column("batch_line", Integer, nullable=True),
 )
 # On PostgreSQL the state indexes leave delivered messages out (migration 0003): every
@@ -227,10 +228,10 @@ Index(
     sqlite_where=text(BATCHING_SQL),
     postgresql_where=text(BATCHING_SQL),
 )
-IN_BATCH_SQL = "batch_id IS NOT NULL"
+IN_BATCH_SQL = "batch_leader IS NOT NULL"
 Index(
     "ix_messages_batch",
-    messages.c.batch_id,
+    messages.c.batch_leader,
     messages.c.batch_line,
     sqlite_where=text(IN_BATCH_SQL),
     postgresql_where=text(IN_BATCH_SQL),

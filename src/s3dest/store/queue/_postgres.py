@@ -28,7 +28,7 @@ CLAIM_COLUMNS = (
     messages.c.chunked,
     messages.c.envelope,
     messages.c.attempts,
-    messages.c.batch_id,
+    messages.c.batch_leader,
 )
 
 

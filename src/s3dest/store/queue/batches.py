@@ -5,7 +5,7 @@ A message of a batching destination is stored in state `batching`. `seal_due` gr
 oldest first (event ids are UUIDv7, so acceptance order), into batches of at most
 `max_messages` messages and `max_bytes` of lines, once a batch is full or its oldest
 message has waited `max_seconds`. Sealing fixes the membership in one transaction: the first
-message becomes the batch's leader (`batch_id` its own event id, line 0, state queued, or
+message becomes the batch's leader (`batch_leader` its own event id, line 0, state queued, or
 held while the destination is failing, so its probe has something to try) and the others
 `batched`, with the leader's id and their line. The leader is claimed, leased, retried,
 held and reaped like any message; its PUT writes the whole batch, always the same lines to
@@ -167,7 +167,7 @@ def _seal_one(
                 .where(m.c.event_id == leader, m.c.state == MessageState.BATCHING)
                 .values(
                     state=MessageState.HELD if failing else MessageState.QUEUED,
-                    batch_id=leader,
+                    batch_leader=leader,
                     batch_line=0,
                     next_attempt_at=now,
                     updated_at=now,
@@ -193,12 +193,12 @@ def _seal_one(
 # Parameters: leader, line, now, event id (PostgreSQL's driver takes %s).
 _SEAL_MEMBER = {
     False: (
-        "UPDATE messages SET state = 'batched', batch_id = ?, batch_line = ?, updated_at = ? "
-        "WHERE event_id = ? AND state = 'batching'"
+        "UPDATE messages SET state = 'batched', batch_leader = ?, batch_line = ?, "
+        "updated_at = ? WHERE event_id = ? AND state = 'batching'"
     ),
     True: (
-        "UPDATE messages SET state = 'batched', batch_id = %s, batch_line = %s, updated_at = %s "
-        "WHERE event_id = %s AND state = 'batching'"
+        "UPDATE messages SET state = 'batched', batch_leader = %s, batch_line = %s, "
+        "updated_at = %s WHERE event_id = %s AND state = 'batching'"
     ),
 }
 
@@ -223,7 +223,7 @@ def batch_lines(engine: Engine, leader_id: str) -> list[BatchLine]:
     with reading(engine) as conn:
         rows = conn.execute(
             select(m.c.event_id, m.c.batch_line, m.c.event_time_ns, m.c.body)
-            .where(m.c.batch_id == leader_id)
+            .where(m.c.batch_leader == leader_id)
             .order_by(m.c.batch_line)
         ).all()
     return [
@@ -247,14 +247,14 @@ def follow_leaders(
             ).where(
                 m.c.event_id == leader_id,
                 m.c.state == MessageState.DELIVERED,
-                m.c.batch_id == leader_id,
+                m.c.batch_leader == leader_id,
             )
         ).first()
         if record is None:
             continue
         conn.execute(
             update(m)
-            .where(m.c.batch_id == leader_id, m.c.state == MessageState.BATCHED)
+            .where(m.c.batch_leader == leader_id, m.c.state == MessageState.BATCHED)
             .values(
                 state=MessageState.DELIVERED,
                 bucket=record.bucket,
@@ -273,21 +273,21 @@ def follow_leaders(
             select(m.c.event_id).where(
                 m.c.event_id == leader_id,
                 m.c.state == MessageState.PARKED,
-                m.c.batch_id == leader_id,
+                m.c.batch_leader == leader_id,
             )
         ).first()
         if is_parked is None:
             continue
         conn.execute(
             update(m)
-            .where(m.c.batch_id == leader_id, m.c.state == MessageState.BATCHED)
-            .values(state=MessageState.BATCHING, batch_id=None, batch_line=None, updated_at=now)
+            .where(m.c.batch_leader == leader_id, m.c.state == MessageState.BATCHED)
+            .values(state=MessageState.BATCHING, batch_leader=None, batch_line=None, updated_at=now)
         )
         # The parked leader is a message of its own again: a replay writes it alone.
         conn.execute(
             update(m)
             .where(m.c.event_id == leader_id, m.c.state == MessageState.PARKED)
-            .values(batch_id=None, batch_line=None)
+            .values(batch_leader=None, batch_line=None)
         )
 
 

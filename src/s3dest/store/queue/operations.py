@@ -45,11 +45,11 @@ class Claimed:
     destination_version: int | None = None
     # SPEC §9: the batch this message leads (its own event id), whose whole object its PUT
     # writes; None for a message written alone.
-    batch_id: str | None = None
+    batch_leader: str | None = None
 
     @property
     def leads_batch(self) -> bool:
-        return self.batch_id is not None and self.batch_id == self.event_id
+        return self.batch_leader is not None and self.batch_leader == self.event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +210,7 @@ def claim(
             envelope=bytes(r.envelope) if r.envelope is not None else None,
             attempts=r.attempts,
             destination_version=r.destination_version,
-            batch_id=r.batch_id,
+            batch_leader=r.batch_leader,
         )
         for r in rows
     ]
@@ -260,7 +260,7 @@ def _claim_sqlite(
             envelope,
             attempts,
             versions.get(destination_id),
-            batch_id,
+            batch_leader,
         )
         for (
             event_id,
@@ -275,7 +275,7 @@ def _claim_sqlite(
             chunked,
             envelope,
             attempts,
-            batch_id,
+            batch_leader,
         ) in rows
     ]
 

@@ -6,7 +6,7 @@ Create Date: 2026-12-02 08:00:00
 
 `destinations.batch` holds a destination's batching settings as JSON (NULL: one object per
 message). A message of a batching destination waits in state `batching` until the queue
-seals a batch (store/queue/batches.py): its first message (the leader) gets `batch_id` =
+seals a batch (store/queue/batches.py): its first message (the leader) gets `batch_leader` =
 its own event id, line 0, and is claimed and delivered like any message, but writes the
 whole batch; the others (`batched`) carry the leader's id and their line, and follow the
 leader when it is delivered. `ix_messages_batching` finds each destination's unsealed
@@ -29,7 +29,7 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("destinations", sa.Column("batch", sa.Text(), nullable=True))
     for table in ("messages", "staged_messages"):
-        op.add_column(table, sa.Column("batch_id", sa.String(36), nullable=True))
+        op.add_column(table, sa.Column("batch_leader", sa.String(36), nullable=True))
         op.add_column(table, sa.Column("batch_line", sa.Integer(), nullable=True))
     op.create_index(
         "ix_messages_batching",
@@ -41,9 +41,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_messages_batch",
         "messages",
-        ["batch_id", "batch_line"],
-        sqlite_where=sa.text("batch_id IS NOT NULL"),
-        postgresql_where=sa.text("batch_id IS NOT NULL"),
+        ["batch_leader", "batch_line"],
+        sqlite_where=sa.text("batch_leader IS NOT NULL"),
+        postgresql_where=sa.text("batch_leader IS NOT NULL"),
     )
 
 
@@ -52,5 +52,5 @@ def downgrade() -> None:
     op.drop_index("ix_messages_batching", table_name="messages")
     for table in ("staged_messages", "messages"):
         op.drop_column(table, "batch_line")
-        op.drop_column(table, "batch_id")
+        op.drop_column(table, "batch_leader")
     op.drop_column("destinations", "batch")
