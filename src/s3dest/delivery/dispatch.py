@@ -110,7 +110,7 @@ class Dispatcher:
         try:
             built = build_request(stored, runtime.template)
             if item.leads_batch:
-                request = self._batch_request(item, runtime, built)
+                request, job.messages = self._batch_request(item, runtime, built)
             else:
                 body = item.body if item.body is not None else self._chunks(job)
                 request = ObjectRequest(
@@ -123,15 +123,15 @@ class Dispatcher:
 
     def _batch_request(
         self, item: Claimed, runtime: DestinationRuntime, built: BuiltRequest
-    ) -> ObjectRequest:
-        """The whole batch `item` leads (SPEC §9), from its sealed lines: the same object
-        on every attempt. (A destination that stopped batching after the seal still writes
-        its sealed batches, compressed as by default.)"""
+    ) -> tuple[ObjectRequest, int]:
+        """The whole batch `item` leads (SPEC §9), from its sealed lines (the same object
+        on every attempt), and how many lines it has. (A destination that stopped batching
+        after the seal still writes its sealed batches, compressed as by default.)"""
         compression = (runtime.row.batch or BatchSettings()).compression
         lines = self.broker.batch_lines(item.event_id)
         if not lines or lines[0].event_id != item.event_id:
             raise MessageDeliveryError(f"the lines of batch {item.event_id} are not stored")
-        return ObjectRequest(
+        request = ObjectRequest(
             key=batch.batch_key(built.key, compression),
             body=batch.batch_body(lines, compression),
             metadata=batch.batch_metadata(built.metadata, lines),
@@ -139,6 +139,7 @@ class Dispatcher:
             content_type=batch.CONTENT_TYPE,
             content_encoding=batch.content_encoding(compression),
         )
+        return request, len(lines)
 
     def _chunks(self, job: Job) -> Iterator[bytes]:
         """A stored large body, read from the database as the upload needs it."""

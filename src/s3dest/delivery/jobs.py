@@ -45,6 +45,8 @@ class Job:
     key: str | None = None
     prepared: PreparedPut | None = None
     problem: Exception | None = None
+    # The messages its object carries: the lines of the batch it leads (SPEC §9), else 1.
+    messages: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class Report:
     destination_id: str
     latency: float | None  # accept → delivered, for delivered messages
     line: logs.BatchEntry
+    messages: int = 1  # a batch's delivery delivers all its lines
 
 
 # destination id → (diagnosis, S3 code, destination version that failed)

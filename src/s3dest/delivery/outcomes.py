@@ -190,16 +190,19 @@ def delivery_records(delivered: list[Delivered]) -> tuple[list[Outcome], list[Re
                 "etag": d.put.etag,
                 "attempt": item.attempts + 1,
                 "latencyMs": round(latency * 1000, 1),
+                **({"batchLines": d.job.messages} if item.leads_batch else {}),
             },
         )
-        reports.append(Report(MessageState.DELIVERED, item.destination_id, latency, line))
+        reports.append(
+            Report(MessageState.DELIVERED, item.destination_id, latency, line, d.job.messages)
+        )
     return outcomes, reports
 
 
 def report(reports: list[Report]) -> None:
     counts: Counter[tuple[MessageState, str]] = Counter()
     for r in reports:
-        counts[r.state, r.destination_id] += 1
+        counts[r.state, r.destination_id] += r.messages
         if r.latency is not None:
             metrics.latency.labels(r.destination_id).observe(r.latency)
     for (state, destination_id), count in counts.items():
