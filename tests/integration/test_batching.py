@@ -12,11 +12,15 @@ from typing import Any
 import orjson
 import pytest
 import zstandard
+from sqlalchemy import create_engine, func, select
 from tests.support.builders import create_destination, data_of, message, send_in_batches
 from tests.support.fault_proxy import FaultProxy
 from tests.support.polling import wait_queue_empty, wait_until
 from tests.support.rgw import RgwServer
-from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
+from tests.support.s3dest_server import S3destEnv, S3destProcess, serve, worker
+
+from s3dest.settings import Settings
+from s3dest.store.tables import attempts, messages
 
 
 def _objects(rgw: RgwServer, bucket: str) -> dict[str, dict[str, Any]]:
@@ -204,3 +208,59 @@ def test_kill_9_during_batch_delivery_loses_nothing_and_repeats_only_whole_batch
     objects = _objects(rgw_server, bucket)
     ids = Counter(_line_id(line) for obj in objects.values() for line in obj["body"].splitlines())
     assert set(ids) == {str(i) for i in range(3000)} and set(ids.values()) == {1}
+
+
+@pytest.mark.timeout(900)
+def test_three_postgresql_workers_seal_and_write_each_batch_once(
+    tmp_path: Path, pg_database_url: str, rgw_server: RgwServer
+) -> None:
+    """One API process and three `s3dest worker` processes on one PostgreSQL database, all
+    sealing and delivering the same destination's 6,000 messages at once: 12 batches of
+    500, each sealed once (one leader each, lines 0..499) and written once, and no message
+    in two batches."""
+    env = S3destEnv(
+        data_dir=tmp_path / "data", database_url=pg_database_url, extra={"S3DEST_SECRET_KEY": ""}
+    )
+    _, api_key = env.create_project("multi")
+    bucket = rgw_server.create_bucket()
+    processes = [serve(env, tmp_path, "--no-workers")]
+    try:
+        api = processes[0]
+        with api.client(api_key) as client:
+            create_destination(
+                client,  # type: ignore[arg-type]
+                rgw_server,  # type: ignore[arg-type]
+                bucket,
+                batch={"maxMessages": 500, "maxSeconds": 3600},
+            )
+        processes += [worker(env, tmp_path, f"worker-{i}") for i in range(3)]
+        with api.client(api_key) as client:
+            send_in_batches(client, [message(i, pad=20) for i in range(6000)], size=250)
+        wait_queue_empty(api, api_key, timeout=300)
+    finally:
+        for process in processes:
+            process.kill()
+    engine = create_engine(Settings(database_url=pg_database_url).sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(messages.c.batch_leader, messages.c.batch_line, messages.c.state)
+            ).all()
+            puts = conn.execute(
+                select(attempts.c.event_id, func.count()).group_by(attempts.c.event_id)
+            ).all()
+    finally:
+        engine.dispose()
+    lines: dict[str, list[int]] = {}
+    for leader, line, state in rows:
+        assert state == "delivered"
+        lines.setdefault(leader, []).append(line)
+    assert len(lines) == 12
+    assert all(sorted(v) == list(range(500)) for v in lines.values())
+    # One PUT attempt per batch, by its leader; none for the other lines.
+    assert sorted(event_id for event_id, _ in puts) == sorted(lines)
+    assert {n for _, n in puts} == {1}
+    objects = _objects(rgw_server, bucket)
+    assert len(objects) == 12
+    ids = Counter(_line_id(line) for obj in objects.values() for line in obj["body"].splitlines())
+    assert set(ids) == {str(i) for i in range(6000)} and set(ids.values()) == {1}

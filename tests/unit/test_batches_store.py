@@ -92,12 +92,13 @@ def test_bytes_bound_a_batch_and_age_seals_a_partial_one(engine: Engine) -> None
     assert sorted(len(v) for v in _batches(engine).values()) == [2, 9, 9]
 
 
-def test_a_failing_destination_seals_its_leader_held(engine: Engine) -> None:
+@pytest.mark.parametrize("broken", [{"failing_since": 1.0}, {"enabled": False}])
+def test_a_failing_or_disabled_destination_seals_its_leader_held(
+    engine: Engine, broken: dict[str, Any]
+) -> None:
     _batching(engine, BatchSettings(max_messages=10))
     with transaction(engine) as conn:
-        conn.execute(
-            update(destinations).where(destinations.c.id == DEST).values(failing_since=1.0)
-        )
+        conn.execute(update(destinations).where(destinations.c.id == DEST).values(**broken))
     _enqueue(engine, _waiting(10))
     assert queue.seal_due(engine) == 1
     leader = next(r for r in _members(engine) if r.batch_line == 0)

@@ -47,7 +47,7 @@ class Waiting:
     size: int
     oldest_accepted_at: float
     settings: BatchSettings | None
-    failing: bool
+    failing: bool  # or disabled: the leaders are sealed held
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +73,11 @@ def waiting(engine: Engine) -> list[Waiting]:
             func.min(m.c.accepted_at),
             d.c.batch,
             d.c.failing_since,
+            d.c.enabled,
         )
         .select_from(m.join(d, d.c.id == m.c.destination_id))
         .where(m.c.state == MessageState.BATCHING)
-        .group_by(m.c.destination_id, d.c.batch, d.c.failing_since)
+        .group_by(m.c.destination_id, d.c.batch, d.c.failing_since, d.c.enabled)
     )
     with reading(engine) as conn:
         rows = conn.execute(query).all()
@@ -87,7 +88,9 @@ def waiting(engine: Engine) -> list[Waiting]:
             size=int(r[2]),
             oldest_accepted_at=float(r[3]),
             settings=BatchSettings.from_json(r[4]),
-            failing=r[5] is not None,
+            # A disabled destination's leaders are held too, as its new messages are;
+            # enabling it (an update) resumes them.
+            failing=r[5] is not None or not r[6],
         )
         for r in rows
     ]
