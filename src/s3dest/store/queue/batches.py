@@ -26,12 +26,12 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, text, update
 
 from s3dest.batching import BatchSettings
 from s3dest.store.engine import reading, transaction
 from s3dest.store.queue.states import MessageState
-from s3dest.store.tables import destinations, messages
+from s3dest.store.tables import BATCHING_SQL, messages
 
 # One seal round seals at most this many batches (each in its own short transaction), so a
 # worker's poll stays short; the next round seals more.
@@ -62,25 +62,23 @@ class _Raced(Exception):
     """A row of the batch being sealed was taken meanwhile: the seal is rolled back."""
 
 
+# Each batching destination's unsealed messages, summed. The state predicate is spelt as a
+# literal, the partial index's own (tables.BATCHING_SQL): SQLite uses a partial index only
+# for a literal, and a bound parameter made this a scan of every message, run ten times a
+# second by every worker (found in a profile: 5 % of the worker's CPU with 10,000 rows).
+_WAITING = (
+    "SELECT m.destination_id, count(*), coalesce(sum(m.body_size), 0), min(m.accepted_at), "
+    "d.batch, d.failing_since, d.enabled FROM messages AS m "
+    f"JOIN destinations AS d ON d.id = m.destination_id WHERE m.{BATCHING_SQL} "
+    "GROUP BY m.destination_id, d.batch, d.failing_since, d.enabled"
+)
+
+
 def waiting(engine: Engine) -> list[Waiting]:
-    """Each destination with unsealed messages (one read of ix_messages_batching)."""
-    m, d = messages, destinations
-    query = (
-        select(
-            m.c.destination_id,
-            func.count(),
-            func.coalesce(func.sum(m.c.body_size), 0),
-            func.min(m.c.accepted_at),
-            d.c.batch,
-            d.c.failing_since,
-            d.c.enabled,
-        )
-        .select_from(m.join(d, d.c.id == m.c.destination_id))
-        .where(m.c.state == MessageState.BATCHING)
-        .group_by(m.c.destination_id, d.c.batch, d.c.failing_since, d.c.enabled)
-    )
+    """Each destination with unsealed messages (one read of ix_messages_batching; nothing
+    to read, at the cost of one index probe, unless a destination batches)."""
     with reading(engine) as conn:
-        rows = conn.execute(query).all()
+        rows = conn.exec_driver_sql(_WAITING).all()
     return [
         Waiting(
             destination_id=r[0],
@@ -154,7 +152,7 @@ def _seal_one(
                 return None  # another worker is sealing this destination
             rows = conn.execute(
                 select(m.c.event_id, m.c.body_size, m.c.accepted_at)
-                .where(m.c.destination_id == destination_id, m.c.state == MessageState.BATCHING)
+                .where(m.c.destination_id == destination_id, text(BATCHING_SQL))
                 .order_by(m.c.event_id)
                 .limit(settings.max_messages)
             ).all()
@@ -298,9 +296,6 @@ def unbatch_waiting(conn: Connection, destination_id: str, now: float) -> None:
     """A destination no longer batches: its unsealed messages are queued one by one."""
     conn.execute(
         update(messages)
-        .where(
-            messages.c.destination_id == destination_id,
-            messages.c.state == MessageState.BATCHING,
-        )
+        .where(messages.c.destination_id == destination_id, text(BATCHING_SQL))
         .values(state=MessageState.QUEUED, next_attempt_at=now, updated_at=now)
     )
