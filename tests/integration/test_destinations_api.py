@@ -50,6 +50,7 @@ PUBLIC_FIELDS = {
     "warnings",
     "createdAt",
     "updatedAt",
+    "batch",
 }
 MASKED = re.compile(r"^(AKIA|ASIA)…[A-Z0-9]{4}$")
 

@@ -58,6 +58,7 @@ CREATE_FIELDS = {
     "storageClass",
     "endpointUrl",
     "writeMode",
+    "batch",  # SPEC §9
 }
 CREATE_REQUIRED = {"name", "bucket", "region"}
 #: SPEC §8: the access keys, or roleArn instead of them.
@@ -77,6 +78,7 @@ PUBLIC_FIELDS = {
     "warnings",
     "createdAt",
     "updatedAt",
+    "batch",  # SPEC §9: null when the destination does not batch
 }
 # The routes of this issue and the error statuses each documents with the Error schema.
 DOCUMENTED_ERRORS = {

@@ -238,11 +238,13 @@ def _row(checked: ValidatedDestination, external_id: str) -> DestinationRow:
     for name in ("secret_access_key", "session_token", "warnings"):
         del fields[name]
     tags = fields.pop("tags")
+    del fields["batch"]  # asdict made it a dict; the row holds its JSON
     return DestinationRow(
         id="d-1",
         project_id="p-1",
         **fields,
         tags_json=json.dumps(tags) if tags else None,
+        batch_json=checked.batch.to_json() if checked.batch else None,
         external_id=external_id,
         secret_access_key_enc=None,
         session_token_enc=None,

@@ -129,11 +129,13 @@ def stored(result: ValidatedDestination) -> DestinationRow:
     for name in ("secret_access_key", "session_token", "warnings"):
         del fields[name]
     tags = fields.pop("tags")
+    del fields["batch"]  # asdict made it a dict; the row holds its JSON
     return DestinationRow(
         id="d-1",
         project_id="p-1",
         **fields,
         tags_json=json.dumps(tags) if tags else None,
+        batch_json=result.batch.to_json() if result.batch else None,
         external_id=None,
         secret_access_key_enc="ciphertext",
         session_token_enc=None,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from s3dest.batching import BatchSettings
 from s3dest.destinations.rules import ValidatedDestination, validate_destination
 from s3dest.destinations.runtime import WRITE_SETTINGS, write_settings_changed
 from s3dest.destinations.secrets import SecretBox
@@ -39,6 +40,7 @@ def _checked(**overrides: Any) -> ValidatedDestination:
 def _row(checked: ValidatedDestination) -> DestinationRow:
     stored = asdict(stored_fields(checked, BOX, "d-1", "s3dest-external"))
     stored["tags_json"] = stored.pop("tags")
+    stored["batch_json"] = stored.pop("batch")
     extra = {"failing_since": None, "diagnosis": None, "last_error_code": None}
     return DestinationRow(
         id="d-1",
@@ -98,6 +100,26 @@ def test_other_changes_keep_the_evidence(change: dict[str, Any]) -> None:
     checked = _checked()
     # A secret sent again is encrypted anew: still the same setting.
     assert write_settings_changed(_row(checked), BOX, dataclasses.replace(checked, **change)) == []
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, BatchSettings()),
+        (BatchSettings(), BatchSettings(compression="zstd")),
+        (BatchSettings(), None),
+    ],
+    ids=["on", "changed", "off"],
+)
+def test_batching_keeps_the_evidence(
+    before: BatchSettings | None, after: BatchSettings | None
+) -> None:
+    """Batching changes how many messages go into one object, not what a PutObject needs
+    (the same s3:PutObject, bucket, keys and headers): a verified destination stays so."""
+    checked = dataclasses.replace(_checked(), batch=before)
+    row = _row(checked)
+    assert row.batch == before  # the stored JSON reads back as the settings
+    assert write_settings_changed(row, BOX, dataclasses.replace(checked, batch=after)) == []
 
 
 def test_blank_and_missing_are_the_same_setting() -> None:

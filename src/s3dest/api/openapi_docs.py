@@ -222,6 +222,10 @@ SCHEMAS: dict[str, str] = {
     "Attempt": "One delivery attempt of a message.",
     "AuditEntry": "One change to the project's configuration.",
     "AuditList": "Audit entries, newest first.",
+    "BatchBody": "Batching: the messages of a destination grouped into one JSON Lines "
+    "object per batch, written when it has maxMessages messages or maxBytes bytes, or its "
+    "first message has waited maxSeconds. Every key is optional.",
+    "BatchPublic": "A destination's batching, every key shown (defaults filled in).",
     "DeliveryPage": "One page of delivery records, newest accepted first.",
     "RedeliverRequest": "Which delivered messages to write again: eventIds, or a time "
     "range (since, optional until) with optional filters; not both.",

@@ -46,6 +46,9 @@ DESTINATION_EXAMPLE = {
     "keyTemplate": PAGE_TEMPLATE,
     "storageClass": "STANDARD_IA",
 }
+#: Batching with the defaults spelled out: objects of up to 1,000 messages or 8 MiB, written
+#: at the latest a minute after their first message arrived.
+BATCH_EXAMPLE = {"maxMessages": 1000, "maxBytes": 8388608, "maxSeconds": 60, "compression": "gzip"}
 MANIFEST_EXAMPLE = """\
 specVersion: 1.0.0
 integrations:
@@ -77,6 +80,10 @@ def request_examples() -> dict[tuple[str, str], dict[str, Any]]:
                         "roleArn": "arn:aws:iam::123456789012:role/ampersand-writer",
                     },
                 },
+                "batch": {
+                    "summary": "Many messages in one gzip JSON Lines object",
+                    "value": {**DESTINATION_EXAMPLE, "batch": BATCH_EXAMPLE},
+                },
             }
         },
         ("patch", "/v1/destinations/{ref}"): {
@@ -86,6 +93,17 @@ def request_examples() -> dict[tuple[str, str], dict[str, Any]]:
                     "value": {
                         "keyTemplate": "join('/', [metadata.objectName, metadata.\"event-id\"])"
                     },
+                },
+                "batch": {
+                    "summary": "Batch: zstd objects of up to 5,000 messages, at least every 5 "
+                    "minutes (the keys left out keep their values)",
+                    "value": {
+                        "batch": {"maxMessages": 5000, "maxSeconds": 300, "compression": "zstd"}
+                    },
+                },
+                "unbatch": {
+                    "summary": "Stop batching: one object per message again",
+                    "value": {"batch": None},
                 },
                 "rotate": {
                     "summary": "Rotate the secret",

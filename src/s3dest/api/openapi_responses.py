@@ -13,7 +13,7 @@ import copy
 import json
 from typing import Any
 
-from s3dest.api.openapi_examples import MANIFEST_EXAMPLE, PAGE_TEMPLATE
+from s3dest.api.openapi_examples import BATCH_EXAMPLE, MANIFEST_EXAMPLE, PAGE_TEMPLATE
 from s3dest.keys.samples import (
     READ_EXAMPLE,
     READ_EXAMPLE_EVENT_ID,
@@ -63,6 +63,7 @@ DESTINATION: dict[str, Any] = {
     "bucketKeyEnabled": None,
     "acl": None,
     "tags": None,
+    "batch": None,
     "requiredActions": ["s3:PutObject"],
     "iamPolicy": {
         "Version": "2012-10-17",
@@ -75,6 +76,8 @@ DESTINATION: dict[str, Any] = {
     "s3destIdentityNote": None,
 }
 _UNTESTED = {**DESTINATION, "status": "untested", "verifiedAt": None}
+# As the API shows a batch: every key, the format included.
+_BATCHED = {**DESTINATION, "batch": {**BATCH_EXAMPLE, "maxSeconds": 60.0, "format": "jsonl"}}
 _FAILING = {
     **DESTINATION,
     "status": "failing",
@@ -288,6 +291,7 @@ def response_examples() -> dict[tuple[str, str, str], dict[str, dict[str, Any]]]
             {
                 "healthy": {"summary": "Healthy", "value": DESTINATION},
                 "failing": {"summary": "Failing, with its diagnosis", "value": _FAILING},
+                "batched": {"summary": "Batching into gzip JSON Lines objects", "value": _BATCHED},
             }
         ),
         ("patch", dest, "200"): _json(_one("Updated", {**DESTINATION, "updatedAt": ACCEPTED_AT})),

@@ -26,6 +26,9 @@ from s3dest.messages import uuid7
 from s3dest.store import destinations as store
 from s3dest.store.destinations import DestinationRow
 
+#: Stored field -> the row attribute that holds it, where they differ (the JSON columns).
+_ROW_NAMES = {"tags": "tags_json", "batch": "batch_json"}
+
 
 def draft_row(
     engine: Engine,
@@ -58,10 +61,7 @@ def draft_row(
     return DestinationRow(
         id=destination_id,
         project_id=project_id,
-        **{
-            ("tags_json" if name == "tags" else name): value
-            for name, value in asdict(stored).items()
-        },
+        **{_ROW_NAMES.get(name, name): value for name, value in asdict(stored).items()},
         failing_since=None,
         diagnosis=None,
         last_error_code=None,

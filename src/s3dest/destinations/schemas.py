@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic.alias_generators import to_snake
 
 from s3dest.destinations.access_view import ACCESS_VIEW_FIELDS, access_view
+from s3dest.destinations.batch_fields import BatchBody, BatchPublic, batch_shape_message
 from s3dest.errors import InvalidInput
 from s3dest.s3.masking import mask_access_key_id
 from s3dest.store.destinations import DestinationRow
@@ -78,11 +79,12 @@ DESTINATION_FIELDS: tuple[str, ...] = (
     "bucketKeyEnabled",
     "acl",
     "tags",
+    "batch",
 )
 #: The fields stored encrypted and never shown.
 SECRET_FIELDS: tuple[str, ...] = ("secretAccessKey", "sessionToken")
 #: Fields a PATCH may not set to null (null clears sessionToken, keyTemplate and
-#: endpointUrl, and resets storageClass and writeMode to their defaults).
+#: endpointUrl, turns batching off, and resets storageClass and writeMode to their defaults).
 #: accessKeyId and secretAccessKey may be null: a destination switching to roleArn clears them.
 _NOT_NULLABLE = ("name", "bucket", "region", "enabled")
 
@@ -156,6 +158,11 @@ class DestinationCreate(_Body):
     bucketKeyEnabled: bool | None = None
     acl: str | None = None
     tags: dict[str, str] | None = None
+    batch: BatchBody | None = Field(
+        default=None,
+        description="batching: many messages in one JSON Lines object; every key "
+        "optional, {} takes the defaults; absent or null: one object per message",
+    )
 
     def to_fields(self) -> dict[str, Any]:
         """Every field, camelCase, secrets unwrapped to plain strings."""
@@ -166,8 +173,10 @@ class DestinationUpdate(_Body):
     """Body of ``PATCH /v1/destinations/{id}``.
 
     A field left out keeps its current value; ``null`` clears sessionToken, keyTemplate
-    and endpointUrl and resets storageClass (→ STANDARD) and writeMode (→ overwrite).
-    The other fields cannot be null. Which fields were given is `model_fields_set`.
+    and endpointUrl, turns batching off (``batch``) and resets storageClass (→ STANDARD)
+    and writeMode (→ overwrite). The other fields cannot be null. Which fields were given
+    is `model_fields_set`. ``batch`` is merged key by key, as RFC 7396 merges a patch: a
+    key left out keeps its current value, a null key takes its default.
     """
 
     name: str | None = None
@@ -187,6 +196,11 @@ class DestinationUpdate(_Body):
     bucketKeyEnabled: bool | None = None
     acl: str | None = None
     tags: dict[str, str] | None = None
+    batch: BatchBody | None = Field(
+        default=None,
+        description="batching settings to change, key by key (a key left out keeps its "
+        "value; a null key takes its default); null turns batching off",
+    )
 
     @field_validator(*_NOT_NULLABLE)
     @classmethod
@@ -214,7 +228,16 @@ def merge_update(existing: Mapping[str, Any], update: DestinationUpdate) -> dict
     ``existing`` holds the current camelCase fields, secrets decrypted.
     """
     merged = dict(existing)
-    merged.update(update.changes())
+    changes = update.changes()
+    batch = changes.get("batch")
+    if batch is not None:
+        # Key by key: `--batch-max-seconds 5` does not reset the compression chosen before.
+        # A null key is dropped, so that the rules give it its default.
+        current = existing.get("batch") or {}
+        changes["batch"] = {
+            key: value for key, value in {**current, **batch}.items() if value is not None
+        }
+    merged.update(changes)
     return merged
 
 
@@ -251,6 +274,8 @@ def _pydantic_message(name: str, error: Mapping[str, Any]) -> str:
             "the body must be a JSON object with the destination's fields: "
             f"{', '.join(DESTINATION_FIELDS)}."
         )
+    if name == "batch" or name.startswith("batch."):
+        return batch_shape_message(name, kind)
     if kind == "extra_forbidden" and name == "externalId":
         return (
             "externalId is chosen by s3dest, one per destination, and cannot be set; remove "
@@ -281,19 +306,18 @@ def _pydantic_message(name: str, error: Mapping[str, Any]) -> str:
 
 
 def unwrap(value: Any) -> Any:
-    """A `SecretStr`'s plain value; any other value as it is."""
-    return value.get_secret_value() if isinstance(value, SecretStr) else value
+    """A `SecretStr`'s plain value, a `BatchBody` as the keys it was given (explicit nulls
+    included: an update's null key resets that key); any other value as it is."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BatchBody):
+        return value.model_dump(exclude_unset=True)
+    return value
 
 
 def invalid_destination(errors: Mapping[str, str]) -> InvalidInput:
     """One `InvalidInput` for a destination's field errors, in the order of its fields."""
-    ordered = sorted(
-        errors.items(),
-        key=lambda item: (
-            DESTINATION_FIELDS.index(item[0]) if item[0] in DESTINATION_FIELDS else 99,
-            item[0],
-        ),
-    )
+    ordered = sorted(errors.items(), key=lambda item: (_field_order(item[0]), item[0]))
     fields = dict(ordered)
     names = ", ".join(fields)
     if len(fields) == 1:
@@ -302,6 +326,12 @@ def invalid_destination(errors: Mapping[str, str]) -> InvalidInput:
     else:
         message = f"invalid destination: {len(fields)} fields need fixing ({names})"
     return InvalidInput(message, fields)
+
+
+def _field_order(path: str) -> int:
+    # batch.maxMessages sorts where batch does.
+    top = path.split(".", 1)[0]
+    return DESTINATION_FIELDS.index(top) if top in DESTINATION_FIELDS else 99
 
 
 # ----------------------------------------------------------------------- output
@@ -344,6 +374,9 @@ class DestinationPublic(BaseModel):
     bucketKeyEnabled: bool | None
     acl: str | None = Field(description="canned ACL sent with every object")
     tags: dict[str, str] | None = Field(description="tags sent with every object")
+    batch: BatchPublic | None = Field(
+        description="batching: many messages in one JSON Lines object; null: one object per message"
+    )
     requiredActions: list[str] = Field(
         description="exactly the IAM actions this configuration needs to write"
     )
@@ -369,6 +402,7 @@ class DestinationPublic(BaseModel):
             **access_view(row),
             accessKeyId=mask_access_key_id(row.access_key_id) if row.access_key_id else None,
             tags=row.tags,
+            batch=BatchPublic.of(row.batch),
             warnings=list(warnings),
         )
 
@@ -377,5 +411,5 @@ class DestinationPublic(BaseModel):
 _ROW_COLUMNS = {
     name: to_snake(name)
     for name in DestinationPublic.model_fields
-    if name not in ("accessKeyId", "warnings", "tags", *ACCESS_VIEW_FIELDS)
+    if name not in ("accessKeyId", "warnings", "tags", "batch", *ACCESS_VIEW_FIELDS)
 }

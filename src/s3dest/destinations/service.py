@@ -84,7 +84,7 @@ def stored_fields(
     secret = values.pop("secret_access_key")
     token = values.pop("session_token")
     tags = values.pop("tags")
-    del values["warnings"]
+    del values["warnings"], values["batch"]  # asdict made the settings a dict; stored as JSON
     return DestinationFields(
         **values,
         secret_access_key_enc=(
@@ -96,6 +96,7 @@ def stored_fields(
             box.encrypt(token, aad=secret_aad(destination_id, "sessionToken")) if token else None
         ),
         tags=json.dumps(tags, sort_keys=True) if tags else None,
+        batch=checked.batch.to_json() if checked.batch is not None else None,
         external_id=external_id,
     )
 
@@ -146,14 +147,17 @@ def current_fields(row: DestinationRow, box: SecretBox) -> dict[str, Any]:
     fields = {name: getattr(row, column) for name, column in _COLUMNS.items()}
     fields["secretAccessKey"], fields["sessionToken"] = decrypt_secrets(row, box)
     fields["tags"] = row.tags
+    batch = row.batch
+    fields["batch"] = batch.to_api() if batch is not None else None
     return fields
 
 
-#: camelCase field -> the row column that holds it as it is (all but the secrets).
+#: camelCase field -> the row column that holds it as it is (all but the secrets, and the
+#: two stored as JSON).
 _COLUMNS = {
     name: to_snake(name)
     for name in DESTINATION_FIELDS
-    if name not in SECRET_FIELDS and name != "tags"
+    if name not in SECRET_FIELDS and name not in ("tags", "batch")
 }
 
 

@@ -11,6 +11,7 @@ warnings. The shape of a body (field names, JSON types) is the schemas' job
 * `endpoint` — endpointUrl of an S3-compatible store
 * `options` — storage class, write mode, enabled
 * `template` — the object key template
+* `batch` — batching: many messages in one object (SPEC §9)
 
 No message ever contains a secret access key or a session token, and none echoes an
 access key ID (a secret pasted into the wrong field must not end up in a log).
@@ -22,8 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from s3dest.batching import BatchSettings
 from s3dest.destinations.rules._text import Bad, present
 from s3dest.destinations.rules.access import check_one_way_in, check_role_arn, check_role_region
+from s3dest.destinations.rules.batch import check_batch
 from s3dest.destinations.rules.bucket_options import (
     check_acl,
     check_bucket_key,
@@ -71,6 +74,7 @@ class ValidatedDestination:
     bucket_key_enabled: bool | None = None
     acl: str | None = None
     tags: dict[str, str] | None = None
+    batch: BatchSettings | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -87,8 +91,10 @@ def validate_destination(
 
     Missing or null optional fields take their defaults: storageClass STANDARD,
     writeMode overwrite, enabled true; blank sessionToken/keyTemplate/endpointUrl mean
-    none (the default key template). `check_endpoint` says whether an endpoint's host
-    may be contacted (the services pass the process's `EgressPolicy.check_endpoint`).
+    none (the default key template); no batch means one object per message, and a
+    batch's missing or null keys take s3dest.batching's defaults. `check_endpoint` says
+    whether an endpoint's host may be contacted (the services pass the process's
+    `EgressPolicy.check_endpoint`).
     """
     errors: dict[str, str] = {}
     warnings: list[str] = []
@@ -133,6 +139,8 @@ def validate_destination(
     bucket_key = run("bucketKeyEnabled", check_bucket_key, raw("bucketKeyEnabled"), sse)
     acl = run("acl", check_acl, raw("acl"))
     tags = run("tags", check_tags, raw("tags"))
+    # Files its errors under batch.<key> itself: one batch can have several.
+    batch = check_batch(raw("batch"), errors)
 
     if aws and access_key_id is not None and "sessionToken" not in errors:
         run("sessionToken", check_credential_pair, access_key_id, session_token, warnings)
@@ -171,5 +179,6 @@ def validate_destination(
         bucket_key_enabled=bucket_key,
         acl=acl,
         tags=tags,
+        batch=batch,
         warnings=warnings,
     )
