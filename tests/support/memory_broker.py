@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import orjson
 
@@ -355,6 +356,16 @@ class MemoryBroker:
         with self._lock:
             chunks = list(self.messages[event_id].chunks)
         yield from chunks
+
+    def batch_lines(self, leader_id: str) -> Sequence[Any]:
+        """No batches here: batching is proven on the real queue (test_batches_store.py,
+        tests/integration/test_batching.py)."""
+        raise AssertionError("the in-memory broker seals no batches")
+
+    def seal_batches(self) -> int:
+        with self._lock:
+            self._count("seal_batches")
+        return 0
 
     def destination(self, destination_id: str) -> DestinationRow | None:
         with self._lock:

@@ -508,8 +508,9 @@ def test_reaping_counts_exactly_the_expired_leases(engine: Engine) -> None:
 def test_a_claim_returns_each_field_as_it_was_stored(engine: Engine) -> None:
     """On both databases (PostgreSQL's claim builds its records apart from SQLite's): kills
     a claimed record with any field left out (project, event time, connection, topic, size,
-    envelope, the destination's version)."""
+    envelope, the destination's version, the batch it leads)."""
     rows = [
+        _row(0, batch_leader="e-00000", batch_line=0),  # leads a batch (SPEC §9)
         _row(1, connection_id="c-1", topic="contact.created", body_size=11),
         _row(2, destination="d-2", attempts=3, envelope=b'{"a":1}'),
         _row(3, body=None, body_size=40_000_000, chunked=True),
@@ -521,7 +522,7 @@ def test_a_claim_returns_each_field_as_it_was_stored(engine: Engine) -> None:
     fields = [f for f in queue.Claimed.__dataclass_fields__ if f != "destination_version"]
     assert claimed == [
         queue.Claimed(
-            **{f: r[f] for f in fields},
+            **{f: r.get(f) for f in fields},
             destination_version=7 if r["destination_id"] == "d-2" else 1,
         )
         for r in rows
