@@ -15,6 +15,40 @@ from s3dest.cli.common import F
 from s3dest.cli.output import Column, emit, print_json
 from s3dest.cli.target import Target, open_target, remote_options
 
+# Batching (SPEC §9). --batch alone turns it on with the defaults; a --batch-* value turns it
+# on too. An update sends only the values given: the API merges them into the current ones.
+_BATCH_OPTIONS = [
+    click.option(
+        "--batch/--no-batch",
+        default=None,
+        help="many messages in one JSON Lines object (the --batch-* values, or the "
+        "defaults); --no-batch: one object per message again",
+    ),
+    click.option(
+        "--batch-max-messages", type=int, default=None, help="at most this many messages an object"
+    ),
+    click.option(
+        "--batch-max-bytes",
+        type=int,
+        default=None,
+        help="at most this many bytes of messages an object, before compression",
+    ),
+    click.option(
+        "--batch-max-seconds",
+        type=float,
+        default=None,
+        help="write a batch at the latest this long after its first message",
+    ),
+    click.option("--batch-compression", type=click.Choice(["gzip", "zstd", "none"]), default=None),
+]
+#: --batch-* option -> the key of `batch` it sets.
+_BATCH_KEYS = {
+    "batch_max_messages": "maxMessages",
+    "batch_max_bytes": "maxBytes",
+    "batch_max_seconds": "maxSeconds",
+    "batch_compression": "compression",
+}
+
 
 def _destination_options(create: bool) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
@@ -46,6 +80,7 @@ def _destination_options(create: bool) -> Callable[[F], F]:
                 "--write-mode", type=click.Choice(["overwrite", "create-only"]), default=None
             ),
             click.option("--enabled/--disabled", default=None),
+            *_BATCH_OPTIONS,
         ]
         for option in reversed(options):
             fn = option(fn)
@@ -76,6 +111,17 @@ def _destination_body(**kwargs: Any) -> dict[str, Any]:
     body = {names[k]: v for k, v in kwargs.items() if k in names and v is not None}
     if kwargs.get("tags"):
         body["tags"] = dict(tag.partition("=")[::2] for tag in kwargs["tags"])
+    batch = {
+        key: kwargs[option] for option, key in _BATCH_KEYS.items() if kwargs.get(option) is not None
+    }
+    if kwargs.get("batch") is False:
+        if batch:
+            raise click.UsageError(
+                "--no-batch turns batching off; leave out the --batch-* values, or --no-batch"
+            )
+        body["batch"] = None
+    elif batch or kwargs.get("batch"):
+        body["batch"] = batch
     if body.get("roleArn"):
         # A role replaces keys: AWS_* variables of the shell (s3dest's own identity, often)
         # are not this destination's keys.
