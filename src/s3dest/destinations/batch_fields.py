@@ -29,6 +29,7 @@ from s3dest.batching import (
 __all__ = [
     "BATCH_KEYS",
     "BATCH_SHAPE",
+    "LIMITS",
     "BatchBody",
     "BatchPublic",
     "batch_hint",
@@ -63,19 +64,25 @@ def _range(bounds: tuple[float, float], show: Any = number) -> str:
     return f"from {show(bounds[0])} to {show(bounds[1])}"
 
 
+#: The values each number takes, as the messages and the dashboard's form say them.
+LIMITS = {
+    "maxMessages": f"{_range(MAX_MESSAGES_RANGE)} (default {number(DEFAULT_MAX_MESSAGES)})",
+    "maxBytes": f"{_range(MAX_BYTES_RANGE, _size)} (default {_unit(DEFAULT_MAX_BYTES)})",
+    "maxSeconds": f"{_range(MAX_SECONDS_RANGE)} (default {number(DEFAULT_MAX_SECONDS)})",
+}
+
 _HINTS = {
     "maxMessages": (
         "batch.maxMessages is the most messages in one object: a whole number "
-        f"{_range(MAX_MESSAGES_RANGE)} (default {number(DEFAULT_MAX_MESSAGES)})"
+        + LIMITS["maxMessages"]
     ),
     "maxBytes": (
         "batch.maxBytes is the most bytes of messages in one object, before compression: a "
-        f"whole number {_range(MAX_BYTES_RANGE, _size)} (default {_unit(DEFAULT_MAX_BYTES)})"
+        "whole number " + LIMITS["maxBytes"]
     ),
     "maxSeconds": (
         "batch.maxSeconds is how long a message waits for its batch to fill before the batch "
-        f"is written anyway: a number of seconds {_range(MAX_SECONDS_RANGE)} "
-        f"(default {number(DEFAULT_MAX_SECONDS)})"
+        "is written anyway: a number of seconds " + LIMITS["maxSeconds"]
     ),
     "format": (
         "batch.format must be "

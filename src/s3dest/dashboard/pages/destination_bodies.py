@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from s3dest.dashboard.web import form_text
+from s3dest.destinations.batch_fields import batch_shape_message
+from s3dest.destinations.schemas import invalid_destination
 from s3dest.errors import InvalidInput
 
 
@@ -35,6 +37,8 @@ def create_body(form: Any) -> dict[str, Any]:
         if text.strip():
             body[optional] = text
     body.update(_options(form))
+    if form.get("batch") is not None:
+        body["batch"] = _batch(form)
     return body
 
 
@@ -68,6 +72,8 @@ def update_body(form: Any) -> dict[str, Any]:
         # Choosing a role replaces the saved keys (exactly one of the two).
         body.update(accessKeyId=None, secretAccessKey=None, sessionToken=None)
     body.update(_options(form))
+    # Unticked: batching off. Ticked: every value the form shows (a blank one: its default).
+    body["batch"] = _batch(form) if form.get("batch") is not None else None
     return body
 
 
@@ -85,6 +91,29 @@ def _tags(text: str) -> dict[str, str] | None:
             )
         tags[key.strip()] = value.strip()
     return tags or None
+
+
+#: The Batching fieldset's number inputs (named as the API's fields, batch.<key>, so that an
+#: error's field names its input) and how each is read.
+_BATCH_NUMBERS = {"maxMessages": int, "maxBytes": int, "maxSeconds": float}
+
+
+def _batch(form: Any) -> dict[str, Any]:
+    """The Batching fieldset, ticked: its values (blank: null, the default)."""
+    batch: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, kind in _BATCH_NUMBERS.items():
+        name = f"batch.{key}"
+        # "10,000" or "10 000" as people write numbers; the rules check the range.
+        text = form_text(form, name).strip().replace(",", "").replace(" ", "")
+        try:
+            batch[key] = kind(text) if text else None
+        except ValueError:
+            errors[name] = batch_shape_message(name, "int_type" if kind is int else "float_type")
+    batch["compression"] = form_text(form, "batch.compression").strip() or None
+    if errors:
+        raise invalid_destination(errors)
+    return batch
 
 
 def _options(form: Any) -> dict[str, Any]:

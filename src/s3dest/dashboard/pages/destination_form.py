@@ -10,6 +10,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from s3dest.batching import COMPRESSIONS, BatchSettings
 from s3dest.dashboard.pages.destination_bodies import create_body, update_body
 from s3dest.dashboard.pages.destination_test import result_html, run_draft_test
 from s3dest.dashboard.pages.destinations import checklist
@@ -26,6 +27,7 @@ from s3dest.dashboard.web import (
     render,
 )
 from s3dest.destinations import key_checks, service
+from s3dest.destinations.batch_fields import LIMITS
 from s3dest.destinations.rules.bucket_options import CANNED_ACLS, SSE_VALUES
 from s3dest.destinations.schemas import (
     WRITE_MODES,
@@ -80,6 +82,8 @@ def _form_context(
         "write_modes": WRITE_MODES,
         "sse_values": SSE_VALUES,
         "canned_acls": CANNED_ACLS,
+        "compressions": COMPRESSIONS,
+        "batch_limits": LIMITS,
         "default_template": DEFAULT_KEY_TEMPLATE,
         "preview": preview,
     }
@@ -107,7 +111,31 @@ def _posted_values(form: Any) -> dict[str, Any]:
     values["writeMode"] = form_text(form, "writeMode") or "overwrite"
     values["enabled"] = form.get("enabled") is not None
     values["bucketKeyEnabled"] = form.get("bucketKeyEnabled") is not None
+    values["batch"] = form.get("batch") is not None
+    values.update({field: form_text(form, name) for field, name in _BATCH_INPUTS.items()})
     return values
+
+
+#: The Batching fieldset's values -> its inputs' names (the API's field paths).
+_BATCH_INPUTS = {
+    "batchMaxMessages": "batch.maxMessages",
+    "batchMaxBytes": "batch.maxBytes",
+    "batchMaxSeconds": "batch.maxSeconds",
+    "batchCompression": "batch.compression",
+}
+
+
+def _batch_values(batch: BatchSettings | None) -> dict[str, Any]:
+    """The Batching fieldset for a setting (None: unticked, the defaults filled in, so that
+    ticking it shows what it will do)."""
+    shown = batch or BatchSettings()
+    return {
+        "batch": batch is not None,
+        "batchMaxMessages": str(shown.max_messages),
+        "batchMaxBytes": str(shown.max_bytes),
+        "batchMaxSeconds": f"{shown.max_seconds:g}",
+        "batchCompression": shown.compression,
+    }
 
 
 async def _refused(
@@ -189,6 +217,7 @@ def new_destination_form(request: Request, session: SessionDep) -> Response:
         "bucketKeyEnabled": False,
         "acl": "",
         "tags": "",
+        **_batch_values(None),
     }
     return render(
         request,
@@ -256,6 +285,7 @@ def _edit_values(row: DestinationRow) -> dict[str, Any]:
         "bucketKeyEnabled": bool(row.bucket_key_enabled),
         "acl": row.acl or "",
         "tags": "\n".join(f"{k}={v}" for k, v in (row.tags or {}).items()),
+        **_batch_values(row.batch),
     }
 
 
