@@ -77,8 +77,15 @@ class Admission:
         self._ingest_total = 0
         self._requests: dict[str, int] = {}
         self._requests_total = 0
-        self._tests: dict[str, int] = {}
-        self._tests_total = 0
+        self._tests = ProjectSlots(
+            "connection tests",
+            per_project=settings.project_connection_tests,
+            total=settings.connection_tests,
+            project_bound="S3DEST_PROJECT_CONNECTION_TESTS",
+            total_bound="S3DEST_CONNECTION_TESTS",
+            advice="Wait for them to finish",
+            retry_after=TEST_RETRY_AFTER,
+        )
 
     # ------------------------------------------------------------------ ingest bytes
     def hold_ingest(self, project_id: str, declared: int | None) -> IngestTicket:
@@ -151,27 +158,59 @@ class Admission:
     def hold_connection_test(self, project_id: str) -> Callable[[], None]:
         """Count one connection test of `project_id` (TooBusy beyond a bound); returns
         what gives it back."""
-        settings = self.settings
+        return self._tests.hold(project_id)
+
+
+class ProjectSlots:
+    """Slots for one kind of blocking work, counted per project and in all: `hold` takes
+    one or refuses at once (TooBusy naming the bound it hit), never queues, so a project at
+    its bound cannot make the others wait. Connection tests (`Admission`) and save-time DNS
+    lookups (s3/lookups.py) are both bounded so."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        per_project: int,
+        total: int,
+        project_bound: str,
+        total_bound: str,
+        advice: str,
+        retry_after: int,
+    ) -> None:
+        self.what = what  # plural, as a refusal names it: "connection tests"
+        self.per_project = per_project
+        self.total = total
+        self._project_bound = project_bound
+        self._total_bound = total_bound
+        self._advice = advice  # what a project at its own bound can do about it
+        self._retry_after = retry_after
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}
+        self._running_total = 0
+
+    def hold(self, project_id: str) -> Callable[[], None]:
+        """Take a slot of `project_id` (TooBusy at a bound); returns what gives it back,
+        which may be called more than once (from a `finally` and a callback, say)."""
         with self._lock:
-            mine = self._tests.get(project_id, 0)
-            if mine >= settings.project_connection_tests:
+            mine = self._running.get(project_id, 0)
+            if mine >= self.per_project:
                 raise TooBusy(
-                    f"this project has {mine} connection tests running; at most "
-                    f"{settings.project_connection_tests} per project at once "
-                    "(S3DEST_PROJECT_CONNECTION_TESTS). Wait for them to finish",
-                    bound="S3DEST_PROJECT_CONNECTION_TESTS",
-                    retry_after=TEST_RETRY_AFTER,
+                    f"this project has {mine} {self.what} running; at most "
+                    f"{self.per_project} per project at once ({self._project_bound}). "
+                    f"{self._advice}",
+                    bound=self._project_bound,
+                    retry_after=self._retry_after,
                 )
-            if self._tests_total >= settings.connection_tests:
+            if self._running_total >= self.total:
                 raise TooBusy(
-                    f"the server runs {self._tests_total} connection tests; at most "
-                    f"{settings.connection_tests} at once (S3DEST_CONNECTION_TESTS). "
-                    "Retry shortly",
-                    bound="S3DEST_CONNECTION_TESTS",
-                    retry_after=TEST_RETRY_AFTER,
+                    f"the server runs {self._running_total} {self.what}; at most "
+                    f"{self.total} at once ({self._total_bound}). Retry shortly",
+                    bound=self._total_bound,
+                    retry_after=self._retry_after,
                 )
-            self._tests[project_id] = mine + 1
-            self._tests_total += 1
+            self._running[project_id] = mine + 1
+            self._running_total += 1
         released = False
 
         def release() -> None:
@@ -180,11 +219,11 @@ class Admission:
                 if released:
                     return
                 released = True
-                self._tests_total -= 1
-                if self._tests[project_id] <= 1:
-                    del self._tests[project_id]
+                self._running_total -= 1
+                if self._running[project_id] <= 1:
+                    del self._running[project_id]
                 else:
-                    self._tests[project_id] -= 1
+                    self._running[project_id] -= 1
 
         return release
 

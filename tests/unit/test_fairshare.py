@@ -10,7 +10,7 @@ import time
 import pytest
 
 from s3dest.errors import TooBusy
-from s3dest.fairshare import MIN_INGEST_CHARGE, Admission, FairPool
+from s3dest.fairshare import MIN_INGEST_CHARGE, Admission, FairPool, ProjectSlots
 from s3dest.settings import Settings
 
 MiB = 1024 * 1024
@@ -61,6 +61,38 @@ def test_connection_tests_are_bounded_per_project_and_in_all() -> None:
             assert all_.value.bound == "S3DEST_CONNECTION_TESTS"
     with admission.connection_test("a"), admission.connection_test("a"):
         pass
+
+
+def test_project_slots_refuse_at_either_bound_and_give_back_once() -> None:
+    """The per-project-and-total count that connection tests and DNS lookups share: a
+    release called twice (a `finally` and a done callback) gives back one slot, not two."""
+    slots = ProjectSlots(
+        "widgets",
+        per_project=2,
+        total=3,
+        project_bound="S3DEST_PROJECT_WIDGETS",
+        total_bound="S3DEST_WIDGETS",
+        advice="Wait for them",
+        retry_after=7,
+    )
+    a1, a2 = slots.hold("a"), slots.hold("a")
+    with pytest.raises(TooBusy) as mine:
+        slots.hold("a")
+    assert mine.value.bound == "S3DEST_PROJECT_WIDGETS" and mine.value.retry_after == 7
+    assert str(mine.value).startswith("this project has 2 widgets running; at most 2 per")
+    b = slots.hold("b")
+    with pytest.raises(TooBusy) as all_:
+        slots.hold("c")
+    assert all_.value.bound == "S3DEST_WIDGETS"
+    assert str(all_.value).startswith("the server runs 3 widgets; at most 3 at once")
+    a1()
+    a1()  # once only: "a" still has one running, so it may take just one more
+    slots.hold("a")
+    with pytest.raises(TooBusy):
+        slots.hold("c")
+    b()
+    a2()
+    slots.hold("c")
 
 
 def test_the_fair_pool_never_lets_one_project_hold_every_thread() -> None:

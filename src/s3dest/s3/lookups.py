@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from s3dest.errors import TooBusy
+from s3dest.fairshare import ProjectSlots
 from s3dest.s3 import egress
 from s3dest.settings import Settings
 
@@ -32,13 +32,20 @@ RETRY_AFTER = 5
 
 class Lookups:
     def __init__(self, *, per_project: int, total: int, timeout_s: float) -> None:
-        self.per_project = max(1, per_project)
-        self.total = max(1, total)
+        # The pool has a thread for every slot, so a lookup let in never queues.
+        self._slots = ProjectSlots(
+            "endpoint host lookups",
+            per_project=max(1, per_project),
+            total=max(1, total),
+            project_bound="S3DEST_PROJECT_DNS_LOOKUPS",
+            total_bound="S3DEST_DNS_LOOKUPS",
+            advice="Its DNS answers slowly: check the endpoint's host name, or retry shortly",
+            retry_after=RETRY_AFTER,
+        )
         self.timeout_s = timeout_s
-        self._pool = ThreadPoolExecutor(max_workers=self.total, thread_name_prefix="s3dest-dns")
-        self._lock = threading.Lock()
-        self._running: dict[str, int] = {}
-        self._running_total = 0
+        self._pool = ThreadPoolExecutor(
+            max_workers=self._slots.total, thread_name_prefix="s3dest-dns"
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Lookups:
@@ -58,9 +65,15 @@ class Lookups:
         if not policy.needs_lookup(host):
             policy.check_endpoint(host, port)
             return
-        self._take(project_id)
-        future = self._pool.submit(policy.check_endpoint, host, port)
-        future.add_done_callback(lambda _: self._give(project_id))
+        release = self._slots.hold(project_id)
+        try:
+            future = self._pool.submit(policy.check_endpoint, host, port)
+        except BaseException:  # the pool is shut down: nothing will run to give it back
+            release()
+            raise
+        # Given back when the lookup really ends, not at the timeout: a hanging lookup
+        # still holds its thread.
+        future.add_done_callback(lambda _: release())
         try:
             future.result(timeout=self.timeout_s)
         except FutureTimeout:
@@ -71,35 +84,6 @@ class Lookups:
     def close(self) -> None:
         """No new lookups; those running end on their own (none can be cancelled)."""
         self._pool.shutdown(wait=False)
-
-    def _take(self, project_id: str) -> None:
-        with self._lock:
-            mine = self._running.get(project_id, 0)
-            if mine >= self.per_project:
-                raise TooBusy(
-                    f"this project has {mine} endpoint host lookups running; at most "
-                    f"{self.per_project} per project at once (S3DEST_PROJECT_DNS_LOOKUPS). "
-                    "Its DNS answers slowly: check the endpoint's host name, or retry shortly",
-                    bound="S3DEST_PROJECT_DNS_LOOKUPS",
-                    retry_after=RETRY_AFTER,
-                )
-            if self._running_total >= self.total:
-                raise TooBusy(
-                    f"the server runs {self._running_total} endpoint host lookups; at most "
-                    f"{self.total} at once (S3DEST_DNS_LOOKUPS). Retry shortly",
-                    bound="S3DEST_DNS_LOOKUPS",
-                    retry_after=RETRY_AFTER,
-                )
-            self._running[project_id] = mine + 1
-            self._running_total += 1
-
-    def _give(self, project_id: str) -> None:
-        with self._lock:
-            self._running_total -= 1
-            if self._running[project_id] <= 1:
-                del self._running[project_id]
-            else:
-                self._running[project_id] -= 1
 
 
 _lock = threading.Lock()
