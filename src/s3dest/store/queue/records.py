@@ -49,8 +49,19 @@ class DeliveryRecord:
     delivered_at: float | None
     updated_at: float
     installation_id: str | None = None  # None on records stored before migration 0007
+    # SPEC §9: the batch it is sealed into (its leader's event id, the leader's own) and
+    # its line in that object, from 0; None when it is written as an object of its own.
+    batch_leader: str | None = None
+    batch_line: int | None = None
     # Its attempts, oldest first: read for one message (`get_record`), None in lists.
     history: tuple[Attempt, ...] | None = None
+
+    @property
+    def batch(self) -> dict[str, str | int] | None:
+        """Its batch as the API's record names it: the leader's event id and its line."""
+        if self.batch_leader is None or self.batch_line is None:
+            return None
+        return {"id": self.batch_leader, "line": self.batch_line}
 
 
 _RECORD_COLUMNS = (
@@ -75,6 +86,8 @@ _RECORD_COLUMNS = (
     messages.c.delivered_at,
     messages.c.updated_at,
     messages.c.installation_id,
+    messages.c.batch_leader,
+    messages.c.batch_line,
 )
 
 
