@@ -1,4 +1,8 @@
-"""Replay: parked messages (a message error, since fixed) are queued again."""
+"""Replay: parked messages (a message error, since fixed) are queued again.
+
+A replayed message is written as an object of its own, even if it was once sealed into a
+batch (SPEC §9): its batch may have been written, or re-formed, without it since.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,11 @@ from s3dest.errors import Conflict, NotFound
 from s3dest.store.engine import transaction
 from s3dest.store.queue.states import MessageState
 from s3dest.store.tables import messages
+
+# What a message queued again by hand (replayed here, re-delivered in search.py) leaves:
+# its batch. Else a leader would write its whole batch again, with members that have gone
+# on without it, and a member would be claimed carrying another message's batch.
+OUT_OF_BATCH = {"batch_leader": None, "batch_line": None}
 
 
 def replay_message(engine: Engine, project_id: str, event_id: str) -> None:
@@ -30,7 +39,7 @@ def replay_message(engine: Engine, project_id: str, event_id: str) -> None:
         conn.execute(
             update(messages)
             .where(messages.c.event_id == event_id)
-            .values(state=MessageState.QUEUED, next_attempt_at=now, updated_at=now)
+            .values(state=MessageState.QUEUED, next_attempt_at=now, updated_at=now, **OUT_OF_BATCH)
         )
 
 
@@ -44,6 +53,6 @@ def replay_destination(engine: Engine, destination_id: str) -> int:
                 messages.c.destination_id == destination_id,
                 messages.c.state == MessageState.PARKED,
             )
-            .values(state=MessageState.QUEUED, next_attempt_at=now, updated_at=now)
+            .values(state=MessageState.QUEUED, next_attempt_at=now, updated_at=now, **OUT_OF_BATCH)
         )
     return int(result.rowcount or 0)

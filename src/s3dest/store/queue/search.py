@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Engine, Select, and_, func, select, update
 
 from s3dest.store.engine import reading, transaction
 from s3dest.store.queue.records import _RECORD_COLUMNS, DeliveryRecord, _record
+from s3dest.store.queue.replay import OUT_OF_BATCH
 from s3dest.store.queue.states import MessageState
 from s3dest.store.tables import messages
 
@@ -132,7 +133,8 @@ def redeliver(
     limit: int = 10_000,
 ) -> Redelivery:
     """Queue delivered messages again, whose inline body is still kept: the same event id
-    and event time, so the worker writes the same key and body again as a new attempt.
+    and event time, so the worker writes the same key and body again as a new attempt (a
+    message delivered in a batch is written alone, under its own key).
 
     Either `event_ids` (each reported) or a filter `f` (of the project; at most `limit`
     messages, newest first). Only the project's messages are read or changed."""
@@ -176,7 +178,12 @@ def redeliver(
                     c.event_id.in_(queued[start : start + 500]),
                     c.state == MessageState.DELIVERED.value,
                 )
-                .values(state=MessageState.QUEUED.value, next_attempt_at=now, updated_at=now)
+                .values(
+                    state=MessageState.QUEUED.value,
+                    next_attempt_at=now,
+                    updated_at=now,
+                    **OUT_OF_BATCH,  # written again as an object of its own (SPEC §9)
+                )
             )
     order = {e: i for i, e in enumerate(wanted)} if wanted else None
 
