@@ -220,6 +220,8 @@ SCHEMAS: dict[str, str] = {
     "ApiKeyList": "The project's live API keys.",
     "ApiKeyPublic": "An API key as listed: never the key itself.",
     "Attempt": "One delivery attempt of a message.",
+    "BatchRef": "The batch object a message is written in (destinations with batch): the "
+    "batch's id and the message's line in the object.",
     "AuditEntry": "One change to the project's configuration.",
     "AuditList": "Audit entries, newest first.",
     "BatchBody": "Batching: the messages of a destination grouped into one JSON Lines "
@@ -244,6 +246,10 @@ SCHEMAS: dict[str, str] = {
     "ManifestApplied": "The amp.yaml just applied, parsed.",
     "ManifestView": "The project's amp.yaml, parsed and as uploaded.",
     "MessageRecord": "A message's delivery record.",
+    "MessageState": "A message's delivery state: batching (waiting for its batch to fill: "
+    "maxMessages, maxBytes or maxSeconds), batched (in a sealed batch, waiting for its object "
+    "to be written), queued, delivering, retrying, held (its destination is failing), parked "
+    "(needs a fix, then a replay) or delivered.",
     "OrphanedUpload": "A multipart upload s3dest could not abort.",
     "OrphanedUploads": "Orphaned multipart uploads and the lifecycle rule that removes them.",
     "PreviewRequest": "A key template and, optionally, a message to render it for.",
@@ -306,8 +312,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "s3dest kept it)",
         "eventId": "the message's event id (x-amz-meta-event-id)",
         "destinationId": "the destination it is delivered to",
-        "state": "queued, delivering, retrying, held (its destination is failing), parked "
-        "(needs a fix, then a replay) or delivered",
+        "state": "batching (waiting for its batch to fill), batched (in a sealed batch, "
+        "waiting for its object to be written), queued, delivering, retrying, held (its "
+        "destination is failing), parked (needs a fix, then a replay) or delivered",
         "eventTime": "the message's event time, RFC 3339 with nanoseconds: when s3dest "
         "accepted it (the key template's time namespace and the object's timestamp)",
         "acceptedAt": f"{_TIME}: when the 202 was sent",
@@ -324,6 +331,13 @@ FIELDS: dict[str, dict[str, str]] = {
         "deliveredAt": f"{_TIME}: when S3 stored the object",
         "updatedAt": _TIME,
         "history": "every attempt (on GET /v1/messages/{eventId} only)",
+        "batch": "the batch it is written in, on a destination with batch (key is then "
+        "the batch's object once written); null for a message written as an object of its "
+        "own",
+    },
+    "BatchRef": {
+        "id": "the batch's id: the event id of its first message, whose record is the batch's own",
+        "line": "the message's line in the object, from 0",
     },
     "OrphanedUpload": {
         "bucket": "the bucket",

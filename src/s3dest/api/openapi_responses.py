@@ -104,6 +104,7 @@ DELIVERED: dict[str, Any] = {
     "deliveredAt": ACCEPTED_AT + 0.051,
     "updatedAt": ACCEPTED_AT + 0.051,
     "installationId": READ_EXAMPLE["data"]["installationId"],
+    "batch": None,
     "history": [
         {
             "worker": "web-1:14222:430be1",
@@ -145,6 +146,16 @@ PARKED: dict[str, Any] = {
             "error": _PARKED_ERROR,
         }
     ],
+}
+# A destination with batch (SPEC §9): the read message was the batch's first (its id is
+# the batch's), and this one its second line; its record has the batch object's key.
+_IN_BATCH: dict[str, Any] = {
+    **DELIVERED,
+    "eventId": "0199e0a8-14a2-7c31-8e4f-6a7b8c9d0e1f",
+    "size": 812,
+    "key": f"{_KEY}.jsonl.gz",
+    "batch": {"id": READ_EXAMPLE_EVENT_ID, "line": 1},
+    "history": [],  # the batch's first message made the attempts (its own record has them)
 }
 _REDELIVERING = {
     **DELIVERED,
@@ -261,8 +272,9 @@ _CSV = (
 
 
 def _json_line(record: dict[str, Any]) -> str:
-    """A record as the export writes it: compact, one a line, without `history`."""
-    exported = {name: value for name, value in record.items() if name != "history"}
+    """A record as the export writes it: compact, one a line, without `history` (nor
+    `batch`, which the export does not write yet)."""
+    exported = {name: value for name, value in record.items() if name not in ("history", "batch")}
     return json.dumps(exported, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
@@ -337,6 +349,7 @@ def response_examples() -> dict[tuple[str, str, str], dict[str, dict[str, Any]]]
             {
                 "delivered": {"summary": "Delivered", "value": DELIVERED},
                 "parked": {"summary": "Parked: the template needs a fix", "value": PARKED},
+                "batched": {"summary": "Delivered in a batch's object", "value": _IN_BATCH},
             }
         ),
         ("post", "/v1/messages/{event_id}/replay", "200"): _json(_one("Queued again", _REPLAYED)),

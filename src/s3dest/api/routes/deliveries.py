@@ -14,15 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from s3dest.api.deps import CurrentActor, CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.api.query import StrictQuery
-from s3dest.api.routes.messages import MessageRecord
+from s3dest.api.routes.messages import MessageRecord, message_record
 from s3dest.delivery import search
-from s3dest.delivery.service import MessageState, get, public_record
+from s3dest.delivery.service import MessageState, get
 from s3dest.errors import InvalidInput
 from s3dest.store.queue import DeliveryFilter
 
 router = APIRouter(tags=["deliveries"], responses=error_responses(401, 404, 409, 422, 429, 503))
 
-StateName = Literal["queued", "delivering", "retrying", "held", "parked", "delivered"]
 _TIME = "RFC 3339 (2026-12-01T19:00:00Z) or Unix seconds; the message's event time"
 
 
@@ -56,7 +55,7 @@ class RedeliverResult(BaseModel):
 
 
 Destination = Annotated[str | None, Query(description="destination id or name")]
-StateQuery = Annotated[StateName | None, Query(alias="state")]
+StateQuery = Annotated[MessageState | None, Query(alias="state")]
 EventId = Annotated[str | None, Query(alias="eventId", description="one message's event id")]
 Installation = Annotated[str | None, Query(alias="installationId")]
 ObjectName = Annotated[str | None, Query(alias="objectName")]
@@ -83,7 +82,7 @@ def _query_filter(
         state.engine,
         project_id=project.id,
         destination=destination,
-        state=MessageState(state_filter) if state_filter else None,
+        state=state_filter,
         event_id=event_id,
         installation_id=installation_id,
         object_name=object_name,
@@ -111,7 +110,7 @@ def deliveries(
     (UUIDv7, in acceptance order): messages accepted while you page arrive before the
     first page, never inside the pages still to read."""
     page = search.search(state.engine, f, cursor=cursor, limit=limit)
-    return {"deliveries": [public_record(r) for r in page.records], "nextCursor": page.next_cursor}
+    return {"deliveries": [message_record(r) for r in page.records], "nextCursor": page.next_cursor}
 
 
 @router.get(
@@ -185,4 +184,4 @@ def redeliver_message(
     """Write one delivered message again (409 if it is not delivered or its body is gone)."""
     search.redeliver_message(state.engine, project_id=project.id, event_id=event_id, actor=actor)
     state.wake_workers()
-    return public_record(get(state.engine, project_id=project.id, event_id=event_id))
+    return message_record(get(state.engine, project_id=project.id, event_id=event_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from s3dest.api.deps import CurrentActor, CurrentProject, State
 from s3dest.api.errors import error_responses
 from s3dest.delivery import service as delivery
-from s3dest.delivery.service import public_record
+from s3dest.delivery.service import DeliveryRecord, MessageState, public_record
 from s3dest.ingest import idempotency
 from s3dest.ingest.reader import read_body
 from s3dest.ingest.service import Accepted
@@ -66,10 +66,15 @@ class Attempt(BaseModel):
     error: str | None
 
 
+class BatchRef(BaseModel):
+    id: str
+    line: int
+
+
 class MessageRecord(BaseModel):
     eventId: str
     destinationId: str
-    state: Literal["queued", "delivering", "retrying", "held", "parked", "delivered"]
+    state: MessageState
     eventTime: str
     acceptedAt: float
     objectName: str
@@ -85,7 +90,13 @@ class MessageRecord(BaseModel):
     deliveredAt: float | None
     updatedAt: float
     installationId: str | None = None
+    batch: BatchRef | None = None
     history: list[Attempt] | None = None
+
+
+def message_record(record: DeliveryRecord) -> dict[str, Any]:
+    """A record as `MessageRecord`: the service's public form, with its batch (SPEC §9)."""
+    return {**public_record(record), "batch": record.batch}
 
 
 class ReplayResult(BaseModel):
@@ -197,7 +208,7 @@ def _file_response(body: IO[bytes]) -> Response:
 
 @router.get("/v1/messages/{event_id}", response_model=MessageRecord)
 def get_message(event_id: str, project: CurrentProject, state: State) -> Any:
-    return public_record(delivery.get(state.engine, project_id=project.id, event_id=event_id))
+    return message_record(delivery.get(state.engine, project_id=project.id, event_id=event_id))
 
 
 @router.post("/v1/messages/{event_id}/replay", response_model=MessageRecord)
@@ -206,4 +217,4 @@ def replay_message(
 ) -> Any:
     delivery.replay_message(state.engine, project_id=project.id, event_id=event_id, actor=actor)
     state.wake_workers()
-    return public_record(delivery.get(state.engine, project_id=project.id, event_id=event_id))
+    return message_record(delivery.get(state.engine, project_id=project.id, event_id=event_id))
