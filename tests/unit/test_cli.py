@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 
 from s3dest.cli import main
 from s3dest.cli.output import table
+from s3dest.store.queue.states import MessageState
 
 AKIA = "AKIAIOSFODNN7EXAMPLE"  # AWS's documented example key: made up
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -180,6 +181,19 @@ def test_json_output_is_plain_utf8(cli: CliRunner) -> None:
     assert created["name"] == "beta" and created["apiKey"].startswith("s3d_")
     deliveries = json.loads(ok(run(cli, "deliveries", "list", "--project", "acme", "--json")))
     assert deliveries == {"deliveries": [], "nextCursor": None}
+
+
+def test_every_message_state_is_a_state_choice(cli: CliRunner) -> None:
+    """`--state` offers the store's states, batching and batched (SPEC §9) included."""
+    ok(run(cli, "projects", "create", "acme"))
+    group = main.commands["deliveries"]
+    assert isinstance(group, click.Group)
+    for command in ("list", "export"):
+        [state] = [p for p in group.commands[command].params if p.name == "state"]
+        assert isinstance(state.type, click.Choice)
+        assert list(state.type.choices) == [s.value for s in MessageState]
+    found = ok(run(cli, "deliveries", "list", "--state", "batched", "--project", "acme", "--json"))
+    assert json.loads(found) == {"deliveries": [], "nextCursor": None}
 
 
 # Commands that print no data: nothing for --json to shape. render-key is PAGE15's.

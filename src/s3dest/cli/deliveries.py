@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,8 +14,13 @@ from s3dest.cli import common
 from s3dest.cli.common import F
 from s3dest.cli.output import Column, emit, print_json, when
 from s3dest.cli.target import open_target, remote_options
+from s3dest.store.queue.states import STATES as MESSAGE_STATES
 
-STATES = ["queued", "delivering", "retrying", "held", "parked", "delivered"]
+if TYPE_CHECKING:
+    from s3dest.delivery.service import DeliveryRecord
+
+# The store's states, so a new one is a choice here too (batching and batched were not).
+STATES = [state.value for state in MESSAGE_STATES]
 
 COLUMNS: list[Column] = [
     ("event id", lambda r: r["eventId"]),
@@ -152,11 +157,17 @@ def _local_page(
     limit: int,
 ) -> dict[str, Any]:
     from s3dest.delivery import search
-    from s3dest.delivery.service import public_record
 
     f = _local_filter(engine, project_id, filters)
     page = search.search(engine, f, cursor=cursor, limit=limit)
-    return {"deliveries": [public_record(r) for r in page.records], "nextCursor": page.next_cursor}
+    return {"deliveries": [_public(r) for r in page.records], "nextCursor": page.next_cursor}
+
+
+def _public(record: DeliveryRecord) -> dict[str, Any]:
+    """A record as the API's MessageRecord, so a local answer is the remote one."""
+    from s3dest.delivery.service import public_record
+
+    return {**public_record(record), "batch": record.batch}
 
 
 @deliveries.command("show")
@@ -174,7 +185,7 @@ def deliveries_show(
             record = target.client.message(event_id)
         else:
             found = delivery.get(target.engine, project_id=target.project_id, event_id=event_id)
-            record = delivery.public_record(found)
+            record = _public(found)
     print_json(record)
 
 
