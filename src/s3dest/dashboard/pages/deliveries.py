@@ -139,7 +139,16 @@ def deliveries_page(request: Request, session: SessionDep) -> Response:
             MessageState.HELD, _OVERVIEW_LIMIT
         )
         context["parked"] = section(MessageState.PARKED, _OVERVIEW_LIMIT)
-        context["waiting"] = section(MessageState.QUEUED, 20) + section(MessageState.DELIVERING, 20)
+        context["waiting"] = [
+            record
+            for waiting in (
+                MessageState.BATCHING,
+                MessageState.BATCHED,
+                MessageState.QUEUED,
+                MessageState.DELIVERING,
+            )
+            for record in section(waiting, 20)
+        ]
         context["overview_limit"] = _OVERVIEW_LIMIT
         context.update(_charts(request, engine, pid, f.destination_id, names))
     parked_by_destination = {
