@@ -14,18 +14,14 @@ import json
 from pathlib import Path
 
 import httpx
-from sqlalchemy import update
 from tests.support.builders import create_destination, message
 from tests.support.dashboard import sign_in
 from tests.support.moto_server import S3Server
 from tests.support.polling import wait_for_state
 from tests.support.s3dest_server import S3destEnv, serve
 
-from s3dest.batching import BatchSettings
 from s3dest.runtime import open_engine
 from s3dest.store import queue
-from s3dest.store.engine import transaction
-from s3dest.store.tables import destinations
 
 
 def test_batch_states_and_records_through_the_api_cli_and_dashboard(
@@ -40,13 +36,8 @@ def test_batch_states_and_records_through_the_api_cli_and_dashboard(
     engine = open_engine(s3dest_env.settings())
     api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
     try:
-        created = create_destination(api, s3_server, bucket)
-        with transaction(engine) as conn:  # batches of three, never sealed by age here
-            conn.execute(
-                update(destinations)
-                .where(destinations.c.id == created["id"])
-                .values(batch=BatchSettings(max_messages=3, max_seconds=3600).to_json())
-            )
+        # Batches of three, never sealed by age here.
+        create_destination(api, s3_server, bucket, batch={"maxMessages": 3, "maxSeconds": 3600})
         sent = api.post("/v1/messages", json={"messages": [message(n) for n in range(4)]})
         assert sent.status_code == 202, sent.text
         ids = sorted(a["eventId"] for a in sent.json()["accepted"])  # acceptance order
