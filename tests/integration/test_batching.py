@@ -4,11 +4,14 @@ from the API. Every test here runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import zstandard
@@ -153,6 +156,19 @@ def test_zstd_and_uncompressed_batches_and_a_partial_batch_by_age(
         assert encodings == ({"zstd"} if compression == "zstd" else {None})
         lines = [line for obj in objects.values() for line in obj["body"].splitlines()]
         assert sorted(_line_id(line) for line in lines) == sorted(str(i) for i in range(130))
+    # The export names each message's batch: in CSV, its first event id and line.
+    response = httpx.get(
+        f"{s3dest_server.url}/v1/deliveries/export",
+        params={"format": "csv", "destination": "d-none"},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 130
+    assert sorted(int(r["batchLine"]) for r in rows) == sorted([*range(100), *range(30)])
+    assert len({r["batchId"] for r in rows}) == 2
+    assert all(r["key"].endswith(".jsonl") for r in rows)
 
 
 @pytest.mark.timeout(900)

@@ -263,18 +263,18 @@ _AUDIT = [
 ]
 _CSV = (
     "eventId,destinationId,state,eventTime,acceptedAt,installationId,objectName,size,"
-    "attempts,bucket,key,etag,versionId,lastError,lastErrorKind,deliveredAt,updatedAt\r\n"
+    "attempts,bucket,key,etag,versionId,lastError,lastErrorKind,deliveredAt,updatedAt,"
+    "batchId,batchLine\r\n"
     f"{READ_EXAMPLE_EVENT_ID},{SAMPLE_DESTINATION_ID},delivered,2025-10-14T02:58:59.323405308Z,"
     f"{ACCEPTED_AT},{DELIVERED['installationId']},contacts,776,1,{BUCKET},{_KEY},"
     '"""92a235c1c407c675774ae9f95f5650d2""",,,,'
-    f"{DELIVERED['deliveredAt']},{DELIVERED['updatedAt']}\r\n"
+    f"{DELIVERED['deliveredAt']},{DELIVERED['updatedAt']},,\r\n"
 )
 
 
 def _json_line(record: dict[str, Any]) -> str:
-    """A record as the export writes it: compact, one a line, without `history` (nor
-    `batch`, which the export does not write yet)."""
-    exported = {name: value for name, value in record.items() if name not in ("history", "batch")}
+    """A record as the export writes it: compact, one a line, without `history`."""
+    exported = {name: value for name, value in record.items() if name != "history"}
     return json.dumps(exported, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 

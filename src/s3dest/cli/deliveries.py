@@ -164,11 +164,10 @@ def _local_page(
 
 
 def _public(record: DeliveryRecord) -> dict[str, Any]:
-    """A record as the API's MessageRecord (its batch included, which `public_record` does
-    not carry yet), so a local answer is the remote one."""
+    """A record as the API's MessageRecord, so a local answer is the remote one."""
     from s3dest.delivery.service import public_record
 
-    return {**public_record(record), "batch": record.batch}
+    return public_record(record)
 
 
 @deliveries.command("show")

@@ -158,6 +158,9 @@ EXPORT_COLUMNS = (
     "lastErrorKind",
     "deliveredAt",
     "updatedAt",
+    # SPEC §9: the batch object's first event id and this message's line in it.
+    "batchId",
+    "batchLine",
 )
 EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
@@ -192,7 +195,9 @@ def _export_rows(engine: Engine, f: DeliveryFilter, fmt: str) -> Iterator[bytes]
             else:
                 buffer.seek(0)
                 buffer.truncate()
-                writer.writerow(_csv_cell(public.get(name)) for name in EXPORT_COLUMNS)
+                batch = public.get("batch") or {}
+                cells = {**public, "batchId": batch.get("id"), "batchLine": batch.get("line")}
+                writer.writerow(_csv_cell(cells.get(name)) for name in EXPORT_COLUMNS)
                 out += buffer.getvalue().encode()
         yield bytes(out)
         if len(rows) < EXPORT_PAGE:

@@ -127,6 +127,8 @@ def public_record(record: DeliveryRecord) -> dict[str, Any]:
         "deliveredAt": record.delivered_at,
         "updatedAt": record.updated_at,
         "installationId": record.installation_id,
+        # SPEC §9: the batch object this message was written in, and its line (or None).
+        "batch": record.batch,
     }
     if record.history is not None:
         out["history"] = [

@@ -95,10 +95,8 @@ class MessageRecord(BaseModel):
 
 
 def message_record(record: DeliveryRecord) -> dict[str, Any]:
-    """A record as `MessageRecord`: the service's public form, with its batch (SPEC §9),
-    which `public_record` does not carry yet (so the export's lines lack it; once it does,
-    this and the CLI's `_public` go)."""
-    return {**public_record(record), "batch": record.batch}
+    """A record as `MessageRecord`: the service's public form."""
+    return public_record(record)
 
 
 class ReplayResult(BaseModel):
