@@ -190,6 +190,8 @@ def test_kill_9_during_batch_delivery_loses_nothing_and_repeats_only_whole_batch
     proxy = FaultProxy(rgw_server.endpoint, put_delay_seconds=1.5, seed=11).start()
     # Two PUTs reach RGW and are stored, then their answer is reset: s3dest writes them again.
     proxy.fail_next("reset", method="PUT", stage="after", count=2)
+    # The killed server's leases (its batches in flight) expire in 5 s, not 30.
+    s3dest_env.extra["S3DEST_LEASE_SECONDS"] = "5"
     server = serve(s3dest_env, tmp_path)
     try:
         sent = [message(i, pad=20) for i in range(3000)]

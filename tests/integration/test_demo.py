@@ -216,6 +216,10 @@ class _Lines:
         return "".join(self.seen)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("target", ["process", "group"])
 def test_demo_keeps_serving_until_ctrl_c(tmp_path: Path, target: str) -> None:
     """Without --no-wait the demo serves until SIGINT, then exits cleanly.
@@ -232,6 +236,9 @@ def test_demo_keeps_serving_until_ctrl_c(tmp_path: Path, target: str) -> None:
         stderr=subprocess.DEVNULL,
         text=True,
         start_new_session=True,  # its own process group, so "group" reaches only the demo
+        # Ctrl-C as a terminal has it: a run started in the background by a shell (`cmd &`)
+        # ignores SIGINT, and so would every process it starts, the demo included.
+        preexec_fn=_default_sigint,
     )
     try:
         lines = _Lines(proc)
