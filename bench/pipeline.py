@@ -203,6 +203,22 @@ class Database:
         )
         return dict(self._query(env, sql))
 
+    def waiting_states(self, env: S3destEnv, project_id: str) -> dict[str, int]:
+        """The project's messages not delivered yet, by state; cheap to poll on PostgreSQL.
+        Counting every state groups the whole table: polled four times a second, that query
+        was the PostgreSQL server's largest cost in a run (pg_stat_statements: 70 us per
+        delivered message of 10,000; the bench's own work, counted as s3dest's). The
+        messages not delivered are in the pending-only indexes. (On SQLite the counts run
+        in this process, and a batch still being staged is not in `messages` yet: there
+        every state is counted.)"""
+        if self.kind == "sqlite":
+            return self.count_states(env, project_id)
+        sql = (
+            "SELECT state, count(*) FROM messages WHERE state <> 'delivered' "
+            f"AND project_id = '{project_id}' GROUP BY state"
+        )
+        return dict(self._query(env, sql))
+
     def latencies(self, env: S3destEnv, since: float) -> list[float]:
         sql = (
             "SELECT delivered_at - accepted_at FROM messages "
@@ -415,8 +431,10 @@ def _wait_delivered(
     deadline = time.monotonic() + timeout
     counts: dict[str, int] = {}
     while time.monotonic() < deadline:
-        counts = db.count_states(run.env, run.project_id)
+        counts = db.waiting_states(run.env, run.project_id)
         load.sample()
+        if db.kind == "postgres" and not counts:
+            counts = db.count_states(run.env, run.project_id)  # once, at the end
         if counts.get("delivered", 0) >= total:
             return counts
         if counts.get("parked", 0) or counts.get("held", 0):
