@@ -33,6 +33,12 @@ from s3dest.store.engine import reading, transaction
 from s3dest.store.queue.states import MessageState
 from s3dest.store.tables import BATCHING_SQL, messages
 
+# What takes a message out of its batch, to be written as an object of its own: a parked
+# leader, a replay, a re-delivery (replay.py, search.py). Else a re-queued leader would write
+# its whole batch again, with members that have gone on without it, and a member would be
+# claimed carrying another message's batch.
+OUT_OF_BATCH: dict[str, None] = {"batch_leader": None, "batch_line": None}
+
 # One seal round seals at most this many batches (each in its own short transaction), so a
 # worker's poll stays short; the next round seals more.
 MAX_SEALS_PER_ROUND = 20
@@ -270,26 +276,23 @@ def follow_leaders(
             )
         )
     for leader_id in parked:
-        is_parked = conn.execute(
-            select(m.c.event_id).where(
+        # The parked leader is a message of its own again (a replay writes it alone); only
+        # if it was parked here, as this batch's leader, do its members leave with it.
+        left = conn.execute(
+            update(m)
+            .where(
                 m.c.event_id == leader_id,
                 m.c.state == MessageState.PARKED,
                 m.c.batch_leader == leader_id,
             )
-        ).first()
-        if is_parked is None:
-            continue
-        conn.execute(
-            update(m)
-            .where(m.c.batch_leader == leader_id, m.c.state == MessageState.BATCHED)
-            .values(state=MessageState.BATCHING, batch_leader=None, batch_line=None, updated_at=now)
-        )
-        # The parked leader is a message of its own again: a replay writes it alone.
-        conn.execute(
-            update(m)
-            .where(m.c.event_id == leader_id, m.c.state == MessageState.PARKED)
-            .values(batch_leader=None, batch_line=None)
-        )
+            .values(**OUT_OF_BATCH)
+        ).rowcount
+        if left:
+            conn.execute(
+                update(m)
+                .where(m.c.batch_leader == leader_id, m.c.state == MessageState.BATCHED)
+                .values(state=MessageState.BATCHING, updated_at=now, **OUT_OF_BATCH)
+            )
 
 
 def unbatch_waiting(conn: Connection, destination_id: str, now: float) -> None:

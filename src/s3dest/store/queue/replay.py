@@ -12,13 +12,9 @@ from sqlalchemy import Engine, select, update
 
 from s3dest.errors import Conflict, NotFound
 from s3dest.store.engine import transaction
+from s3dest.store.queue.batches import OUT_OF_BATCH
 from s3dest.store.queue.states import MessageState
 from s3dest.store.tables import messages
-
-# What a message queued again by hand (replayed here, re-delivered in search.py) leaves:
-# its batch. Else a leader would write its whole batch again, with members that have gone
-# on without it, and a member would be claimed carrying another message's batch.
-OUT_OF_BATCH = {"batch_leader": None, "batch_line": None}
 
 
 def replay_message(engine: Engine, project_id: str, event_id: str) -> None:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from sqlalchemy import ColumnElement, Engine, Select, and_, func, select, update
 
 from s3dest.store.engine import reading, transaction
+from s3dest.store.queue.batches import OUT_OF_BATCH
 from s3dest.store.queue.records import _RECORD_COLUMNS, DeliveryRecord, _record
-from s3dest.store.queue.replay import OUT_OF_BATCH
 from s3dest.store.queue.states import MessageState
 from s3dest.store.tables import messages
 
