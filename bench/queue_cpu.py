@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.queue_cpu [--db sqlite|postgres] [--messages 20000]
                                         [--prefill 100000] [--runs 3] [--batch 32]
-                                        [--mode steady|backlog]
+                                        [--mode steady|backlog] [--skip-raw]
 
 No HTTP, no S3: `queue.enqueue` in batches of 100 (as ingest does) and a loop of
 `queue.claim(batch)` → `queue.finish(all delivered)` until the queue is empty — after each
@@ -12,12 +12,21 @@ that already holds `--prefill` delivered messages. Printed per message and phase
 children from /proc) and commits (pg_stat_database.xact_commit; pool pre-ping's `SELECT 1`
 counts as one). Each run uses a fresh
 database; the medians of the runs come last.
+
+On SQLite in `steady` mode, each run is followed by the same work without s3dest's code
+(`--skip-raw` to leave it out): Python's sqlite3 module on a fresh database of the same
+schema (migrations, pragmas: WAL, synchronous=FULL), the very statements of
+`store/queue/_sqlite.py` (INSERT of 100 in one executemany, the claim's UPDATE …
+RETURNING, the outcomes' executemany and attempt rows) in BEGIN IMMEDIATE … COMMIT, no
+SQLAlchemy, no dataclasses: what the database's own work costs from CPython, the floor
+s3dest's queue code sits on (issue 16).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -213,6 +222,56 @@ def run(engine: Engine, pg: Any, messages: int, batch: int) -> dict[str, float]:
     return out
 
 
+def run_raw_sqlite(path: Path, messages: int, batch: int) -> dict[str, float]:
+    """`run_steady`'s work in bare sqlite3 on the database file at `path` (set up by
+    `_setup`): the cost of the statements themselves, from Python."""
+    from s3dest.store.queue import _sqlite
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    names = tuple(_row(0.0))
+    insert_sql = f"INSERT INTO messages ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    etag = '"0123456789abcdef0123456789abcdef"'
+    py0 = time.process_time()
+    done = delivered = 0
+    enqueue_py = 0.0
+    while done < messages:
+        rows = [tuple(_row(time.time()).values()) for _ in range(min(100, messages - done))]
+        a = time.process_time()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(insert_sql, rows)
+        conn.execute("COMMIT")
+        enqueue_py += time.process_time() - a
+        done += len(rows)
+        while True:
+            now = time.time()
+            conn.execute("BEGIN IMMEDIATE")
+            claimed = conn.execute(_sqlite.CLAIM, ("w-raw", now + 60, now, now, batch)).fetchall()
+            conn.execute("COMMIT")
+            if not claimed:
+                break
+            t = time.time()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                _sqlite.FINISH,
+                [
+                    ("delivered", "b", f"k/{r[0]}", etag, None, None, None, t, t, t, r[0], "w-raw")
+                    for r in claimed
+                ],
+            )
+            conn.executemany(
+                _sqlite.ATTEMPT, [(r[0], "w-raw", t, t, "delivered", None) for r in claimed]
+            )
+            conn.execute("COMMIT")
+            delivered += len(claimed)
+    total = time.process_time() - py0
+    conn.close()
+    assert delivered == messages, (delivered, messages)
+    ms = 1000 / messages
+    return {"raw_enqueue_py": enqueue_py * ms, "raw_total_py": total * ms}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="postgres")
@@ -225,6 +284,11 @@ def main() -> None:
         choices=["backlog", "steady"],
         default="steady",
         help="backlog: enqueue all, then drain; steady: enqueue 100, drain, repeat",
+    )
+    parser.add_argument(
+        "--skip-raw",
+        action="store_true",
+        help="SQLite: no bare-sqlite3 run of the same statements after each run",
     )
     args = parser.parse_args()
     results: list[dict[str, float]] = []
@@ -245,6 +309,16 @@ def main() -> None:
                     )
                 finally:
                     engine.dispose()
+                if pg is None and not args.skip_raw and args.mode == "steady":
+                    raw_path = Path(tmp) / "raw.db"
+                    raw_engine = make_engine(
+                        Settings(data_dir=Path(tmp), database_url=f"sqlite:///{raw_path}")
+                    )
+                    try:
+                        _setup(raw_engine, args.prefill)
+                    finally:
+                        raw_engine.dispose()
+                    result |= run_raw_sqlite(raw_path, args.messages, args.batch)
                 if pg is not None and url is not None:
                     pg.drop_database(url.rsplit("/", 1)[1])
             results.append(result)
