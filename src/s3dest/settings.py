@@ -94,6 +94,10 @@ class Settings:
     # Larger bodies go up as multipart uploads in parts of this size (S3's minimum is
     # 5 MiB for every part but the last; tests lower it against servers set up for it).
     multipart_part_bytes: int = 5 * 1024 * 1024
+    # Batch objects being built or sent (SPEC §9) hold about twice their lines' bytes in
+    # memory; a process keeps at most this much of them at once, one project at most half
+    # of it while another has some (a batch larger than all of it goes alone).
+    batch_memory_bytes: int = 256 * 1024 * 1024
     # A client's request headers must arrive, and its body may pause, at most this long.
     read_timeout_seconds: float = 30.0
     poll_interval_seconds: float = 0.05
@@ -171,6 +175,7 @@ class Settings:
             max_request_bytes=_int("S3DEST_MAX_REQUEST_BYTES", cls.max_request_bytes),
             inline_body_bytes=_int("S3DEST_INLINE_BODY_BYTES", cls.inline_body_bytes),
             multipart_part_bytes=_int("S3DEST_MULTIPART_PART_BYTES", cls.multipart_part_bytes),
+            batch_memory_bytes=_int("S3DEST_BATCH_MEMORY_BYTES", cls.batch_memory_bytes),
             read_timeout_seconds=_float("S3DEST_READ_TIMEOUT_SECONDS", cls.read_timeout_seconds),
             poll_interval_seconds=_float("S3DEST_POLL_INTERVAL_SECONDS", cls.poll_interval_seconds),
             per_project_concurrency=_int(

@@ -362,6 +362,9 @@ class MemoryBroker:
         tests/integration/test_batching.py)."""
         raise AssertionError("the in-memory broker seals no batches")
 
+    def batch_size(self, leader_id: str) -> tuple[int, int]:
+        raise AssertionError("the in-memory broker seals no batches")
+
     def seal_batches(self) -> int:
         with self._lock:
             self._count("seal_batches")

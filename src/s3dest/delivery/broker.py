@@ -69,6 +69,10 @@ class Broker(Protocol):
         """The sealed lines of the batch `leader_id` leads, in order (SPEC §9)."""
         ...
 
+    def batch_size(self, leader_id: str) -> tuple[int, int]:
+        """(bytes, lines) of that batch, read before its lines are."""
+        ...
+
     def seal_batches(self) -> int:
         """Seal the batching destinations' due batches; returns how many were sealed."""
         ...

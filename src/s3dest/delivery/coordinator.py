@@ -75,7 +75,11 @@ class Worker:
             part_size=settings.multipart_part_bytes, part_delay=self.policy.retry.next_delay
         )
         self.senders = SenderPool(
-            self.shared, sender or S3Sender(multipart), self.recorder, self.dispatcher.prepare
+            self.shared,
+            sender or S3Sender(multipart),
+            self.recorder,
+            self.dispatcher.prepare,
+            self.dispatcher.load_batch,
         )
         now = time.monotonic()
         self._last_reap = self._last_probe = self._last_seal = 0.0

@@ -11,7 +11,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from s3dest import logs
+from s3dest.batching import Compression
 from s3dest.destinations.runtime import DestinationRuntime
+from s3dest.s3.request import BuiltRequest
 from s3dest.s3.writer import PreparedPut, PutOutcome
 from s3dest.store.queue import Claimed, MessageState
 
@@ -25,6 +27,16 @@ class DestinationState:
     # Sender threads busy with this destination, and the jobs waiting for one of its slots.
     active: int = 0
     waiting: deque[Job] = field(default_factory=deque)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBatch:
+    """A batch's request as dispatch renders it (the key and metadata of its first
+    message, the compression); its object is built from the sealed lines by the sender
+    thread, just before the PUT (`Dispatcher.load_batch`)."""
+
+    built: BuiltRequest
+    compression: Compression
 
 
 @dataclass(eq=False)
@@ -45,6 +57,9 @@ class Job:
     key: str | None = None
     prepared: PreparedPut | None = None
     problem: Exception | None = None
+    # For the leader of a batch: what its object is built from; `prepared` stays None
+    # until then, and goes again once its PUT ended (the object is large).
+    batch: PendingBatch | None = None
     # The messages its object carries: the lines of the batch it leads (SPEC §9), else 1.
     messages: int = 1
 

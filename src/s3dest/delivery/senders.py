@@ -55,11 +55,13 @@ class SenderPool:
         sender: Sender,
         recorder: Recorder,
         prepare: Callable[[Job, DestinationRuntime], None],
+        load_batch: Callable[[Job], Callable[[], None] | None],
     ) -> None:
         self.shared = shared
         self.sender = sender
         self.recorder = recorder
         self.prepare = prepare
+        self.load_batch = load_batch
         # Sender threads take jobs from one queue; started as work needs them, up to the
         # worker's concurrency (a thread is busy for one PUT at a time). Only the
         # coordinator submits and starts threads.
@@ -111,7 +113,7 @@ class SenderPool:
 
     def _deliver(self, job: Job) -> bool:
         """One attempt; returns whether an outcome was recorded."""
-        item, state = job.item, job.state
+        state = job.state
         started = time.time()
         if state is None:
             return self.recorder.failure(job, started, MessageDeliveryError(_UNLOADED), None)
@@ -122,7 +124,19 @@ class SenderPool:
             return self.recorder.failure(job, started, failing, None, attempted=False)
         if job.runtime is not runtime:
             self.prepare(job, runtime)  # the destination was changed (PATCH) while it waited
-        key = job.key
+        if job.batch is None or job.problem is not None:
+            return self._attempt(job, started)
+        release = self.load_batch(job)  # waits for memory; the object is built here
+        if release is None:
+            return False  # cancelled while waiting: not attempted, nothing to record
+        try:
+            return self._attempt(job, time.time())
+        finally:
+            release()
+
+    def _attempt(self, job: Job, started: float) -> bool:
+        """The PUT of a prepared job and its outcome; returns whether one was recorded."""
+        item, key = job.item, job.key
         try:
             if job.problem is not None:
                 raise job.problem

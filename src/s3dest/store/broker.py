@@ -58,6 +58,9 @@ class StoreBroker:
     def batch_lines(self, leader_id: str) -> Sequence[queue.BatchLine]:
         return queue.batch_lines(self.engine, leader_id)
 
+    def batch_size(self, leader_id: str) -> tuple[int, int]:
+        return queue.batch_size(self.engine, leader_id)
+
     def seal_batches(self) -> int:
         return queue.seal_due(self.engine)
 

@@ -18,7 +18,7 @@ fixed or probed; delivering → parked (message error) → queued on replay.
 
 from __future__ import annotations
 
-from s3dest.store.queue.batches import BatchLine, batch_lines, seal_due
+from s3dest.store.queue.batches import BatchLine, batch_lines, batch_size, seal_due
 from s3dest.store.queue.bodies import StoredBody, recent_bodies, stored_body
 from s3dest.store.queue.health import (
     hold_destination,
@@ -79,6 +79,7 @@ __all__ = [
     "StoredBody",
     "activity",
     "batch_lines",
+    "batch_size",
     "claim",
     "count_by_state",
     "counts_by_state",

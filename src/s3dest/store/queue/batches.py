@@ -223,6 +223,19 @@ def _within_bytes(rows: Sequence[object], max_bytes: int) -> list[tuple[str, int
     return taken
 
 
+def batch_size(engine: Engine, leader_id: str) -> tuple[int, int]:
+    """(bytes, lines) of the batch `leader_id` leads: what building its object will hold
+    in memory, known before its bodies are read."""
+    m = messages
+    with reading(engine) as conn:
+        size, count = conn.execute(
+            select(func.coalesce(func.sum(m.c.body_size), 0), func.count()).where(
+                m.c.batch_leader == leader_id
+            )
+        ).one()
+    return int(size), int(count)
+
+
 def batch_lines(engine: Engine, leader_id: str) -> list[BatchLine]:
     """The batch's lines in order, the leader's first: always the same, so every attempt
     writes the same object."""
