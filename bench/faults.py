@@ -22,7 +22,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.fault_proxy import FaultProxy, FaultScenario
+from tests.support.fault_proxy import FaultProxy
+from tests.support.fault_scenario import FaultScenario
 from tests.support.s3dest_server import S3destEnv, serve
 
 from s3dest.devtools.moto import start_moto_server

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.support.fault_proxy import FAULT_KINDS, FaultProxy, FaultScenario
+from tests.support.fault_proxy import FaultProxy
+from tests.support.fault_scenario import FaultScenario
+from tests.support.fault_state import FAULT_KINDS
 from tests.support.moto_server import S3Server
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 

@@ -24,7 +24,8 @@ import orjson
 import pytest
 from tests.conftest import SMALL_PARTS_ENV, TEST_PART_BYTES
 from tests.support.dashboard import sign_in
-from tests.support.fault_proxy import FaultProxy, SeenRequest, running_fault_proxy
+from tests.support.fault_proxy import FaultProxy, running_fault_proxy
+from tests.support.fault_state import SeenRequest
 from tests.support.moto_server import S3Server
 from tests.support.s3_stores import Store
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve

@@ -23,7 +23,8 @@ import orjson
 import pytest
 from tests.conftest import SMALL_PARTS_ENV, TEST_PART_BYTES
 from tests.support.builders import message
-from tests.support.fault_proxy import FaultProxy, SeenRequest
+from tests.support.fault_proxy import FaultProxy
+from tests.support.fault_state import SeenRequest
 from tests.support.moto_server import S3Server
 from tests.support.polling import wait_delivered
 from tests.support.roles import create_role, identity_env
