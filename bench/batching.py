@@ -31,7 +31,8 @@ from bench._common import heading, machine_line, proc_cpu_seconds
 from bench.pipeline import Database, ServerRun, _batches, _send_all, databases
 from tests.support.builders import destination_fields
 from tests.support.fault_proxy import FaultProxy
-from tests.support.rgw import RgwServer, start_rgw
+from tests.support.rgw import start_rgw
+from tests.support.rgw_server import RgwServer
 from tests.support.s3dest_server import S3destEnv, serve
 
 MODES: dict[str, dict[str, Any] | None] = {

@@ -38,7 +38,8 @@ BODY = b'{"data":{"pad":"' + b"x" * 1000 + b'"}}'
 
 def _server(kind: str) -> Any:
     if kind == "rgw":
-        from tests.support.rgw import rgw_available, start_rgw
+        from tests.support.rgw import start_rgw
+        from tests.support.rgw_config import rgw_available
 
         if not rgw_available():
             sys.exit("Ceph RGW is not installed (see tests/support/rgw.py); use --s3 moto")

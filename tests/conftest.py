@@ -35,7 +35,9 @@ from tests.support.egress import allow_local_s3
 from tests.support.moto_server import S3Server, start_moto_server
 from tests.support.postgres import PostgresCluster, postgres_available, start_postgres
 from tests.support.requirements import require
-from tests.support.rgw import RgwServer, rgw_available, start_rgw
+from tests.support.rgw import start_rgw
+from tests.support.rgw_config import rgw_available
+from tests.support.rgw_server import RgwServer
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 # Every local S3 server of the tests listens on loopback, which s3dest's endpoint policy

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, func, select
 from tests.support.builders import create_destination, data_of, message, send_in_batches
 from tests.support.fault_proxy import FaultProxy
 from tests.support.polling import wait_queue_empty, wait_until
-from tests.support.rgw import RgwServer
+from tests.support.rgw_server import RgwServer
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve, worker
 
 from s3dest.settings import Settings

@@ -15,7 +15,7 @@ from tests.support.builders import create_destination, message, send_in_batches
 from tests.support.checks import assert_all_delivered, metric, metrics_text
 from tests.support.moto_server import S3Server
 from tests.support.polling import wait_for_state, wait_queue_empty, wait_until
-from tests.support.rgw import RgwServer
+from tests.support.rgw_server import RgwServer
 from tests.support.s3dest_server import S3destProcess
 
 # -- the tests ---------------------------------------------------------------------------------

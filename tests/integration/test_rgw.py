@@ -18,7 +18,8 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 from tests.support.polling import wait_until
-from tests.support.rgw import KMS_KEY_IDS, RgwServer
+from tests.support.rgw_config import KMS_KEY_IDS
+from tests.support.rgw_server import RgwServer
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 from s3dest.client import Client

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 from botocore.exceptions import ClientError
-from tests.support.rgw import RgwServer
+from tests.support.rgw_server import RgwServer
 from tests.support.s3_stores import Store
 
 from s3dest.devtools.moto import Credentials
