@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
-from bench._common import heading, machine_line, proc_cpu_seconds
+from bench._processes import proc_cpu_seconds
+from bench._report import heading, machine_line
 from bench.pipeline import Database, ServerRun, _batches, _send_all, databases
 from tests.support.builders import destination_fields
 from tests.support.fault_proxy import FaultProxy

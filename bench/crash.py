@@ -41,7 +41,8 @@ from typing import Any
 
 import httpx
 import orjson
-from bench._common import create_destination, wait_queue_empty
+from tests.support.builders import create_destination
+from tests.support.polling import wait_queue_empty
 from tests.support.s3dest_server import S3destEnv, serve
 from tests.support.store_counts import StateCounts, state_counts
 

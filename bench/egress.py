@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench._common import heading, machine_line
+from bench._report import heading, machine_line
 
 from s3dest.s3 import egress
 from s3dest.s3.egress import EgressPolicy, Route

@@ -23,14 +23,10 @@ import time
 from pathlib import Path
 
 import orjson
-from bench._common import (
-    LoadSampler,
-    heading,
-    ingest_message,
-    machine_line,
-    proc_cpu_seconds,
-    summarize_collapsed,
-)
+from bench._messages import ingest_message
+from bench._processes import proc_cpu_seconds
+from bench._profiles import summarize_collapsed
+from bench._report import LoadSampler, heading, machine_line
 from bench.pipeline import ServerRun, _send_all
 from tests.support.s3dest_server import S3destEnv, serve
 

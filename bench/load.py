@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench._common import create_destination
 from sqlalchemy import create_engine, text
+from tests.support.builders import create_destination
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 from s3dest.devtools.moto import start_moto_server

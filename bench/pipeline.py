@@ -49,27 +49,19 @@ from typing import Any, Protocol
 
 import httpx
 import orjson
-from bench._common import (
-    Check,
-    LoadSampler,
-    categorize_collapsed,
+from bench._keepalive import start_keepalive_proxy
+from bench._messages import ingest_message, write_big_message
+from bench._processes import (
     children_of,
-    create_destination,
-    data_of,
-    heading,
-    ingest_message,
-    machine_line,
     peak_rss_mib,
-    percentile,
-    print_checks,
     proc_cpu_seconds,
     proc_tree_cpu_seconds,
     rss_mib,
-    start_keepalive_proxy,
-    summarize_collapsed,
     tree_peak_rss_mib,
-    write_big_message,
 )
+from bench._profiles import categorize_collapsed, summarize_collapsed
+from bench._report import Check, LoadSampler, heading, machine_line, percentile, print_checks
+from tests.support.builders import create_destination, data_of
 from tests.support.s3dest_server import S3destEnv, S3destProcess, serve
 
 from s3dest.devtools.moto import Credentials, start_moto_server

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import children_of, proc_cpu_seconds, proc_tree_cpu_seconds
+from bench._processes import children_of, proc_cpu_seconds, proc_tree_cpu_seconds
 from sqlalchemy import Engine, insert, text
 
 from s3dest.messages import new_stamp

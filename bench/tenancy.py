@@ -42,7 +42,7 @@ from pathlib import Path
 
 import httpx
 import orjson
-from bench._common import load_average, machine_line
+from bench._report import load_average, machine_line
 from tests.support.builders import example_destination_fields, message
 from tests.support.load import (
     LatencyProbe,

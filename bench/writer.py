@@ -23,18 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import obstore
-from bench._common import (
-    Check,
-    LoadSampler,
-    data_of,
-    heading,
-    ingest_message,
-    machine_line,
-    print_checks,
-    run_measured,
-    start_keepalive_proxy,
-    write_big_message,
-)
+from bench._keepalive import start_keepalive_proxy
+from bench._messages import ingest_message, write_big_message
+from bench._processes import run_measured
+from bench._report import Check, LoadSampler, heading, machine_line, print_checks
+from tests.support.builders import data_of
 
 from s3dest.devtools.moto import Credentials, S3Server, start_moto_server
 from s3dest.keys import KeyTemplate
