@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
+from bench._databases import Database, databases
 from bench._processes import proc_cpu_seconds
 from bench._report import heading, machine_line
-from bench.pipeline import Database, ServerRun, _batches, _send_all, databases
+from bench._server_run import ServerRun, _batches, _send_all
 from tests.support.builders import destination_fields
 from tests.support.fault_proxy import FaultProxy
 from tests.support.rgw import start_rgw

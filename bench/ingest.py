@@ -27,7 +27,7 @@ from bench._messages import ingest_message
 from bench._processes import proc_cpu_seconds
 from bench._profiles import summarize_collapsed
 from bench._report import LoadSampler, heading, machine_line
-from bench.pipeline import ServerRun, _send_all
+from bench._server_run import ServerRun, _send_all
 from tests.support.s3dest_server import S3destEnv, serve
 
 WARMUP = 1000
