@@ -1,6 +1,6 @@
 """Run a Worker on its own thread, beside the API (`s3dest serve`) or alone (`s3dest
 worker`), restarting it if its loop crashes: one restart policy for both. The process's
-background jobs (retention, webhook deliveries) start and stop with it."""
+background jobs (retention, webhook deliveries, daily summaries) start and stop with it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from s3dest.delivery.coordinator import Worker
 from s3dest.delivery.osthread import name_os_thread
 from s3dest.destinations.secrets import SecretBox
 from s3dest.notifications.dispatch import Dispatcher
+from s3dest.notifications.summary import DailySummaries
 from s3dest.retention import Pruner
 from s3dest.settings import Settings
 from s3dest.store import staging
@@ -42,6 +43,7 @@ class WorkerThread:
         self._stopped = threading.Event()
         self._pruner = Pruner(engine, settings)
         self._webhooks = Dispatcher(engine, settings, box)
+        self._summaries = DailySummaries(engine)
         self._staging = Periodic(
             "s3dest-staging", STAGING_RECOVERY_SECONDS, lambda: staging.recover(engine)
         )
@@ -52,6 +54,7 @@ class WorkerThread:
         self._ready.wait(timeout=10)
         self._pruner.start()
         self._webhooks.start()
+        self._summaries.start()
         self._staging.start()
         self._staging.wake()  # at once: a batch committed before a crash is due now
 
@@ -90,6 +93,7 @@ class WorkerThread:
             worker.stop()
         self._pruner.stop()
         self._webhooks.stop()
+        self._summaries.stop()
         self._staging.stop()
         if self._thread is not None:
             self._thread.join(timeout=timeout or self._settings.request_timeout_seconds + 10)

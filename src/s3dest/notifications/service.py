@@ -23,6 +23,7 @@ from s3dest.store.engine import atomic
 from s3dest.store.webhooks import DeliveryRow, WebhookRow
 
 EVENT_TYPES = outbox.EVENT_TYPES
+DEFAULT_EVENTS = outbox.DEFAULT_EVENTS
 MAX_URL_CHARS = 2048
 MAX_DESCRIPTION_CHARS = 200
 
@@ -83,7 +84,7 @@ def check_url(value: Any, project_id: str) -> str:
 
 def check_events(value: Any) -> tuple[str, ...]:
     if value is None:
-        return EVENT_TYPES
+        return DEFAULT_EVENTS
     if not isinstance(value, list | tuple) or not value:
         raise _bad("events", "give a non-empty list of " + ", ".join(EVENT_TYPES))
     unknown = [v for v in value if v not in EVENT_TYPES]

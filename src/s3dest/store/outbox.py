@@ -4,6 +4,9 @@ successful write, `healthy`), a message parked (`finish`). A crash either keeps 
 transition and its events or neither, and a transition is written once, so each endpoint
 gets one delivery per transition (`s3dest.notifications.dispatch` sends them).
 
+The daily summary (`summary.daily`) is not a transition: store.summaries writes it once per
+endpoint and UTC day, through `insert_deliveries`.
+
 Payloads name what happened and where, never a secret: a destination's id, name, bucket
 and region, the diagnosis the API shows, a message's event id and park reason.
 """
@@ -24,8 +27,11 @@ from s3dest.store.tables import webhooks as webhooks_table
 FAILING = "destination.failing"
 RECOVERED = "destination.recovered"
 PARKED = "message.parked"
+SUMMARY = "summary.daily"  # once a UTC day, by store.summaries, not by a transition
 TEST = "webhook.test"  # sent by the endpoint's test only, never stored
-EVENT_TYPES: tuple[str, ...] = (FAILING, RECOVERED, PARKED)
+EVENT_TYPES: tuple[str, ...] = (FAILING, RECOVERED, PARKED, SUMMARY)
+# What an endpoint created without `events` gets: the changes. The summary is asked for.
+DEFAULT_EVENTS: tuple[str, ...] = (FAILING, RECOVERED, PARKED)
 PENDING = "pending"
 
 
@@ -49,9 +55,30 @@ def emit(
         )
     ).all()
     targets = [h.id for h in hooks if event_type in orjson.loads(h.events)]
-    if not targets:
+    if not targets:  # most projects have no endpoint: no body to build
         return 0
-    body = payload(event_type, data, now)
+    return insert_deliveries(
+        conn,
+        project_id=project_id,
+        event_type=event_type,
+        webhook_ids=targets,
+        body=payload(event_type, data, now),
+        now=now,
+    )
+
+
+def insert_deliveries(
+    conn: Connection,
+    *,
+    project_id: str,
+    event_type: str,
+    webhook_ids: Sequence[str],
+    body: str,
+    now: float,
+) -> int:
+    """One pending delivery of `body` to each of `webhook_ids`, due now."""
+    if not webhook_ids:
+        return 0
     conn.execute(
         insert(webhook_deliveries),
         [
@@ -66,10 +93,10 @@ def emit(
                 "next_attempt_at": now,
                 "created_at": now,
             }
-            for webhook_id in targets
+            for webhook_id in webhook_ids
         ],
     )
-    return len(targets)
+    return len(webhook_ids)
 
 
 def _destination(conn: Connection, destination_id: str) -> Any:

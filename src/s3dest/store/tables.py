@@ -327,6 +327,10 @@ webhooks = Table(
     Column("description", String(200), nullable=False, server_default=""),
     Column("secret_enc", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+    # Revision 0014: the last UTC day (YYYY-MM-DD) whose summary.daily this endpoint was
+    # given (store/summaries.py), NULL before the first; moved forward in the transaction
+    # that writes the summary, so each (endpoint, day) gets one.
+    Column("summary_day", String(10), nullable=True),
 )
 Index("ix_webhooks_project", webhooks.c.project_id)
 
