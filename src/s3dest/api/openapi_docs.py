@@ -171,8 +171,9 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("post", "/v1/webhooks"): (
         "Register a webhook endpoint",
         "s3dest POSTs destination.failing, destination.recovered and message.parked "
-        "events to it, signed per Standard Webhooks. The answer carries the signing "
-        "secret, this once.",
+        "events to it, and summary.daily (the day's counts per destination, once a UTC "
+        "day) if its events name it, signed per Standard Webhooks. The answer carries "
+        "the signing secret, this once.",
     ),
     ("get", "/v1/webhooks/{webhook_id}/deliveries"): (
         "List webhook deliveries",

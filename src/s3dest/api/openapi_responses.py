@@ -218,7 +218,7 @@ _ORPHANS = {
     "every upload left incomplete for 1 day(s). Or allow s3:AbortMultipartUpload on the "
     "bucket's objects, and s3dest aborts what it cannot finish.",
 }
-_EVENTS = ["destination.failing", "destination.recovered", "message.parked"]
+_EVENTS = ["destination.failing", "destination.recovered", "message.parked", "summary.daily"]
 _WEBHOOK = {
     "id": _WEBHOOK_ID,
     "url": "https://hooks.example.com/s3dest",

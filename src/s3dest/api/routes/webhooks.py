@@ -14,7 +14,11 @@ from s3dest.runtime import AppState
 
 router = APIRouter(tags=["webhooks"], responses=error_responses(401, 429))
 
-EventType = Literal["destination.failing", "destination.recovered", "message.parked"]
+# store.outbox.EVENT_TYPES, spelled out for the schema (tests/unit/test_daily_summary.py
+# keeps the two equal).
+EventType = Literal[
+    "destination.failing", "destination.recovered", "message.parked", "summary.daily"
+]
 
 
 class WebhookCreate(BaseModel):
@@ -26,7 +30,10 @@ class WebhookCreate(BaseModel):
         examples=["https://hooks.example.com/s3dest"],
     )
     events: list[EventType] | None = Field(
-        None, description="the event types to send (default: all three)"
+        None,
+        description="the event types to send (default: destination.failing, "
+        "destination.recovered and message.parked; summary.daily, once a UTC day, only "
+        "when asked for)",
     )
     description: str = Field("", description="what the endpoint is for (at most 200 characters)")
 
@@ -89,8 +96,8 @@ def create_webhook(
     body: WebhookCreate, project: CurrentProject, actor: CurrentActor, state: State
 ) -> Any:
     """Register an endpoint for destination.failing, destination.recovered and
-    message.parked events, signed per Standard Webhooks; the response carries the signing
-    secret, once."""
+    message.parked events (and, if asked, summary.daily), signed per Standard Webhooks; the
+    response carries the signing secret, once."""
     created = service.create(
         state.engine,
         state.box,

@@ -54,7 +54,8 @@ def _page(
         created=created,
         tested=tested,
         error=error,
-        form=form or {"url": "", "description": "", "events": list(service.EVENT_TYPES)},
+        # The changes are ticked; the daily summary is asked for.
+        form=form or {"url": "", "description": "", "events": list(service.DEFAULT_EVENTS)},
     )
 
 
