@@ -248,6 +248,36 @@ def test_status_follows_a_failed_and_a_passing_connection_test(
     shot(page, "21-webhooks")
 
 
+def test_the_webhooks_form_subscribes_an_endpoint_to_the_daily_summary(
+    site: Site, page: Page, request: pytest.FixtureRequest
+) -> None:
+    """Issue 16: summary.daily is offered beside the three changes, unticked (opt-in)."""
+    api_key, client = site.project("summary")
+    receiver = WebhookReceiver()
+    request.addfinalizer(lambda: receiver.__exit__(None, None, None))
+    sign_in(page, site.server.url, api_key)
+    page.goto(f"{site.server.url}/webhooks")
+    boxes = {
+        event: page.get_by_role("checkbox", name=event)
+        for event in ("destination.failing", "destination.recovered", "message.parked")
+    }
+    summary = page.get_by_role("checkbox", name="summary.daily")
+    for box in boxes.values():
+        expect(box).to_be_checked()
+    expect(summary).not_to_be_checked()
+    page.get_by_label("URL").fill(receiver.url)
+    summary.check()
+    boxes["message.parked"].uncheck()
+    page.get_by_role("button", name="Add webhook").click()
+    expect(page.locator("#new-webhook-secret")).to_contain_text("whsec_")
+    [hook] = httpx.get(
+        f"{site.server.url}/v1/webhooks", headers={"Authorization": f"Bearer {api_key}"}
+    ).json()["webhooks"]
+    assert hook["events"] == ["destination.failing", "destination.recovered", "summary.daily"]
+    expect(page.locator(f"#webhook-{hook['id']}")).to_contain_text("summary.daily")
+    client.close()
+
+
 def test_test_before_saving_uses_the_forms_values(
     site: Site, s3_server: S3Server, bucket: str, page: Page, shot: Shots
 ) -> None:

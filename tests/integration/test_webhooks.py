@@ -2,19 +2,27 @@
 receiver on loopback verifies each delivery's Standard Webhooks signature and gets each
 event once per transition (failing → recovered → failing again is three events, a parked
 message one more), retried with the same webhook-id when it answers 5xx; the payloads
-carry the diagnosis and the reason, and no secret."""
+carry the diagnosis and the reason, and no secret. An endpoint subscribed to summary.daily
+gets the day's summary, signed, from a process that was down at midnight."""
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
+from sqlalchemy import update
 from tests.support.builders import create_destination, message
 from tests.support.dashboard import csrf_token, sign_in
 from tests.support.moto_server import S3Server
 from tests.support.polling import wait_for_state, wait_until
 from tests.support.s3dest_server import S3destEnv, serve
 from tests.support.webhook_receiver import WebhookReceiver
+
+from s3dest.settings import Settings
+from s3dest.store.engine import make_engine, transaction
+from s3dest.store.summaries import last_completed_day
+from s3dest.store.tables import messages, webhooks
 
 FAST = {
     "S3DEST_RETRY_BASE_SECONDS": "0.05",
@@ -226,5 +234,84 @@ def test_an_announcement_pending_at_a_crash_is_delivered_after_the_restart(
             delivered = [r for r in receiver.requests if r.answered < 300]
             assert [r.webhook_id for r in delivered] == list(tried)
             assert receiver.events("destination.failing")[0]["data"]["destination"]["name"] == "d"
+    finally:
+        server.kill()
+
+
+def test_a_daily_summary_is_signed_and_sent_by_a_process_that_was_down_at_midnight(
+    s3dest_env: S3destEnv,
+    project: tuple[str, str],
+    tmp_path: Path,
+    s3_server: S3Server,
+    bucket: str,
+) -> None:
+    """The endpoint subscribes to summary.daily alone (a misspelt event keeps its 422); two
+    messages are delivered; then, with the server down, the database is moved a day on
+    (the endpoint and the deliveries belong to the day that ended) and the restarted
+    server sends that day's summary at once, signed, with the counts and no secret."""
+    s3dest_env.extra.update(FAST)
+    server = serve(s3dest_env, tmp_path)
+    project_id, api_key = project
+    admin = s3_server.admin_credentials
+    try:
+        with WebhookReceiver() as receiver:
+            with server.client(api_key) as client:
+                http = client._http
+                misspelt = http.post(
+                    "/v1/webhooks", json={"url": receiver.url, "events": ["summary.weekly"]}
+                )
+                assert misspelt.status_code == 422, misspelt.text
+                assert "summary.daily" in misspelt.text and "events" in misspelt.text
+                created = http.post(
+                    "/v1/webhooks", json={"url": receiver.url, "events": ["summary.daily"]}
+                )
+                assert created.status_code == 201, created.text
+                hook = created.json()
+                assert hook["events"] == ["summary.daily"]
+                receiver.secret = hook["secret"]
+                dest = create_destination(client, s3_server, bucket, creds=admin)
+                sent = [client.send(message(i))["eventId"] for i in (1, 2)]
+                for event_id in sent:
+                    wait_for_state(client, event_id, "delivered", 60)
+            server.kill()
+            day = last_completed_day(time.time())
+            settings = Settings(data_dir=s3dest_env.data_dir, database_url=s3dest_env.database_url)
+            engine = make_engine(settings)
+            try:
+                with transaction(engine) as conn:
+                    conn.execute(update(webhooks).values(created_at=day.start - 60))
+                    conn.execute(
+                        update(messages)
+                        .where(messages.c.event_id.in_(sent))
+                        .values(delivered_at=day.start + 3600)
+                    )
+            finally:
+                engine.dispose()
+            server.restart()
+            wait_until(lambda: receiver.events("summary.daily"), 60, "the daily summary")
+            [summary] = receiver.events("summary.daily")
+            assert all(r.verified is not None for r in receiver.requests), "bad signature"
+            assert [e["type"] for e in receiver.events()] == ["summary.daily"]
+            assert summary["data"] == {
+                "day": day.iso,
+                "projectId": project_id,
+                "destinations": [
+                    {
+                        "id": dest["id"],
+                        "name": "d",
+                        "bucket": bucket,
+                        "region": s3_server.region,
+                        "delivered": 2,
+                        "parked": 0,
+                        "held": 0,
+                        "failing": False,
+                        "diagnosis": None,
+                    }
+                ],
+                "totals": {"delivered": 2, "parked": 0, "held": 0},
+            }
+            bodies = b"".join(r.body for r in receiver.requests)
+            for secret in (admin.access_key_id, admin.secret_access_key, hook["secret"], api_key):
+                assert secret.encode() not in bodies
     finally:
         server.kill()
