@@ -3,7 +3,7 @@ large batches, with the batch memory budget and without it, in the same run.
 
     .venv/bin/python -m bench.batch_memory [--batches 24] [--lines 4000] [--size 4096]
                                            [--budget-mib 256] [--baseline DIR]
-                                           [--compression none|gzip|zstd]
+                                           [--compression none|gzip|zstd] [--skip-unbounded]
 
 A fresh `s3dest serve --no-workers` (SQLite) takes `--batches` × `--lines` messages of
 ~`--size` bytes over HTTP for one destination batching `maxMessages: --lines`, `maxBytes:
@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=4000)
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--budget-mib", type=int, default=256)
+    parser.add_argument("--skip-unbounded", action="store_true", help="no run without a bound")
     parser.add_argument("--compression", choices=["none", "gzip", "zstd"], default="none")
     parser.add_argument("--baseline", type=Path, default=None, help="another checkout's src/")
     args = parser.parse_args(argv)
@@ -232,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--baseline {args.baseline}: no src/s3dest there")
     runs: list[tuple[str, int, Path | None]] = [
         (f"budget {args.budget_mib} MiB", args.budget_mib * MIB, None),
-        ("no bound (1 TiB)", 1024 * 1024 * MIB, None),
     ]
+    if not args.skip_unbounded:
+        runs.append(("no bound (1 TiB)", 1024 * 1024 * MIB, None))
     if args.baseline is not None:
         runs.append((f"baseline {args.baseline}", args.budget_mib * MIB, args.baseline / "src"))
     print(machine_line())

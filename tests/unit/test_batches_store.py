@@ -205,3 +205,35 @@ def test_concurrent_sealers_never_put_a_message_in_two_batches(engine: Engine) -
     for batch_leader, line in lines:
         by_batch.setdefault(batch_leader, []).append(line)
     assert all(sorted(v) == list(range(100)) for v in by_batch.values())
+
+
+def test_the_leader_keeps_the_compression_its_batch_was_sealed_with(engine: Engine) -> None:
+    _batching(engine, BatchSettings(max_messages=3, max_seconds=3600, compression="zstd"))
+    _enqueue(engine, _waiting(3))
+    assert queue.seal_due(engine) == 1
+    with transaction(engine) as conn:
+        rows = dict(conn.execute(select(messages.c.event_id, messages.c.batch_compression)).all())
+    assert rows == {"e-00000": "zstd", "e-00001": None, "e-00002": None}
+    (claimed,) = queue.claim(engine, "w", 10, 60)
+    assert claimed.leads_batch and claimed.batch_compression == "zstd"
+
+
+def test_a_round_whose_time_is_up_seals_one_batch_and_destinations_take_turns(
+    engine: Engine,
+) -> None:
+    settings = BatchSettings(max_messages=10, max_seconds=3600)
+    _batching(engine, settings)
+    _batching(engine, settings, "d-2")
+    # DEST's backlog is the older: without turns, its three batches would go first.
+    _enqueue(engine, _waiting(30) + _waiting(30, start=100, destination="d-2"))
+    leaders: list[str] = []
+    for turn in range(4):
+        before = set(_batches(engine))
+        assert queue.seal_due(engine, round_seconds=0.0, turn=turn) == 1
+        (leader,) = set(_batches(engine)) - before
+        leaders.append(leader)
+    # Each round sealed one batch; the destinations took turns.
+    assert leaders == ["e-00000", "e-00100", "e-00010", "e-00110"]
+    # Without a time limit a round seals everything that is due.
+    assert queue.seal_due(engine) == 2
+    assert len(_batches(engine)) == 6

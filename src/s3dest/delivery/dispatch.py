@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 
-from s3dest.batching import BatchSettings
+from s3dest.batching import COMPRESSIONS, BatchSettings, Compression
 from s3dest.delivery.batch_memory import MemoryBudget
 from s3dest.delivery.broker import Broker
 from s3dest.delivery.jobs import DestinationState, Job, PendingBatch
@@ -32,6 +32,16 @@ log = logging.getLogger("s3dest.delivery")
 # What one sealed line costs in memory beside its body while its batch is built (its row,
 # its BatchLine and bytes objects).
 _LINE_OVERHEAD_BYTES = 256
+
+
+def _sealed_compression(item: Claimed, runtime: DestinationRuntime) -> Compression:
+    """The compression the batch was sealed with (migration 0015), so that every attempt
+    writes the same bytes to the same key; for a batch sealed before it, the destination's
+    (or the default, once the destination stopped batching)."""
+    sealed = item.batch_compression
+    if sealed in COMPRESSIONS:
+        return sealed
+    return (runtime.row.batch or BatchSettings()).compression
 
 
 def _nothing() -> None:
@@ -125,9 +135,7 @@ class Dispatcher:
                 # The object is built by the sender thread (`load_batch`): here, for a
                 # whole claim of leaders on the thread that claims, flushes and keeps
                 # every tenant's leases, it held up to 64 MiB each and seconds of CPU.
-                # (A destination that stopped batching after the seal still writes its
-                # sealed batches, compressed as by default.)
-                compression = (runtime.row.batch or BatchSettings()).compression
+                compression = _sealed_compression(item, runtime)
                 job.batch = PendingBatch(built, compression)
                 job.key = batch.batch_key(built.key, compression)
                 return

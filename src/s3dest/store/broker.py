@@ -16,6 +16,7 @@ class StoreBroker:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._seal_turn = 0  # seal rounds so far: which batching destination goes first
 
     def claim(
         self, owner: str, limit: int, lease_seconds: float, exclude_projects: Sequence[str] = ()
@@ -62,7 +63,10 @@ class StoreBroker:
         return queue.batch_size(self.engine, leader_id)
 
     def seal_batches(self) -> int:
-        return queue.seal_due(self.engine)
+        self._seal_turn += 1
+        return queue.seal_due(
+            self.engine, round_seconds=queue.SEAL_ROUND_SECONDS, turn=self._seal_turn
+        )
 
     def read_chunks(self, event_id: str) -> Iterator[bytes]:
         return queue.read_chunks(self.engine, event_id)

@@ -26,7 +26,7 @@ from s3dest.settings import Settings
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision (tests/unit/test_migrations.py keeps it equal to Alembic's
 # head). A database already there skips Alembic, which costs ~0.5 s of start-up per process.
-SCHEMA_HEAD = "0014"
+SCHEMA_HEAD = "0015"
 # SQLite's WAL is truncated back to this after each checkpoint.
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 _PG_MIGRATION_LOCK = 7_305_115  # advisory lock id: one migrator at a time across nodes

@@ -180,6 +180,10 @@ messages = Table(
     # line in that object, from 0; NULL when not in a batch.
     Column("batch_leader", String(36), nullable=True),
     Column("batch_line", Integer, nullable=True),
+    # Migration 0015: on a batch's leader, the compression it was sealed with, so that
+    # every attempt writes the same object to the same key (the extension is the
+    # compression's) even after the destination's `batch.compression` changed.
+    Column("batch_compression", String(8), nullable=True),
 )
 # On PostgreSQL the state indexes leave delivered messages out (migration 0003): every
 # claim and outcome changes `state`, so no update is HOT and each one writes to every index;

@@ -18,7 +18,13 @@ fixed or probed; delivering → parked (message error) → queued on replay.
 
 from __future__ import annotations
 
-from s3dest.store.queue.batches import BatchLine, batch_lines, batch_size, seal_due
+from s3dest.store.queue.batches import (
+    SEAL_ROUND_SECONDS,
+    BatchLine,
+    batch_lines,
+    batch_size,
+    seal_due,
+)
 from s3dest.store.queue.bodies import StoredBody, recent_bodies, stored_body
 from s3dest.store.queue.health import (
     hold_destination,
@@ -65,6 +71,7 @@ from s3dest.store.queue.timeline import Activity, activity
 __all__ = [
     "CLAIMABLE",
     "PENDING",
+    "SEAL_ROUND_SECONDS",
     "STATES",
     "WAITING",
     "Activity",

@@ -29,6 +29,7 @@ CLAIM_COLUMNS = (
     messages.c.envelope,
     messages.c.attempts,
     messages.c.batch_leader,
+    messages.c.batch_compression,
 )
 
 

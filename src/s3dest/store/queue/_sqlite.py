@@ -22,7 +22,7 @@ CLAIM = (
     "SELECT event_id FROM messages INDEXED BY ix_messages_due "
     f"WHERE {DUE_STATES_SQL} AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) "
     "RETURNING event_id, project_id, destination_id, event_time_ns, accepted_at, connection_id, "
-    "topic, body, body_size, chunked, envelope, attempts, batch_leader"
+    "topic, body, body_size, chunked, envelope, attempts, batch_leader, batch_compression"
 )
 # The same when projects at their in-flight bound in this worker are passed over (fair
 # share). Filtering them out of the due-order walk above read every due row of a passed-

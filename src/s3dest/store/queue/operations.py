@@ -46,6 +46,8 @@ class Claimed:
     # SPEC §9: the batch this message leads (its own event id), whose whole object its PUT
     # writes; None for a message written alone.
     batch_leader: str | None = None
+    # The leader's: the compression its batch was sealed with (SPEC §9).
+    batch_compression: str | None = None
 
     @property
     def leads_batch(self) -> bool:
@@ -211,6 +213,7 @@ def claim(
             attempts=r.attempts,
             destination_version=r.destination_version,
             batch_leader=r.batch_leader,
+            batch_compression=r.batch_compression,
         )
         for r in rows
     ]
@@ -261,6 +264,7 @@ def _claim_sqlite(
             attempts,
             versions.get(destination_id),
             batch_leader,
+            batch_compression,
         )
         for (
             event_id,
@@ -276,6 +280,7 @@ def _claim_sqlite(
             envelope,
             attempts,
             batch_leader,
+            batch_compression,
         ) in rows
     ]
 

@@ -1,10 +1,15 @@
-"""Batch objects (SPEC §9) are built on the sender threads, within a memory budget.
+"""Batch objects (SPEC §9) are built on the sender threads, within a memory budget, with
+the compression their batch was sealed with.
 
 Before: the coordinator built every claimed leader's object at dispatch, all at once (a
 claim takes up to 200: up to 64 MiB of lines and as much of object each, and seconds of
 compression on the thread that claims and keeps every tenant's leases). Now a sender
 builds its batch's object just before the PUT, once the process's batch memory has room
 (`S3DEST_BATCH_MEMORY_BYTES`, a project at most half while another holds some).
+
+A batch keeps the compression it was sealed with (migration 0015): it was the
+destination's current one, so a `batch.compression` changed between two attempts wrote
+the batch again at another key (`.jsonl.zst` beside `.jsonl.gz`), with other bytes.
 
 The budget alone, then the real worker over the real queue (SQLite and PostgreSQL) with
 the fake sender holding its PUTs, so what is built and in flight at once can be counted.
@@ -24,7 +29,7 @@ from sqlalchemy import Engine, update
 from tests.support.fake_sender import FakeSender
 from tests.unit.test_queue import DEST, _enqueue, _queue_engine, _row, _state
 
-from s3dest.batching import BatchSettings
+from s3dest.batching import BatchSettings, Compression
 from s3dest.delivery.batch_memory import MemoryBudget
 from s3dest.delivery.coordinator import Worker
 from s3dest.destinations.runtime import secret_aad
@@ -122,7 +127,9 @@ def engine(database_url: str | None, tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _sealed_batches(engine: Engine, box: SecretBox, batches: int) -> list[str]:
+def _sealed_batches(
+    engine: Engine, box: SecretBox, batches: int, compression: Compression = "gzip"
+) -> list[str]:
     """`batches` sealed batches of LINES messages on DEST; returns their leaders."""
     with transaction(engine) as conn:
         conn.execute(
@@ -134,7 +141,9 @@ def _sealed_batches(engine: Engine, box: SecretBox, batches: int) -> list[str]:
                     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
                     aad=secret_aad(DEST, "secretAccessKey"),
                 ),
-                batch=BatchSettings(max_messages=LINES, max_seconds=3600).to_json(),
+                batch=BatchSettings(
+                    max_messages=LINES, max_seconds=3600, compression=compression
+                ).to_json(),
             )
         )
     rows = [
@@ -230,3 +239,33 @@ def test_leaders_waiting_for_memory_are_given_back_at_shutdown(
         sender.gate.set()
     _wait(lambda: worker.dispatcher.memory.held == 0, timeout=5)
     assert len(sender.started) == 1  # the waiting ones never started
+
+
+def test_a_sealed_batch_keeps_its_compression_when_the_destination_changes_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    box = SecretBox([os.urandom(32)])
+    (leader,) = _sealed_batches(engine, box, 1, compression="gzip")
+    with transaction(engine) as conn:  # a PATCH after the seal, before the (next) attempt
+        conn.execute(
+            update(destinations)
+            .where(destinations.c.id == DEST)
+            .values(
+                batch=BatchSettings(
+                    max_messages=LINES, max_seconds=3600, compression="zstd"
+                ).to_json(),
+                version=destinations.c.version + 1,
+            )
+        )
+    sender = FakeSender()
+    worker, _ = _worker(engine, tmp_path, 4 * NEED, box, sender)
+    thread = threading.Thread(target=worker.run, name="s3dest-worker", daemon=True)
+    thread.start()
+    try:
+        _wait(lambda: _state(engine, leader).state == "delivered")
+    finally:
+        worker.stop()
+        thread.join(15)
+    (sent,) = sender.sent
+    assert sent.key.endswith(".jsonl.gz"), sent.key
+    assert gzip.decompress(sent.body) == (BODY + b"\n") * LINES
