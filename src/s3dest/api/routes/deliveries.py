@@ -183,5 +183,8 @@ def redeliver_message(
 ) -> Any:
     """Write one delivered message again (409 if it is not delivered or its body is gone)."""
     search.redeliver_message(state.engine, project_id=project.id, event_id=event_id, actor=actor)
+    # Read before the workers are woken: the answer is the message as queued again, not as a
+    # worker that claimed it a moment later left it (`delivering`).
+    queued = get(state.engine, project_id=project.id, event_id=event_id)
     state.wake_workers()
-    return message_record(get(state.engine, project_id=project.id, event_id=event_id))
+    return message_record(queued)

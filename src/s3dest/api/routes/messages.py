@@ -216,5 +216,8 @@ def replay_message(
     event_id: str, project: CurrentProject, actor: CurrentActor, state: State
 ) -> Any:
     delivery.replay_message(state.engine, project_id=project.id, event_id=event_id, actor=actor)
+    # Read before the workers are woken: the answer is the message as replayed (queued),
+    # not as a worker that claimed it a moment later left it.
+    replayed = delivery.get(state.engine, project_id=project.id, event_id=event_id)
     state.wake_workers()
-    return message_record(delivery.get(state.engine, project_id=project.id, event_id=event_id))
+    return message_record(replayed)
