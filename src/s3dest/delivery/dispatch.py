@@ -136,8 +136,9 @@ class Dispatcher:
                 # whole claim of leaders on the thread that claims, flushes and keeps
                 # every tenant's leases, it held up to 64 MiB each and seconds of CPU.
                 compression = _sealed_compression(item, runtime)
-                job.batch = PendingBatch(built, compression)
-                job.key = batch.batch_key(built.key, compression)
+                key = batch.batch_key(built.key, compression)
+                job.batch = PendingBatch(key, built.metadata, compression)
+                job.key = key
                 return
             body = item.body if item.body is not None else self._chunks(job)
             request = ObjectRequest(
@@ -181,14 +182,14 @@ class Dispatcher:
     def _batch_request(self, item: Claimed, pending: PendingBatch) -> tuple[ObjectRequest, int]:
         """The whole batch `item` leads (SPEC §9), from its sealed lines (the same object
         on every attempt), and how many lines it has."""
-        built, compression = pending.built, pending.compression
+        compression = pending.compression
         lines = self.broker.batch_lines(item.event_id)
         if not lines or lines[0].event_id != item.event_id:
             raise MessageDeliveryError(f"the lines of batch {item.event_id} are not stored")
         request = ObjectRequest(
-            key=batch.batch_key(built.key, compression),
+            key=pending.key,
             body=batch.batch_body(lines, compression),
-            metadata=batch.batch_metadata(built.metadata, lines),
+            metadata=batch.batch_metadata(pending.first_metadata, lines),
             event_id=item.event_id,
             content_type=batch.CONTENT_TYPE,
             content_encoding=batch.content_encoding(compression),

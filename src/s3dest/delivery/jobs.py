@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from s3dest import logs
 from s3dest.batching import Compression
 from s3dest.destinations.runtime import DestinationRuntime
-from s3dest.s3.request import BuiltRequest
 from s3dest.s3.writer import PreparedPut, PutOutcome
 from s3dest.store.queue import Claimed, MessageState
 
@@ -31,11 +30,12 @@ class DestinationState:
 
 @dataclass(frozen=True, slots=True)
 class PendingBatch:
-    """A batch's request as dispatch renders it (the key and metadata of its first
-    message, the compression); its object is built from the sealed lines by the sender
-    thread, just before the PUT (`Dispatcher.load_batch`)."""
+    """A batch's request as dispatch renders it (the object's key, the metadata of its
+    first message, the compression it was sealed with); its object is built from the
+    sealed lines by the sender thread, just before the PUT (`Dispatcher.load_batch`)."""
 
-    built: BuiltRequest
+    key: str
+    first_metadata: dict[str, str]
     compression: Compression
 
 

@@ -26,11 +26,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, or_, select, text, update
+from sqlalchemy import Engine, or_, select, text, update
 
 from s3dest.store import outbox
+from s3dest.store.destinations import list_destinations
 from s3dest.store.engine import reading, transaction
-from s3dest.store.tables import destinations, webhooks
+from s3dest.store.tables import webhooks
 
 # A day's summary is due this long after midnight, so that the transactions that were
 # writing deliveries at midnight have committed before the day is counted.
@@ -127,39 +128,26 @@ def _delivered(engine: Engine, day: UTCDay) -> Counter[str]:
 
 
 def _project_data(
-    conn: Connection, project_id: str, day: UTCDay, delivered: Counter[str]
+    engine: Engine, project_id: str, day: UTCDay, delivered: Counter[str]
 ) -> dict[str, Any]:
     waiting: Counter[tuple[str, str]] = Counter()
-    for r in conn.execute(text(_WAITING_SQL), {"project": project_id}):
-        waiting[(r.destination_id, r.state)] = int(r.n)
-    rows = conn.execute(
-        select(
-            destinations.c.id,
-            destinations.c.name,
-            destinations.c.bucket,
-            destinations.c.region,
-            destinations.c.enabled,
-            destinations.c.failing_since,
-            destinations.c.diagnosis,
-        )
-        .where(destinations.c.project_id == project_id)
-        .order_by(destinations.c.name)
-    ).all()
-    described = []
-    for r in rows:
-        # As the API's status: a disabled destination is not called failing.
-        failing = bool(r.enabled) and r.failing_since is not None
+    with reading(engine) as conn:
+        for r in conn.execute(text(_WAITING_SQL), {"project": project_id}):
+            waiting[(r.destination_id, r.state)] = int(r.n)
+    described: list[dict[str, Any]] = []
+    for d in list_destinations(engine, project_id):
+        failing = d.status == "failing"  # the API's status: a disabled one is not failing
         described.append(
             {
-                "id": r.id,
-                "name": r.name,
-                "bucket": r.bucket,
-                "region": r.region,
-                "delivered": delivered[r.id],
-                "parked": waiting[(r.id, "parked")],
-                "held": waiting[(r.id, "held")],
+                "id": d.id,
+                "name": d.name,
+                "bucket": d.bucket,
+                "region": d.region,
+                "delivered": delivered[d.id],
+                "parked": waiting[(d.id, "parked")],
+                "held": waiting[(d.id, "held")],
                 "failing": failing,
-                "diagnosis": r.diagnosis if failing else None,
+                "diagnosis": d.diagnosis if failing else None,
             }
         )
     return {
@@ -178,9 +166,9 @@ def pending(engine: Engine, day: UTCDay) -> Iterator[Pending]:
         return
     delivered = _delivered(engine, day)
     for project_id, webhook_ids in due.items():
-        with reading(engine) as conn:
-            data = _project_data(conn, project_id, day, delivered)
-        yield Pending(project_id, day, tuple(webhook_ids), data)
+        yield Pending(
+            project_id, day, tuple(webhook_ids), _project_data(engine, project_id, day, delivered)
+        )
 
 
 def enqueue(engine: Engine, summary: Pending, now: float) -> int:

@@ -142,7 +142,8 @@ def seal_due(
                 unbatch_waiting(conn, w.destination_id, now)
         else:
             turns.append(w)
-    turns.rotate(-(turn % len(turns)) if turns else 0)
+    if turns:
+        turns.rotate(-(turn % len(turns)))  # the `turn`-th destination goes first
     while turns and sealed < MAX_SEALS_PER_ROUND:
         w = turns.popleft()
         assert w.settings is not None
